@@ -1,0 +1,328 @@
+"""Typed events (past-tense names) that come out of the session and the client.
+
+Every event carries ``ts_init``: the local receive time in Unix nanoseconds, taken from the
+``now`` the caller passed in. Order events also carry the order's metadata (account, trader,
+strategy, symbol) and ``ts_event``: the venue's event time, ``ts * 10**9 + tn``.
+
+A venue "no" is an event here (:class:`OrderRejected`, :class:`CancelRejected`,
+:class:`ReplaceRejected`, a failed :class:`RequestResolved`), never an exception.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+import msgspec
+
+from axorders.model import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = [
+    "CancelRejected",
+    "Disconnected",
+    "Event",
+    "ExternalOrderDiscovered",
+    "LoginSnapshot",
+    "MalformedMessage",
+    "OpenOrdersReceived",
+    "OrderAccepted",
+    "OrderCanceled",
+    "OrderEvent",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderReplaced",
+    "OrderSnapshot",
+    "OrderStatusReport",
+    "OrderTriggered",
+    "Reconnected",
+    "RejectOrigin",
+    "ReplaceRejected",
+    "RequestKind",
+    "RequestOutcome",
+    "RequestResolved",
+    "Resynced",
+    "UnknownMessage",
+    "VenueError",
+]
+
+
+class RequestKind(enum.Enum):
+    """What a request asked for."""
+
+    PLACE = "PLACE"
+    CANCEL = "CANCEL"
+    REPLACE = "REPLACE"
+    CANCEL_ALL = "CANCEL_ALL"
+    OPEN_ORDERS = "OPEN_ORDERS"
+    STATUS = "STATUS"
+
+
+class RequestOutcome(enum.Enum):
+    """How a request ended.
+
+    * OK: the venue answered ``res``.
+    * ERROR: the venue answered ``err`` (``code`` and ``message`` are set).
+    * TIMEOUT: no answer before the request's deadline.
+    * LOST: the connection dropped before the answer and the resync found no trace of the
+      request's effect (for a place: no order with its ``cid`` exists on the venue, so placing
+      it again is safe).
+    * LOCAL: refused or resolved locally without a venue round trip.
+    """
+
+    OK = "OK"
+    ERROR = "ERROR"
+    TIMEOUT = "TIMEOUT"
+    LOST = "LOST"
+    LOCAL = "LOCAL"
+
+
+class RejectOrigin(enum.Enum):
+    """Where an :class:`OrderRejected` came from."""
+
+    VENUE_EVENT = "VENUE_EVENT"  # a `j` event
+    VENUE_ERROR = "VENUE_ERROR"  # an `err` reply to the place request
+    LOCAL = "LOCAL"  # local validation, no liquidity for a market order, a lost place
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every event."""
+
+    ts_init: int  # local receive time, ns
+
+
+class OrderEvent(Event, frozen=True, kw_only=True):
+    """Base of events about one order, with its metadata."""
+
+    client_order_id: str
+    venue_order_id: str | None
+    account_id: str
+    trader_id: str
+    strategy_id: str
+    symbol: str
+    ts_event: int  # venue time, ns (local time for local events)
+
+
+class OrderAccepted(OrderEvent, frozen=True, kw_only=True):
+    """The order rests on the venue's book (``n``)."""
+
+    side: Side
+    price: Decimal
+    quantity: int
+    time_in_force: TimeInForce
+    post_only: bool
+
+
+class OrderRejected(OrderEvent, frozen=True, kw_only=True):
+    """The order will never trade.
+
+    ``reason`` is the venue's reject code (``PRICE_OUT_OF_BOUNDS``...) when it gave one,
+    otherwise ``POST_ONLY_WOULD_CROSS``, ``VENUE_ERROR_<code>``, a local code, or ``UNKNOWN``.
+    """
+
+    reason: str
+    text: str
+    origin: RejectOrigin
+    due_post_only: bool = False
+    code: int | None = None  # the err code for VENUE_ERROR
+
+
+class OrderFilled(OrderEvent, frozen=True, kw_only=True):
+    """One execution (``p`` partial or ``f`` final, or a fill recovered over REST)."""
+
+    trade_id: str
+    side: Side
+    order_type: OrderType
+    last_qty: int
+    last_price: Decimal
+    liquidity_side: LiquiditySide
+    filled_qty: int  # cumulative after this fill
+    leaves_qty: int  # still open after this fill
+    quantity: int  # order quantity
+    is_final: bool  # True when this fill completed the order
+    fee: Decimal | None = None  # known only for fills recovered from REST
+
+
+class OrderCanceled(OrderEvent, frozen=True, kw_only=True):
+    """The venue confirmed a cancel (``c``), or an armed stop was canceled locally."""
+
+    reason: str
+    text: str
+    filled_qty: int
+
+
+class OrderExpired(OrderEvent, frozen=True, kw_only=True):
+    """The order ended unfilled or partly filled: IOC remainder (``x``) or DAY end (``d``)."""
+
+    filled_qty: int
+    done_for_day: bool
+
+
+class OrderReplaced(OrderEvent, frozen=True, kw_only=True):
+    """A cancel-replace (new venue id) or an in-place amend (same venue id) took effect.
+
+    ``venue_order_id`` is the order's id from now on.
+    """
+
+    old_venue_order_id: str
+    price: Decimal
+    quantity: int
+    filled_qty: int
+
+
+class OrderTriggered(OrderEvent, frozen=True, kw_only=True):
+    """A STOP_LIMIT trigger was crossed; the limit order is now being sent."""
+
+    trigger_price: Decimal
+    market_price: Decimal
+    request_id: int
+
+
+class CancelRejected(Event, frozen=True, kw_only=True):
+    """A cancel was refused (``e`` event, or an ``err`` reply such as 404 or 409)."""
+
+    client_order_id: str | None
+    venue_order_id: str | None
+    reason: str
+    text: str
+    code: int | None = None
+    request_id: int | None = None
+    ts_event: int
+
+
+class ReplaceRejected(Event, frozen=True, kw_only=True):
+    """A replace was refused (``err`` reply, or ORIGINAL_ORDER_TERMINATED)."""
+
+    client_order_id: str | None
+    venue_order_id: str | None
+    reason: str
+    text: str
+    code: int | None = None
+    request_id: int | None = None
+    ts_event: int
+
+
+class RequestResolved(Event, frozen=True, kw_only=True):
+    """The outcome of one request, by request id. Every request gets exactly one."""
+
+    request_id: int
+    kind: RequestKind
+    outcome: RequestOutcome
+    client_order_id: str | None = None
+    venue_order_id: str | None = None
+    code: int | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is RequestOutcome.OK
+
+
+class OrderSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """An order as the venue reports it (login, open orders, external orders)."""
+
+    venue_order_id: str
+    client_order_id: str | None  # None when the cid maps to no known order
+    cid: int | None
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: int
+    filled_qty: int
+    remaining_qty: int
+    status: OrderStatus
+    time_in_force: str
+    post_only: bool
+    tag: str | None
+    ts_event: int
+
+
+class LoginSnapshot(Event, frozen=True, kw_only=True):
+    """The venue's rid-0 login response: who we are and every open order."""
+
+    login_id: str
+    orders: tuple[OrderSnapshot, ...]
+    cancel_on_disconnect: bool | None
+    client_heartbeat: int | None = None
+
+
+class OpenOrdersReceived(Event, frozen=True, kw_only=True):
+    """The answer to an open-orders request."""
+
+    request_id: int
+    orders: tuple[OrderSnapshot, ...]
+
+
+class OrderStatusReport(Event, frozen=True, kw_only=True):
+    """The answer to an order-status request."""
+
+    request_id: int
+    client_order_id: str | None
+    venue_order_id: str
+    symbol: str
+    status: OrderStatus
+    filled_qty: int
+    remaining_qty: int
+    reject_reason: str | None = None
+    reject_message: str | None = None
+
+
+class ExternalOrderDiscovered(Event, frozen=True, kw_only=True):
+    """An open order on the venue that this session did not place or register."""
+
+    order: OrderSnapshot
+
+
+class Disconnected(Event, frozen=True, kw_only=True):
+    """The connection dropped; in-flight requests now wait for the resync."""
+
+    reason: str
+    in_flight: int
+
+
+class Reconnected(Event, frozen=True, kw_only=True):
+    """A new connection is up; a resync follows."""
+
+    attempt: int = 1
+
+
+class Resynced(Event, frozen=True, kw_only=True):
+    """Local state was reconciled with the venue after a (re)connect.
+
+    Attributes:
+        orders_checked: tracked orders compared with the venue.
+        changed: orders whose state differed and were brought up to date.
+        external: open venue orders nobody here knew.
+        fills_recovered: fills learned from REST for the gap.
+        requests_resolved: in-flight requests resolved by what the resync learned.
+    """
+
+    orders_checked: int
+    changed: int
+    external: int
+    fills_recovered: int
+    requests_resolved: int
+
+
+class UnknownMessage(Event, frozen=True, kw_only=True):
+    """A frame with an unknown ``t`` or an unknown shape. ``count`` is the running total."""
+
+    text: str
+    reason: str
+    count: int
+
+
+class MalformedMessage(Event, frozen=True, kw_only=True):
+    """A frame that is not valid JSON (a remote protocol error). A resync follows."""
+
+    text: str
+    error: str
+    count: int
+
+
+class VenueError(Event, frozen=True, kw_only=True):
+    """An ``err`` that answers no known request (no ``rid``, or an unknown one)."""
+
+    request_id: int | None
+    code: int
+    message: str
