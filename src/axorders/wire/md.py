@@ -32,6 +32,7 @@ __all__ = [
     "decode_md_request",
     "decode_md_server_frame",
     "encode_md",
+    "md_request_id",
 ]
 
 
@@ -225,6 +226,18 @@ def decode_md_request(data: bytes | str) -> MdRequest | None:
     try:
         return _md_request_decoder.decode(data)
     except msgspec.DecodeError:
+        return None
+
+
+class _RidOnly(msgspec.Struct, gc=False):
+    rid: int | None = None
+
+
+def md_request_id(data: bytes | str) -> int | None:
+    """The ``rid`` of a market-data request that did not decode, when it can be read."""
+    try:
+        return msgspec.json.decode(data, type=_RidOnly).rid
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return None
 
 

@@ -113,7 +113,6 @@ class OrderBody(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, rena
 class Execution(
     msgspec.Struct,
     kw_only=True,
-    omit_defaults=True,
     gc=False,
     rename={
         "trade_id": "tid",
@@ -125,7 +124,10 @@ class Execution(
         "aggressor": "agg",
     },
 ):
-    """One execution, the ``xs`` object of ``p`` and ``f`` events."""
+    """One execution, the ``xs`` object of ``p`` and ``f`` events.
+
+    Every key is written, ``"agg": false`` included, as the venue does.
+    """
 
     trade_id: str  # tid
     account_id: str | None = None  # aid

@@ -27,12 +27,18 @@ __all__ = [
     "CancelOrderResponse",
     "FillInfo",
     "FillsPage",
+    "FillsQuery",
+    "InitialMarginResponse",
     "InstrumentInfo",
+    "InstrumentQuery",
     "InstrumentsResponse",
     "OpenOrdersPage",
+    "OpenOrdersQuery",
     "OrderIdResponse",
+    "OrderStatusQuery",
     "OrderStatusResponse",
     "OrdersHistoryPage",
+    "OrdersQuery",
     "PlaceOrderBody",
     "Position",
     "PositionsResponse",
@@ -40,8 +46,12 @@ __all__ = [
     "PreviewResponse",
     "ReplaceOrderBody",
     "RestError",
+    "RiskSnapshot",
+    "RiskSnapshotResponse",
+    "SymbolRisk",
     "WhoAmI",
     "decode_instrument",
+    "decode_query",
     "decode_rest",
     "encode_rest",
     "format_rfc3339_ns",
@@ -337,6 +347,111 @@ class CancelOrderResponse(msgspec.Struct, kw_only=True, rename={"cancel_received
     cancel_received: bool  # cxl_rx
 
 
+class SymbolRisk(msgspec.Struct, kw_only=True):
+    """One symbol of a risk snapshot; amounts are decimal strings, nullable where noted."""
+
+    signed_quantity: int
+    signed_cost_basis: Decimal
+    signed_notional: Decimal
+    mark_price: Decimal | None = None
+    signed_usd_notional: Decimal | None = None
+    average_price: Decimal | None = None
+    initial_margin_required_position: Decimal = Decimal(0)
+    initial_margin_required_open_orders: Decimal = Decimal(0)
+    initial_margin_required_total: Decimal = Decimal(0)
+    maintenance_margin_required: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    liquidation_price: Decimal | None = None
+
+
+class RiskSnapshot(msgspec.Struct, kw_only=True):
+    """``risk_snapshot`` of ``GET /api/risk-snapshot`` (``timestamp_ns`` is an RFC 3339 string)."""
+
+    account_id: str
+    timestamp_ns: str
+    per_symbol: dict[str, SymbolRisk] = {}
+    initial_margin_required_for_positions: Decimal = Decimal(0)
+    initial_margin_required_for_open_orders: Decimal = Decimal(0)
+    initial_margin_required_total: Decimal = Decimal(0)
+    maintenance_margin_required: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    equity: Decimal = Decimal(0)
+    initial_margin_available: Decimal = Decimal(0)
+    maintenance_margin_available: Decimal = Decimal(0)
+    balance_usd: Decimal = Decimal(0)
+
+
+class RiskSnapshotResponse(msgspec.Struct, kw_only=True):
+    """``{"risk_snapshot": {...}}``."""
+
+    risk_snapshot: RiskSnapshot
+
+
+class InitialMarginResponse(msgspec.Struct, kw_only=True):
+    """``POST /orders/initial-margin-requirement``: ``{"im_pct","im","pos","mult"}``."""
+
+    im_pct: Decimal
+    im: Decimal
+    pos: int
+    mult: Decimal
+
+
+# Query strings (what the gateway reads from the URL). Decode with :func:`decode_query`.
+
+
+class InstrumentQuery(msgspec.Struct, kw_only=True):
+    """``GET /api/instrument?symbol=``."""
+
+    symbol: str
+
+
+class OpenOrdersQuery(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``GET /orders/open-orders``."""
+
+    limit: int | None = None
+    offset: int = 0
+    sort_ts: str | None = None  # asc / desc
+    account_id: str | None = None
+
+
+class OrdersQuery(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``GET /orders/orders`` (history); list values are comma-separated."""
+
+    symbol: str | None = None
+    start_timestamp_ns: int | None = None
+    end_timestamp_ns: int | None = None
+    limit: int | None = None
+    offset: int = 0
+    order_states: str | None = None
+    order_id: str | None = None
+    order_ids: str | None = None
+    account_id: str | None = None
+    cursor: str | None = None  # "<ts_ns>:<oid>"
+
+
+class OrderStatusQuery(
+    msgspec.Struct, kw_only=True, omit_defaults=True, rename={"venue_order_id": "oid"}
+):
+    """``GET /orders/order-status?oid=`` or ``?cid=``; the pre-v14 names are kept to refuse them."""
+
+    venue_order_id: str | None = None  # oid
+    cid: int | None = None
+    order_id: str | None = None  # old name, refused
+    client_order_id: str | None = None  # old name, refused
+
+
+class FillsQuery(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``GET /api/fills``; both timestamps are required by the venue."""
+
+    start_timestamp_ns: int | None = None
+    end_timestamp_ns: int | None = None
+    account_id: str | None = None
+    symbol: str | None = None
+    cursor: str | None = None  # "<ts_ns>:<trade_id>"
+    limit: int | None = None
+    sort_ts: str | None = None  # asc / desc
+
+
 class RestError(msgspec.Struct, kw_only=True):
     """The error body the simulator writes: ``{"error": "...", "code": n}``."""
 
@@ -362,6 +477,18 @@ def decode_rest(data: bytes | str, type_: type[T]) -> T:
 def encode_rest(value: Any) -> bytes:
     """Encode a REST struct (or plain data) as JSON."""
     return _encoder.encode(value)
+
+
+def decode_query(params: Any, type_: type[T]) -> T:
+    """Read query-string parameters (a mapping of strings) into ``type_``.
+
+    Raises:
+        RemoteProtocolError: a parameter has the wrong type (``limit=abc``).
+    """
+    try:
+        return msgspec.convert(dict(params), type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise RemoteProtocolError(f"bad query parameter: {exc}") from None
 
 
 def decode_instrument(data: bytes | str) -> InstrumentInfo:

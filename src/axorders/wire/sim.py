@@ -1,0 +1,74 @@
+"""The simulator's own admin surface (not part of the AX protocol).
+
+``POST /sim/faults`` takes a :class:`FaultAction`, ``GET /sim/stats`` returns
+:class:`SimStats`, and ``python -m axorders.sim --print-json`` prints one :class:`SimInfo` line.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+__all__ = [
+    "FaultAction",
+    "SimInfo",
+    "SimStats",
+    "decode_fault_action",
+    "encode_sim",
+]
+
+
+class FaultAction(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One fault to inject.
+
+    ``action`` is one of ``drop``, ``drop_after``, ``delay``, ``stall``, ``stop_heartbeats``,
+    ``resume_heartbeats``, ``reject_next_auth``, ``expire_tokens``, ``send_malformed``,
+    ``send_unknown``, ``duplicate_events``, ``clear`` (see :mod:`axorders.sim.faults`).
+    """
+
+    action: str
+    user_id: str | None = None
+    frames: int | None = None
+    seconds: float | None = None
+    count: int | None = None
+    abort: bool | None = None
+    close: bool | None = None
+
+
+class SimStats(msgspec.Struct, kw_only=True):
+    """Counters and the simulator's own request-processing time (not network time)."""
+
+    orders_processed: int
+    requests: int
+    processing_ns_total: int
+    processing_ns_mean: float
+    processing_ns_p50: int
+    processing_ns_p99: int
+    processing_ns_max: int
+    order_connections: int
+    md_connections: int
+
+
+class SimInfo(msgspec.Struct, kw_only=True):
+    """Where a running simulator listens and how to log in to it."""
+
+    base_url: str
+    orders_ws_url: str
+    md_ws_url: str
+    api_key: str
+    api_secret: str
+    user_id: str
+
+
+_encoder: Final = msgspec.json.Encoder()
+_fault_decoder: Final = msgspec.json.Decoder(FaultAction)
+
+
+def encode_sim(value: msgspec.Struct) -> bytes:
+    return _encoder.encode(value)
+
+
+def decode_fault_action(data: bytes | str) -> FaultAction:
+    """Raises msgspec.DecodeError (including ValidationError) for a bad body."""
+    return _fault_decoder.decode(data)
