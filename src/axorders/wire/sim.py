@@ -11,6 +11,7 @@ from typing import Final
 import msgspec
 
 __all__ = [
+    "AdminResult",
     "FaultAction",
     "SimInfo",
     "SimStats",
@@ -34,6 +35,13 @@ class FaultAction(msgspec.Struct, kw_only=True, omit_defaults=True):
     count: int | None = None
     abort: bool | None = None
     close: bool | None = None
+    repeat: bool | None = None
+
+
+class AdminResult(msgspec.Struct, kw_only=True):
+    """The answer of an admin action: how many things it touched."""
+
+    count: int
 
 
 class SimStats(msgspec.Struct, kw_only=True):

@@ -1,0 +1,15 @@
+"""The AX simulator: a matching engine and a gateway that speaks the venue's protocol.
+
+* :mod:`axorders.sim.engine`: matching engine, price-time priority (pure).
+* :mod:`axorders.sim.venue`: per-connection venue sessions (pure).
+* :mod:`axorders.sim.makers`: seeded market makers (pure).
+* :mod:`axorders.sim.restapi`: the REST endpoints (pure).
+* :mod:`axorders.sim.faults`: fault-injection knobs.
+* :mod:`axorders.sim.server`: :class:`SimServer`, the aiohttp gateway (the only I/O).
+* :mod:`axorders.sim.cli`: ``python -m axorders.sim``.
+"""
+
+from axorders.sim.faults import Faults
+from axorders.sim.server import SimConfig, SimServer
+
+__all__ = ["Faults", "SimConfig", "SimServer"]

@@ -1,0 +1,161 @@
+"""``python -m axorders.sim``: run the AX simulator until Ctrl-C or SIGTERM.
+
+It prints the REST base URL, the WebSocket URLs and the default user's API key and secret,
+or, with ``--print-json``, one JSON line with them (for scripts that start it as a
+subprocess). Fault flags set the matching :mod:`axorders.sim.faults` knobs from the start;
+``POST /sim/faults`` changes them while it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from axorders.sim.engine import CancelReject, MarginFailure, StpMode
+from axorders.sim.server import SimConfig, SimServer
+from axorders.wire.sim import encode_sim
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m axorders.sim",
+        description="Run a local AX exchange simulator (REST, orders and market-data "
+        "WebSockets on one port).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="listen port; 0 picks a free one")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+    parser.add_argument("--no-makers", action="store_true", help="no built-in market makers")
+    parser.add_argument(
+        "--maker-interval", type=float, default=1.0, help="seconds between maker re-quotes"
+    )
+    parser.add_argument("--heartbeat", type=float, default=5.0, help="seconds between h heartbeats")
+    parser.add_argument("--keepalive-pu", action="store_true", help='also send {"t":"pu"}')
+    parser.add_argument("--instruments", type=Path, help='a {"instruments": [...]} JSON file')
+    parser.add_argument("--api-key", default="sim-api-key")
+    parser.add_argument("--api-secret", default="sim-api-secret")
+    parser.add_argument("--balance", type=Decimal, default=Decimal(1_000_000), help="USD")
+    parser.add_argument("--taker-fee", type=Decimal, default=Decimal("0.0002"))
+    parser.add_argument("--maker-fee", type=Decimal, default=Decimal(0))
+    parser.add_argument("--token-ttl", type=float, default=3600.0, help="seconds")
+    parser.add_argument(
+        "--rest-fill-lag", type=float, default=0.0, help="seconds before fills reach /api/fills"
+    )
+    parser.add_argument(
+        "--margin-failure",
+        choices=[m.value for m in MarginFailure],
+        default=MarginFailure.ERROR.value,
+        help="report a margin failure as an err 400 (default) or a j event",
+    )
+    parser.add_argument(
+        "--cancel-reject",
+        choices=[c.value for c in CancelReject],
+        default=CancelReject.ERROR.value,
+        help="refuse a cancel of an unknown order with err 404 (default) or an e event",
+    )
+    parser.add_argument(
+        "--stp", choices=[m.value for m in StpMode], default=StpMode.CANCEL_INCOMING.value
+    )
+    parser.add_argument("--print-json", action="store_true", help="print one JSON line")
+    parser.add_argument("--verbose", action="store_true", help="log requests and errors")
+    faults = parser.add_argument_group("faults")
+    faults.add_argument(
+        "--close-on-token-expiry", action="store_true", help="close sockets whose token expired"
+    )
+    faults.add_argument(
+        "--drop-after", type=int, metavar="N", help="drop every orders socket after N frames"
+    )
+    faults.add_argument("--delay", type=float, metavar="S", help="delay every outgoing frame")
+    faults.add_argument("--no-heartbeats", action="store_true", help="send no heartbeats")
+    faults.add_argument(
+        "--reject-auth", type=int, metavar="N", default=0, help="refuse the first N logins"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        makers=not args.no_makers,
+        maker_interval=args.maker_interval,
+        heartbeat_interval=args.heartbeat,
+        keepalive_pu=args.keepalive_pu,
+        instruments_file=args.instruments,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        initial_balance=args.balance,
+        taker_fee=args.taker_fee,
+        maker_fee=args.maker_fee,
+        token_ttl=args.token_ttl,
+        rest_fill_lag=args.rest_fill_lag,
+        margin_failure=MarginFailure(args.margin_failure),
+        cancel_reject=CancelReject(args.cancel_reject),
+        stp=StpMode(args.stp),
+        close_on_token_expiry=args.close_on_token_expiry,
+    )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with SimServer(config_from_args(args)) as sim:
+        faults = sim.faults
+        if args.drop_after is not None:
+            faults.drop_after(args.drop_after, repeat=True)
+        if args.delay:
+            faults.delay(args.delay)
+        if args.no_heartbeats:
+            faults.stop_heartbeats()
+        if args.reject_auth:
+            faults.reject_next_auth(args.reject_auth)
+        if args.print_json:
+            sys.stdout.write(encode_sim(sim.info()).decode() + "\n")
+        else:
+            sys.stdout.write(
+                f"AX simulator listening\n"
+                f"  REST        {sim.base_url}/api  {sim.base_url}/orders\n"
+                f"  orders WS   {sim.orders_ws_url}\n"
+                f"  market data {sim.md_ws_url}\n"
+                f"  user        {sim.user_id}\n"
+                f"  api key     {sim.api_key}\n"
+                f"  api secret  {sim.api_secret}\n"
+                f"Ctrl-C to stop.\n"
+            )
+        sys.stdout.flush()
+        await stop.wait()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator; returns the exit status (0 after Ctrl-C or SIGTERM).
+
+    Raises:
+        SystemExit: bad arguments (argparse).
+    """
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:  # e.g. the port is taken
+        sys.stderr.write(f"cannot start the simulator: {exc}\n")
+        return 1
