@@ -46,6 +46,12 @@ class BookLevel(msgspec.Struct, gc=False, rename={"price": "p", "quantity": "q"}
 _BOOK: Final = {"symbol": "s", "bids": "b", "asks": "a", "snapshot": "st"}
 
 
+def _no_levels() -> list[BookLevel]:
+    # A named factory (unlike ``list`` or ``[]``) is not an "empty default" to msgspec, so an
+    # empty side is still written ("b": []), as the venue does.
+    return []
+
+
 class L1BookMsg(
     msgspec.Struct, tag_field="t", tag="1", kw_only=True, omit_defaults=True, gc=False, rename=_BOOK
 ):
@@ -54,8 +60,8 @@ class L1BookMsg(
     ts: int  # ts
     tn: int = 0  # tn
     symbol: str  # s
-    bids: list[BookLevel] = []  # b
-    asks: list[BookLevel] = []  # a
+    bids: list[BookLevel] = msgspec.field(default_factory=_no_levels)  # b
+    asks: list[BookLevel] = msgspec.field(default_factory=_no_levels)  # a
     snapshot: bool | None = None  # st
 
 
@@ -67,8 +73,8 @@ class L2BookMsg(
     ts: int  # ts
     tn: int = 0  # tn
     symbol: str  # s
-    bids: list[BookLevel] = []  # b
-    asks: list[BookLevel] = []  # a
+    bids: list[BookLevel] = msgspec.field(default_factory=_no_levels)  # b
+    asks: list[BookLevel] = msgspec.field(default_factory=_no_levels)  # a
     snapshot: bool | None = None  # st
 
 

@@ -310,14 +310,17 @@ ServerEvent: TypeAlias = (
 
 
 class StatusBody(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
-    """The ``status`` object of an order-status reply (WS ``s`` and REST)."""
+    """The ``status`` object of an order-status reply (WS ``s`` and REST).
+
+    The quantities are required, so that zeros are written as the venue does.
+    """
 
     symbol: str
     order_id: str
     clord_id: int | None = None
     state: str
-    filled_quantity: int = 0
-    remaining_quantity: int = 0
+    filled_quantity: int
+    remaining_quantity: int
     reject_reason: str | None = None
     reject_message: str | None = None
 
