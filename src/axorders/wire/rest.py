@@ -200,8 +200,11 @@ class OrderStatusResponse(msgspec.Struct, kw_only=True):
     status: StatusBody
 
 
-class FillInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One fill of ``GET /api/fills``; ``fee`` is positive when paid, in USD."""
+class FillInfo(msgspec.Struct, kw_only=True):
+    """One fill of ``GET /api/fills``; ``fee`` is positive when paid, in USD.
+
+    Every key is written, nulls included (``"realized_pnl": null`` on an opening fill).
+    """
 
     trade_id: str
     order_id: str | None = None
