@@ -58,7 +58,7 @@ from bisect import insort
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -116,6 +116,7 @@ _replace: Final = msgspec.structs.replace
 _ZERO: Final = Decimal(0)
 _CENT: Final = Decimal("0.01")
 _HUNDRED: Final = Decimal(100)
+_PERCENT: Final = Decimal("0.01")
 
 # Order states (the venue's spellings).
 ACCEPTED: Final = "ACCEPTED"
@@ -485,10 +486,13 @@ class _Book:
         self.set_mark(mark)
 
     def set_mark(self, mark: Decimal) -> None:
+        """New mark; the band is ``mark × (1 ± pct / 100)`` rounded inwards to ticks."""
         self.mark = mark
-        low, high = self.instrument.price_band(mark)
-        self.band_low = int(low / self.tick)
-        self.band_high = int(high / self.tick)
+        instrument = self.instrument
+        low = mark * (1 - instrument.price_band_lower_pct / _HUNDRED) / self.tick
+        high = mark * (1 + instrument.price_band_upper_pct / _HUNDRED) / self.tick
+        self.band_low = int(low.to_integral_value(rounding=ROUND_CEILING))
+        self.band_high = int(high.to_integral_value(rounding=ROUND_FLOOR))
 
     def ticks_of(self, price: Decimal) -> tuple[int, Decimal] | None:
         """``(ticks, normalized price)``, or None when ``price`` is off the tick."""
@@ -530,7 +534,10 @@ def _plain(value: Decimal) -> Decimal:
     value = value.normalize()
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
-        return value.quantize(Decimal(1))
+        try:
+            return value.quantize(Decimal(1))
+        except ArithmeticError:  # more digits than the context holds: keep the exponent
+            return value
     return value
 
 
@@ -1049,7 +1056,7 @@ class Engine:
         acct = self._accounts.get(account_id)
         if acct is None:
             return BalancesResponse(balances=[], usd_borrow=_ZERO)
-        balance = Balance(account_id=acct.account_id, symbol="USD", amount=acct.balance)
+        balance = Balance(account_id=acct.account_id, symbol="USD", amount=_plain(acct.balance))
         return BalancesResponse(balances=[balance], usd_borrow=_ZERO)
 
     def risk_snapshot(self, account_id: str, now: int) -> RiskSnapshot:
@@ -1096,10 +1103,10 @@ class Engine:
             initial_margin_required_total=_plain(im_pos + im_orders),
             maintenance_margin_required=_plain(maint),
             unrealized_pnl=_plain(unrealized),
-            equity=equity,
-            initial_margin_available=equity - im_pos - im_orders,
-            maintenance_margin_available=equity - maint,
-            balance_usd=acct.balance,
+            equity=_plain(equity),
+            initial_margin_available=_plain(equity - im_pos - im_orders),
+            maintenance_margin_available=_plain(equity - maint),
+            balance_usd=_plain(acct.balance),
         )
 
     def initial_margin(
@@ -1115,7 +1122,7 @@ class Engine:
         opening = self._opening_quantity(position, side is Side.BUY, quantity)
         return InitialMarginResponse(
             im_pct=book.instrument.initial_margin_pct,
-            im=price * opening * book.im_rate,
+            im=price * opening * book.multiplier * book.instrument.initial_margin_pct * _PERCENT,
             pos=position,
             mult=book.multiplier,
         )
@@ -1285,6 +1292,11 @@ class Engine:
             )
         converted = book.ticks_of(price)
         if converted is None:
+            # Off the tick, unless far outside the band (too large to divide by the tick).
+            if price <= 0:
+                raise _Rejection("PRICE_OUT_OF_BOUNDS", Texts.BELOW_MIN_PRICE)
+            if price > book.price_of(book.band_high) * 2:
+                raise _Rejection("PRICE_OUT_OF_BOUNDS", Texts.ABOVE_MAX_PRICE)
             raise _Rejection(
                 "INVALID_PRICE_INCREMENT",
                 f"order price is not a multiple of the tick size ({instrument.tick_size})",
@@ -1404,9 +1416,8 @@ class Engine:
     def _run(self, order: _Order, book: _Book, now: int, events: Events, ack: bool) -> None:
         """Acknowledge (``ack``), match, then rest or expire an accepted order."""
         account_id = order.account.account_id
-        crosses = self._crosses(book, order.is_buy, order.ticks)
-        acked = False
-        if ack and (self.config.ack_aggressive or not crosses):
+        early = ack and self.config.ack_aggressive
+        if early:
             events.append(
                 (
                     account_id,
@@ -1418,8 +1429,7 @@ class Engine:
                     ),
                 )
             )
-            acked = True
-        if crosses:
+        if self._crosses(book, order.is_buy, order.ticks):
             self._match(order, book, now, events)
         if order.status not in _OPEN_STATES:
             return  # filled, or canceled by self-trade prevention
@@ -1440,7 +1450,7 @@ class Engine:
             order.text = Texts.NO_LIQUIDITY  # in the history, not in the event
             return
         self._rest(order, book)
-        if ack and not acked and not order.filled:
+        if ack and not early and not order.filled:
             events.append(
                 (
                     account_id,
