@@ -59,7 +59,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any, Final, TypeAlias
+from typing import Final, TypeAlias
 
 import msgspec
 
@@ -199,30 +199,19 @@ class EngineConfig:
 Events: TypeAlias = list[tuple[str, ServerEvent]]
 
 
-class Reply:
+class Reply(msgspec.Struct, gc=False):
     """What one command produced: the response body (``result`` or ``error``) and events.
 
     ``events`` are ``(account id, event)`` pairs, in emission order.
     """
 
-    __slots__ = ("error", "events", "result")
-
-    def __init__(
-        self,
-        result: ResultBody | None = None,
-        error: ErrorBody | None = None,
-        events: Events | None = None,
-    ) -> None:
-        self.result = result
-        self.error = error
-        self.events: Events = events if events is not None else []
+    result: ResultBody | None = None
+    error: ErrorBody | None = None
+    events: Events = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    def __repr__(self) -> str:
-        return f"Reply(result={self.result!r}, error={self.error!r}, events={len(self.events)})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,11 +259,12 @@ Command: TypeAlias = Place | Cancel | CancelAll | SetMark
 class _Position:
     """Per account and symbol: position, cost basis, realized pnl and open-order exposure."""
 
-    __slots__ = ("cost", "open_notional", "quantity", "realized", "ts")
+    __slots__ = ("cost", "cost_f", "open_notional", "quantity", "realized", "ts")
 
     def __init__(self) -> None:
         self.quantity = 0  # signed contracts
         self.cost = _ZERO  # signed cost basis, USD
+        self.cost_f = 0.0  # the same as a float, for the margin check's fast path
         self.realized = _ZERO
         self.ts = 0
         self.open_notional = 0  # sum of ticks × remaining quantity of open orders
@@ -284,6 +274,8 @@ class _Account:
     __slots__ = (
         "account_id",
         "balance",
+        "balance_f",
+        "blank_body",
         "check_margin",
         "fills",
         "history",
@@ -306,6 +298,21 @@ class _Account:
         self.account_id = account_id
         self.user_id = user_id
         self.balance = balance
+        self.balance_f = float(balance)
+        self.blank_body = OrderBody(
+            venue_order_id="",
+            user_id=user_id,
+            account_id=account_id,
+            symbol="",
+            price=_ZERO,
+            quantity=0,
+            filled_quantity=0,
+            remaining_quantity=0,
+            status=ACCEPTED,
+            side=Side.BUY,
+            time_in_force="GTC",
+            ts=0,
+        )
         self.check_margin = check_margin
         self.keep_history = keep_history
         self.open: dict[str, _Order] = {}
@@ -322,70 +329,38 @@ class _Account:
         return pos
 
 
-class _Order:
-    __slots__ = (
-        "account",
-        "cid",
-        "filled",
-        "first_body",
-        "is_buy",
-        "live",
-        "oid",
-        "origin",
-        "post_only",
-        "price",
-        "quantity",
-        "reason",
-        "reprice",
-        "side",
-        "status",
-        "symbol",
-        "tag",
-        "text",
-        "ticks",
-        "tif",
-        "ts",
-    )
+class _Order(msgspec.Struct, gc=False):
+    """One order. Untracked by the cyclic garbage collector (``gc=False``): the history keeps
+    every order, and scanning them all on each full collection would dominate the engine's
+    cost. It therefore refers to nothing that could form a cycle: its account by id, and the
+    account's blank order object (itself untracked).
 
-    def __init__(
-        self,
-        *,
-        oid: str,
-        account: _Account,
-        symbol: str,
-        side: Side,
-        quantity: int,
-        price: Decimal,
-        ticks: int,
-        tif: str,
-        cid: int | None,
-        tag: str | None,
-        post_only: bool,
-        reprice: str,
-        ts: int,
-        origin: int | None,
-    ) -> None:
-        self.oid = oid
-        self.account = account
-        self.symbol = symbol
-        self.side = side
-        self.is_buy = side is Side.BUY
-        self.quantity = quantity
-        self.filled = 0
-        self.price = price
-        self.ticks = ticks
-        self.tif = tif
-        self.cid = cid
-        self.tag = tag
-        self.post_only = post_only
-        self.reprice = reprice
-        self.status = ACCEPTED
-        self.reason: str | None = None
-        self.text: str | None = None
-        self.ts = ts
-        self.origin = origin
-        self.live = False  # resting on the book
-        self.first_body: OrderBody | None = None
+    Created positionally (one per order; keyword passing of this many arguments costs more
+    than the rest of the construction).
+    """
+
+    oid: str
+    account_id: str
+    blank: OrderBody  # the account's blank order object (user and account ids set)
+    symbol: str
+    side: Side
+    is_buy: bool
+    quantity: int
+    price: Decimal
+    ticks: int
+    tif: str
+    cid: int | None
+    tag: str | None
+    post_only: bool
+    reprice: str
+    ts: int
+    origin: int | None
+    filled: int = 0
+    status: str = ACCEPTED
+    reason: str | None = None
+    text: str | None = None
+    live: bool = False  # resting on the book
+    first_body: OrderBody | None = None
 
     def body(self) -> OrderBody:
         """The venue's order object for this order, as it is now.
@@ -406,29 +381,28 @@ class _Order:
                 reject_reason=self.reason,
                 text=self.text,
             )
-        fields: dict[str, Any] = {
-            "venue_order_id": self.oid,
-            "user_id": self.account.user_id,
-            "account_id": self.account.account_id,
-            "symbol": self.symbol,
-            "price": self.price,
-            "quantity": self.quantity,
-            "filled_quantity": self.filled,
-            "remaining_quantity": remaining,
-            "status": status,
-            "side": self.side,
-            "time_in_force": self.tif,
-            "cid": self.cid,
-            "tag": self.tag,
-            "post_only": self.post_only,
-            "reprice": self.reprice,
-            "reject_reason": self.reason,
-            "text": self.text,
-            "ts": self.ts // NS,
-            "tn": self.ts % NS,
-        }
-        # Keyword unpacking is about twice as fast as a long literal keyword call here.
-        first = self.first_body = OrderBody(**fields)
+        # Copying the account's blank order object is several times faster than building
+        # one from scratch.
+        first = self.first_body = _replace(
+            self.blank,
+            venue_order_id=self.oid,
+            symbol=self.symbol,
+            price=self.price,
+            quantity=self.quantity,
+            filled_quantity=self.filled,
+            remaining_quantity=remaining,
+            status=status,
+            side=self.side,
+            time_in_force=self.tif,
+            cid=self.cid,
+            tag=self.tag,
+            post_only=self.post_only,
+            reprice=self.reprice,
+            reject_reason=self.reason,
+            text=self.text,
+            ts=self.ts // NS,
+            tn=self.ts % NS,
+        )
         return first
 
 
@@ -449,17 +423,21 @@ class _Book:
         "bid_levels",
         "bid_prices",
         "high",
+        "im_f",
         "im_rate",
         "instrument",
         "last_qty",
         "last_ticks",
         "low",
         "mark",
+        "mark_f",
+        "mult_f",
         "multiplier",
         "open",
         "price_cache",
         "symbol",
         "tick",
+        "tick_f",
         "volume",
     )
 
@@ -469,6 +447,10 @@ class _Book:
         self.tick = instrument.tick_size
         self.multiplier = instrument.multiplier
         self.im_rate = instrument.initial_margin_pct / _HUNDRED * instrument.multiplier
+        self.im_f = float(self.im_rate)
+        self.tick_f = float(self.tick)
+        self.mult_f = float(self.multiplier)
+        self.mark_f = float(mark)
         self.bid_levels: dict[int, _Level] = {}
         self.bid_prices: list[int] = []  # ascending; best bid last
         self.ask_levels: dict[int, _Level] = {}
@@ -488,6 +470,7 @@ class _Book:
     def set_mark(self, mark: Decimal) -> None:
         """New mark; the band is ``mark × (1 ± pct / 100)`` rounded inwards to ticks."""
         self.mark = mark
+        self.mark_f = float(mark)
         instrument = self.instrument
         low = mark * (1 - instrument.price_band_lower_pct / _HUNDRED) / self.tick
         high = mark * (1 + instrument.price_band_upper_pct / _HUNDRED) / self.tick
@@ -545,49 +528,20 @@ def _money(value: Decimal) -> str:
     return str(max(value, _ZERO).quantize(_CENT, rounding=ROUND_HALF_UP))
 
 
-class Fill:
-    """One execution of one account, as REST ``/fills`` reports it."""
+class Fill(msgspec.Struct, gc=False):
+    """One execution of one account, as REST ``/fills`` reports it (untracked, like orders)."""
 
-    __slots__ = (
-        "account_id",
-        "fee",
-        "is_taker",
-        "order_id",
-        "price",
-        "quantity",
-        "realized_pnl",
-        "side",
-        "symbol",
-        "trade_id",
-        "ts",
-    )
-
-    def __init__(
-        self,
-        *,
-        trade_id: str,
-        order_id: str,
-        account_id: str,
-        ts: int,
-        symbol: str,
-        price: Decimal,
-        quantity: int,
-        is_taker: bool,
-        fee: Decimal,
-        side: Side,
-        realized_pnl: Decimal | None,
-    ) -> None:
-        self.trade_id = trade_id
-        self.order_id = order_id
-        self.account_id = account_id
-        self.ts = ts
-        self.symbol = symbol
-        self.price = price
-        self.quantity = quantity
-        self.is_taker = is_taker
-        self.fee = fee
-        self.side = side
-        self.realized_pnl = realized_pnl
+    trade_id: str
+    order_id: str
+    account_id: str
+    ts: int
+    symbol: str
+    price: Decimal
+    quantity: int
+    is_taker: bool
+    fee: Decimal
+    side: Side
+    realized_pnl: Decimal | None
 
     def info(self) -> FillInfo:
         return FillInfo(
@@ -643,6 +597,12 @@ class Engine:
         self._accounts: dict[str, _Account] = {}
         self._orders: dict[str, _Order] = {}
         self._stp = self.config.stp
+        self._check_margin = self.config.check_margin
+        self._ack_aggressive = self.config.ack_aggressive
+        self._taker_fee = self.config.taker_fee
+        self._maker_fee = self.config.maker_fee
+        self._taker_fee_f = float(self.config.taker_fee)
+        self._maker_fee_f = float(self.config.maker_fee)
         self._record_md = self.config.record_market_data
         self._md_dirty: set[str] = set()
         self._md_trades: list[TradeMsg] = []
@@ -757,26 +717,35 @@ class Engine:
         acct = self._accounts.get(account_id)
         if acct is None:
             return Reply(error=ErrorBody(code=403, message="unknown account"))
-        problem = self._request_problem(time_in_force, reprice, cid, tag, price)
-        if problem is not None:
-            return Reply(error=ErrorBody(code=400, message=problem))
+        if (
+            time_in_force not in _TIFS
+            or reprice is not None
+            or cid is not None
+            or tag is not None
+            or not price.is_finite()
+        ):
+            problem = self._request_problem(time_in_force, reprice, cid, tag, price)
+            if problem is not None:
+                return Reply(error=ErrorBody(code=400, message=problem))
         oid = "O-" + self._ids.new(now)
         book = self._books.get(symbol)
         order = _Order(
-            oid=oid,
-            account=acct,
-            symbol=symbol,
-            side=side,
-            quantity=quantity,
-            price=price,
-            ticks=0,
-            tif=time_in_force,
-            cid=cid,
-            tag=tag,
-            post_only=post_only,
-            reprice=reprice or "rej",
-            ts=now,
-            origin=origin,
+            oid,
+            account_id,
+            acct.blank_body,
+            symbol,
+            side,
+            side is Side.BUY,
+            quantity,
+            price,
+            0,
+            time_in_force,
+            cid,
+            tag,
+            post_only,
+            reprice or "rej",
+            now,
+            origin,
         )
         reply = Reply(ResultBody(venue_order_id=oid))
         events = reply.events
@@ -791,7 +760,7 @@ class Engine:
                 )
             if post_only and self._crosses(book, order.is_buy, order.ticks):
                 self._reprice(book, order)
-            if acct.check_margin and self.config.check_margin:
+            if acct.check_margin and self._check_margin:
                 shortfall = self._margin_shortfall(acct, book, order.is_buy, order.ticks, quantity)
                 if shortfall is not None:
                     if self.config.margin_failure is MarginFailure.ERROR:
@@ -878,20 +847,22 @@ class Engine:
         po = post_only if post_only is not None else old.post_only
         oid = "O-" + self._ids.new(now)
         new = _Order(
-            oid=oid,
-            account=acct,
-            symbol=old.symbol,
-            side=old.side,
-            quantity=new_qty,
-            price=new_price,
-            ticks=old.ticks,
-            tif=tif,
-            cid=old.cid,
-            tag=old.tag,
-            post_only=po,
-            reprice=old.reprice,
-            ts=now,
-            origin=old.origin,
+            oid,
+            acct.account_id,
+            acct.blank_body,
+            old.symbol,
+            old.side,
+            old.is_buy,
+            new_qty,
+            new_price,
+            old.ticks,
+            tif,
+            old.cid,
+            old.tag,
+            po,
+            old.reprice,
+            now,
+            old.origin,
         )
         reply = Reply(ResultBody(venue_order_id=oid))
         if old.status not in _OPEN_STATES:
@@ -913,7 +884,7 @@ class Engine:
             try:
                 if po and self._crosses(book, new.is_buy, new.ticks):
                     self._reprice(book, new)
-                if acct.check_margin and self.config.check_margin:
+                if acct.check_margin and self._check_margin:
                     shortfall = self._margin_shortfall(
                         acct, book, new.is_buy, new.ticks, new_qty - old.filled
                     )
@@ -1290,7 +1261,8 @@ class Engine:
                 "INCORRECT_QUANTITY",
                 f"order quantity is below the minimum order size ({instrument.minimum_order_size})",
             )
-        converted = book.ticks_of(price)
+        cache = book.price_cache
+        converted = cache[price] if price in cache else book.ticks_of(price)
         if converted is None:
             # Off the tick, unless far outside the band (too large to divide by the tick).
             if price <= 0:
@@ -1345,9 +1317,26 @@ class Engine:
     ) -> str | None:
         """The venue's margin text when the order needs more margin than is available."""
         pos = acct.positions.get(book.symbol)
-        opening = self._opening_quantity(pos.quantity if pos else 0, is_buy, quantity)
+        held_qty = pos.quantity if pos is not None else 0
+        opening = quantity if held_qty == 0 else self._opening_quantity(held_qty, is_buy, quantity)
         if opening == 0:
             return None
+        # Fast path in floats, decisive unless the order is within a hair of the limit.
+        available_f = acct.balance_f
+        books = self._books
+        for symbol, held in acct.positions.items():
+            if held.quantity:
+                other = books[symbol]
+                notional_f = held.quantity * other.mark_f * other.mult_f
+                available_f += notional_f - held.cost_f - abs(notional_f) * other.im_f
+            if held.open_notional:
+                other = books[symbol]
+                available_f -= other.tick_f * held.open_notional * other.im_f
+        required_f = book.tick_f * ticks * opening * book.im_f
+        # The floats follow the exact values incrementally; the margin covers their drift.
+        if required_f < available_f - abs(available_f) * 1e-6 - 1e-3:
+            return None
+        # Exact.
         required = book.tick * ticks * opening * book.im_rate
         available = acct.balance
         for symbol, held in acct.positions.items():
@@ -1371,13 +1360,14 @@ class Engine:
             return None
         if venue_order_id is not None:
             order = self._orders.get(venue_order_id)
-            return order if order is not None and order.account is acct else None
+            return order if order is not None and order.account_id == acct.account_id else None
         if cid is not None:
             return acct.live_cids.get(cid) or acct.last_cid.get(cid)
         return None
 
     def _record(self, order: _Order) -> None:
-        acct = order.account
+        """A rejected order: history and the cid's latest order."""
+        acct = self._accounts[order.account_id]
         if acct.keep_history:
             acct.history.append(order)
             self._orders[order.oid] = order
@@ -1386,12 +1376,16 @@ class Engine:
 
     def _register(self, order: _Order) -> None:
         """An accepted order: history, open set, live cid."""
-        acct = order.account
-        self._record(order)
-        self._orders[order.oid] = order
-        acct.open[order.oid] = order
-        if order.cid is not None:
-            acct.live_cids[order.cid] = order
+        acct = self._accounts[order.account_id]
+        oid = order.oid
+        self._orders[oid] = order  # until it ends, even without history (cancels need it)
+        acct.open[oid] = order
+        if acct.keep_history:
+            acct.history.append(order)
+        cid = order.cid
+        if cid is not None:
+            acct.last_cid[cid] = order
+            acct.live_cids[cid] = order
 
     def _reject(self, order: _Order, rejection: _Rejection, now: int, events: Events) -> None:
         order.price = _plain(order.price)
@@ -1401,7 +1395,7 @@ class Engine:
         self._record(order)
         events.append(
             (
-                order.account.account_id,
+                order.account_id,
                 RejectedMsg(
                     ts=now // NS,
                     tn=now % NS,
@@ -1415,8 +1409,8 @@ class Engine:
 
     def _run(self, order: _Order, book: _Book, now: int, events: Events, ack: bool) -> None:
         """Acknowledge (``ack``), match, then rest or expire an accepted order."""
-        account_id = order.account.account_id
-        early = ack and self.config.ack_aggressive
+        account_id = order.account_id
+        early = ack and self._ack_aggressive
         if early:
             events.append(
                 (
@@ -1429,7 +1423,12 @@ class Engine:
                     ),
                 )
             )
-        if self._crosses(book, order.is_buy, order.ticks):
+        ticks = order.ticks
+        if order.is_buy:
+            crosses = bool(book.ask_prices) and ticks >= book.ask_prices[0]
+        else:
+            crosses = bool(book.bid_prices) and ticks <= book.bid_prices[-1]
+        if crosses:
             self._match(order, book, now, events)
         if order.status not in _OPEN_STATES:
             return  # filled, or canceled by self-trade prevention
@@ -1476,7 +1475,11 @@ class Engine:
         remaining = order.quantity - order.filled
         level.qty += remaining
         order.live = True
-        order.account.position(order.symbol).open_notional += order.ticks * remaining
+        positions = self._accounts[order.account_id].positions
+        pos = positions.get(order.symbol)
+        if pos is None:
+            pos = positions[order.symbol] = _Position()
+        pos.open_notional += order.ticks * remaining
         if self._record_md:
             self._md_dirty.add(order.symbol)
 
@@ -1496,7 +1499,9 @@ class Engine:
         remaining = order.quantity - order.filled
         level.qty += remaining
         order.live = True
-        order.account.position(order.symbol).open_notional += order.ticks * remaining
+        self._accounts[order.account_id].position(order.symbol).open_notional += (
+            order.ticks * remaining
+        )
 
     def _unrest(self, order: _Order) -> None:
         """Take a live order off its level (lazily: the FIFO entry is skipped later)."""
@@ -1511,7 +1516,9 @@ class Engine:
         level = table[order.ticks]
         remaining = order.quantity - order.filled
         level.qty -= remaining
-        order.account.position(order.symbol).open_notional -= order.ticks * remaining
+        self._accounts[order.account_id].position(order.symbol).open_notional -= (
+            order.ticks * remaining
+        )
         if level.qty == 0:
             del table[order.ticks]
             prices.remove(order.ticks)
@@ -1520,7 +1527,7 @@ class Engine:
 
     def _finish(self, order: _Order) -> None:
         """Bookkeeping for an order that reached a terminal state."""
-        acct = order.account
+        acct = self._accounts[order.account_id]
         acct.open.pop(order.oid, None)
         if order.cid is not None and acct.live_cids.get(order.cid) is order:
             del acct.live_cids[order.cid]
@@ -1533,7 +1540,7 @@ class Engine:
         self._finish(order)
         events.append(
             (
-                order.account.account_id,
+                order.account_id,
                 CanceledMsg(
                     ts=now // NS,
                     tn=now % NS,
@@ -1554,7 +1561,7 @@ class Engine:
         is_buy = order.is_buy
         limit = order.ticks
         stp = self._stp
-        acct = order.account
+        account_id = order.account_id
         while prices and order.filled < order.quantity:
             best = prices[0] if is_buy else prices[-1]
             if (best > limit) if is_buy else (best < limit):
@@ -1567,7 +1574,7 @@ class Engine:
                 if not resting.live:
                     queue.popleft()
                     continue
-                if resting.account is acct:
+                if resting.account_id == account_id:
                     if stp is not StpMode.CANCEL_INCOMING:
                         self._cancel(resting, now, events, "", Texts.SELF_TRADE)
                     if stp is not StpMode.CANCEL_RESTING:
@@ -1601,21 +1608,22 @@ class Engine:
         qty = min(taker.quantity - taker.filled, maker.quantity - maker.filled)
         ticks = maker.ticks
         price = maker.price
+        symbol = book.symbol
         taker.filled += qty
         maker.filled += qty
         level.qty -= qty
-        maker_pos = maker.account.position(book.symbol)
-        maker_pos.open_notional -= ticks * qty
         ids = self._ids
         trade_id = "T-" + ids.new(now)
-        ts, tn = now // NS, now % NS
-        config = self.config
-        notional = price * qty * book.multiplier
-        for order, is_taker, pos in (
-            (taker, True, taker.account.position(book.symbol)),
-            (maker, False, maker_pos),
-        ):
-            acct = order.account
+        ts, tn = divmod(now, NS)
+        value = price * book.multiplier  # per contract
+        value_f = ticks * book.tick_f * book.mult_f
+        accounts = self._accounts
+        for order, is_taker in ((taker, True), (maker, False)):
+            acct = accounts[order.account_id]
+            positions = acct.positions
+            pos = positions.get(symbol)
+            if pos is None:
+                pos = positions[symbol] = _Position()
             if order.filled == order.quantity:
                 order.status = FILLED
                 if not is_taker:
@@ -1623,31 +1631,38 @@ class Engine:
                 self._finish(order)
             else:
                 order.status = PARTIALLY_FILLED
-            fee = notional * (config.taker_fee if is_taker else config.maker_fee)
-            realized = self._apply_fill(pos, order.is_buy, qty, price * book.multiplier, now)
-            acct.balance -= fee
+            if is_taker:
+                rate, rate_f = self._taker_fee, self._taker_fee_f
+            else:
+                pos.open_notional -= ticks * qty
+                rate, rate_f = self._maker_fee, self._maker_fee_f
+            fee = value * qty * rate if rate_f else _ZERO
+            realized, realized_f = self._apply_fill(pos, order.is_buy, qty, value, value_f, now)
+            if rate_f:
+                acct.balance -= fee
             if realized is not None:
                 acct.balance += realized
+            acct.balance_f += realized_f - value_f * qty * rate_f
             if acct.keep_history:
                 acct.fills.append(
                     Fill(
-                        trade_id=trade_id,
-                        order_id=order.oid,
-                        account_id=acct.account_id,
-                        ts=now,
-                        symbol=book.symbol,
-                        price=price,
-                        quantity=qty,
-                        is_taker=is_taker,
-                        fee=fee,
-                        side=order.side,
-                        realized_pnl=realized,
+                        trade_id,
+                        order.oid,
+                        acct.account_id,
+                        now,
+                        symbol,
+                        price,
+                        qty,
+                        is_taker,
+                        fee,
+                        order.side,
+                        realized,
                     )
                 )
             execution = Execution(
                 trade_id=trade_id,
                 account_id=acct.account_id,
-                symbol=book.symbol,
+                symbol=symbol,
                 quantity=qty,
                 price=price,
                 side=order.side,
@@ -1681,19 +1696,23 @@ class Engine:
         if book.low is None or ticks < book.low:
             book.low = ticks
         if self._record_md:
-            self._md_dirty.add(book.symbol)
+            self._md_dirty.add(symbol)
             trade = TradeMsg(
-                price=price, quantity=qty, symbol=book.symbol, side=taker.side, ts=ts, tn=tn
+                price=price, quantity=qty, symbol=symbol, side=taker.side, ts=ts, tn=tn
             )
             self._md_trades.append(trade)
 
     @staticmethod
-    def _apply_fill(
-        pos: _Position, is_buy: bool, qty: int, value: Decimal, now: int
-    ) -> Decimal | None:
+    def _apply_fill(  # noqa: PLR0917
+        pos: _Position, is_buy: bool, qty: int, value: Decimal, value_f: float, now: int
+    ) -> tuple[Decimal | None, float]:
         """Update a position with one fill at ``value`` (price × multiplier) per contract.
 
-        Returns the realized pnl of the fill's closing part, None when it only opens.
+        The float mirror (``value_f``, ``cost_f``) feeds the margin check's fast path.
+
+        Returns:
+            The realized pnl of the fill's closing part (None when it only opens), and the
+            same as a float (0.0 then).
         """
         signed = qty if is_buy else -qty
         pos.ts = now
@@ -1701,17 +1720,22 @@ class Engine:
         if held == 0 or (held > 0) == is_buy:
             pos.quantity = held + signed
             pos.cost += value * signed
-            return None
+            pos.cost_f += value_f * signed
+            return None, 0.0
         closing = min(qty, abs(held))
         direction = 1 if held > 0 else -1
         closed_cost = pos.cost * closing / abs(held)
+        closed_f = pos.cost_f * closing / abs(held)
         realized = value * closing * direction - closed_cost
         pos.realized += realized
         pos.quantity = held + signed
         if pos.quantity == 0:
             pos.cost = _ZERO
+            pos.cost_f = 0.0
         elif abs(signed) > closing:  # flipped: the rest opens the other way
             pos.cost = value * pos.quantity
+            pos.cost_f = value_f * pos.quantity
         else:
             pos.cost -= closed_cost
-        return realized
+            pos.cost_f -= closed_f
+        return realized, value_f * closing * direction - closed_f
