@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from axorders.model import Side
-from axorders.sim.engine import Engine, EngineConfig
+from axorders.sim.engine import CancelReject, Engine, EngineConfig
 from axorders.sim.instruments import default_instruments, marks_for
 from axorders.sim.venue import (
     MarketDataPublisher,
@@ -344,3 +344,22 @@ def test_publisher_sends_changes_once(engine: Engine) -> None:
     # Nothing is built for symbols nobody wants.
     engine.place("acct-2", "XAU-PERP", Side.SELL, 1, Decimal("3700.0"), now=T0)
     assert publisher.collect(T0 + 4, {EUR}) == {}
+
+
+def test_cancel_refusal_as_an_e_event() -> None:
+    engine = make_engine(cancel_reject=CancelReject.EVENT)
+    venue = session(engine)
+    venue.receive(
+        b'{"rid":1,"t":"p","s":"EURUSD-PERP","d":"B","q":100,"p":"1.1283","tif":"GTC",'
+        b'"po":false,"cid":5}',
+        T0,
+    )
+    out = frames(venue.receive(b'{"rid":2,"t":"x","cid":5,"aid":"acct-2"}', T0))
+    assert out[0] == (None, {"rid": 2, "res": {"cxl_rx": True}})
+    target, event = out[1]
+    assert target == "acct-1"
+    assert event == {
+        "t": "e", "ts": 1790228411, "tn": 934693936, "r": "ORDER_NOT_FOUND",
+        "txt": "Order not found or already canceled", "cid": 5,
+    }  # fmt: skip
+    assert len(engine.open_orders("acct-1")) == 1

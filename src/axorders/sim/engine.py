@@ -785,21 +785,36 @@ class Engine:
         self.orders_processed += 1
         acct = self._accounts.get(account_id)
         order = self._find(acct, venue_order_id, cid)
-        if acct is None or order is None or order.status not in _OPEN_STATES:
-            if self.config.cancel_reject is CancelReject.EVENT and acct is not None:
-                event = CancelRejectedMsg(
-                    ts=now // NS,
-                    tn=now % NS,
-                    venue_order_id=venue_order_id,
-                    reject_reason="ORDER_NOT_FOUND",
-                    text=Texts.ORDER_NOT_FOUND,
-                    cid=cid,
-                )
-                return Reply(ResultBody(cancel_received=True), events=[(acct.account_id, event)])
-            return Reply(error=ErrorBody(code=404, message=Texts.NO_MATCHING_ORDERS))
+        if order is None or order.status not in _OPEN_STATES:
+            return self.refuse_cancel(account_id, now, venue_order_id=venue_order_id, cid=cid)
         reply = Reply(ResultBody(cancel_received=True))
         self._cancel(order, now, reply.events, "", "")
         return reply
+
+    def refuse_cancel(
+        self,
+        account_id: str,
+        now: int,
+        *,
+        venue_order_id: str | None = None,
+        cid: int | None = None,
+    ) -> Reply:
+        """The venue's answer to a cancel of an order it cannot find for this account.
+
+        ``err`` 404 ``"no matching orders"``, or with ``CancelReject.EVENT``
+        ``res {"cxl_rx": true}`` followed by an ``e`` event (``ORDER_NOT_FOUND``).
+        """
+        if self.config.cancel_reject is CancelReject.EVENT and account_id in self._accounts:
+            event = CancelRejectedMsg(
+                ts=now // NS,
+                tn=now % NS,
+                venue_order_id=venue_order_id,
+                reject_reason="ORDER_NOT_FOUND",
+                text=Texts.ORDER_NOT_FOUND,
+                cid=cid,
+            )
+            return Reply(ResultBody(cancel_received=True), events=[(account_id, event)])
+        return Reply(error=ErrorBody(code=404, message=Texts.NO_MATCHING_ORDERS))
 
     def cancel_all(self, account_id: str, now: int, *, symbol: str | None = None) -> Reply:
         """Cancel every open order of the account, optionally of one symbol: ``res {}`` + ``c``s."""

@@ -443,7 +443,10 @@ class RestApi:
         if request.venue_order_id is None and request.cid is None:
             return _error(400, "oid, or cid (with an optional aid), is required")
         if request.account_id is not None and request.account_id != user.account_id:
-            return _error(404, "no matching orders")
+            reply = self.engine.refuse_cancel(
+                user.account_id, now, venue_order_id=request.venue_order_id, cid=request.cid
+            )
+            return self._reply(reply, lambda r: CancelOrderResponse(cancel_received=True))
         reply = self.engine.cancel(
             user.account_id, now, venue_order_id=request.venue_order_id, cid=request.cid
         )

@@ -164,7 +164,10 @@ class VenueSession:
             if request.venue_order_id is None and request.cid is None:
                 return self._error(request.request_id, 400, "cancel needs oid or cid")
             if request.account_id is not None and request.account_id != account:
-                reply = engine.cancel(account, now, venue_order_id="", cid=None)
+                # Another account's namespace: nothing of this user's can match.
+                reply = engine.refuse_cancel(
+                    account, now, venue_order_id=request.venue_order_id, cid=request.cid
+                )
             else:
                 reply = engine.cancel(
                     account, now, venue_order_id=request.venue_order_id, cid=request.cid
