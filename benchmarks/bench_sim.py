@@ -12,6 +12,8 @@
   process and the event loop, so this is a floor).
 * ``gateway_processing_us``: the simulator's own processing time per request (decode, engine,
   encode, queueing), measured inside the server, mean.
+* ``calibration_loop_ns``: nanoseconds per iteration of a bare ``total += i`` loop in this
+  interpreter, to put the other figures in proportion when comparing machines.
 """
 
 from __future__ import annotations
@@ -148,9 +150,21 @@ def bench_gateway(count: int = 5_000) -> dict[str, float]:
     return asyncio.run(_gateway(count))
 
 
+def calibration(iterations: int = 2_000_000) -> dict[str, float]:
+    """How fast this interpreter runs a trivial loop (best of three)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(iterations):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return {"calibration_loop_ns": best / iterations * 1e9}
+
+
 def run() -> dict[str, float]:
     """Every figure of this benchmark."""
-    return {**bench_engine(), **bench_gateway()}
+    return {**calibration(), **bench_engine(), **bench_gateway()}
 
 
 def main() -> None:
