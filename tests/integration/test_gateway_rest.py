@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -175,7 +176,6 @@ async def test_fills_positions_balances(sim: SimServer, rest: Rest) -> None:
 async def test_rest_fill_lag(
     sim_factory: Callable[[SimConfig | None], Awaitable[SimServer]],
     http: aiohttp.ClientSession,
-    eventually: Any,
 ) -> None:
     sim = await sim_factory(SimConfig(makers=False, rest_fill_lag=0.3))
     rest = Rest(http, sim, sim.issue_token())
@@ -183,15 +183,11 @@ async def test_rest_fill_lag(
     await rest("POST", "/orders/place-order", order(p="1.1388", tif="IOC"))
     status, body = await rest("GET", "/api/fills", **window_now())
     assert status == 200 and body["fills"] == []  # the WS fill was immediate; REST lags
-    seen: list[Json] = []
-
-    async def poll() -> None:
-        seen[:] = (await rest("GET", "/api/fills", **window_now()))[1]["fills"]
-
-    while not seen:
-        await poll()
-        await eventually(lambda: True)
-    assert seen[0]["fee"] == "0.022776"
+    async with asyncio.timeout(5):
+        while not body["fills"]:
+            await asyncio.sleep(0.05)
+            status, body = await rest("GET", "/api/fills", **window_now())
+    assert body["fills"][0]["fee"] == "0.022776"
 
 
 async def test_preview_and_initial_margin(sim: SimServer, rest: Rest) -> None:
