@@ -34,14 +34,19 @@ Order of events (SPEC Q2): response first; then ``n`` for every accepted order
 trading); then ``p``/``f`` for each execution (incoming side first, ``agg`` true); then ``x``
 for an IOC remainder. DAY orders end with ``d`` at :meth:`Engine.session_close` (Q12).
 
+A user's cancel has ``xr`` and ``txt`` empty, as captured; cancels by self-trade prevention
+and cancel-on-disconnect say so in ``txt``. The price band is ``mark × (1 ± pct / 100)``
+rounded inwards to the tick.
+
 Cancels: an unknown, terminal or foreign order gets ``err`` 404 ``"no matching orders"``
 (default) or, with ``CancelReject.EVENT``, ``res {"cxl_rx": true}`` then an ``e`` event (Q5).
 Orders are acknowledged synchronously, so the venue's 409 (cancel before ack) never occurs.
 
 Replace is cancel-replace: the new order (new ``oid``, same cid/tag/po/rb, ``ts`` = replace
 time) carries the old filled quantity, so ``q`` stays the total; ``r`` carries ``ro``
-(REPLACED, ``rq`` 0), ``noid`` and ``no``. A new order that crosses trades as the aggressor.
-Invalid new parameters (tick, band, size, ``q <= xq``, a post-only cross with ``rb`` rej,
+(REPLACED, ``rq`` 0), ``noid`` and ``no`` (ACCEPTED, or PARTIALLY_FILLED when it carries
+filled quantity). The new order loses time priority, and trades as the aggressor when it
+crosses. Invalid new parameters (tick, band, size, ``q <= xq``, a post-only cross with ``rb`` rej,
 margin) get ``err`` 400 and leave the original untouched. A replace of a terminal order is
 answered with a new ``oid`` and a ``j`` for it with ``ORIGINAL_ORDER_TERMINATED``: the race the
 venue describes, made deterministic.
