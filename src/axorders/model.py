@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import NewType
 
 from axorders.exceptions import InvalidOrderError
@@ -311,16 +311,25 @@ class Instrument:
         return f"{price:.{self.price_precision}f}"
 
     def price_band(self, mark: Decimal) -> tuple[Decimal, Decimal]:
-        """The lowest and highest acceptable prices around ``mark``, snapped to ticks."""
+        """The lowest and highest acceptable prices around ``mark``, snapped to ticks.
+
+        The lower limit is rounded up and the upper limit down, so both are inside the band.
+        Both are written with the tick's exponent (``1.0250`` on a ``0.0001`` tick).
+        """
         low = mark * (1 - self.price_band_lower_pct / 100)
         high = mark * (1 + self.price_band_upper_pct / 100)
-        tick = self.tick_size
-        low_ticks = -((-low) // tick)  # ceiling
-        high_ticks = high // tick
-        return (low_ticks * tick, high_ticks * tick)
+        return (self._snap(low, ROUND_CEILING), self._snap(high, ROUND_FLOOR))
 
     def round_to_tick(self, price: Decimal, side_up: bool) -> Decimal:
-        """Snap ``price`` to the tick, rounding up (``side_up``) or down."""
-        ticks = price / self.tick_size
-        whole = -((-ticks) // 1) if side_up else ticks // 1
-        return (whole * self.tick_size).quantize(self.tick_size)
+        """Snap ``price`` to the tick, rounding up (``side_up``) or down.
+
+        A price already on the tick is returned unchanged (written with the tick's exponent).
+        """
+        return self._snap(price, ROUND_CEILING if side_up else ROUND_FLOOR)
+
+    def _snap(self, price: Decimal, rounding: str) -> Decimal:
+        # Decimal ``//`` truncates toward zero, so ``-((-x) // tick)`` is not a ceiling: round
+        # the number of ticks explicitly instead.
+        tick = self.tick_size
+        ticks = (price / tick).to_integral_value(rounding=rounding)
+        return (ticks * tick).quantize(tick)
