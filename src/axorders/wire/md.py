@@ -218,7 +218,13 @@ def decode_md_server_frame(data: bytes | str) -> MdServerMessage | None:
         pass
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"malformed JSON on market data: {exc}") from None
-    obj = msgspec.json.decode(data)
+    except (UnicodeError, RecursionError) as exc:
+        raise RemoteProtocolError(f"unreadable market-data frame: {exc}") from None
+    try:
+        # A wrong type can stop the typed decoder before it reaches a syntax error further on.
+        obj = msgspec.json.decode(data)
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+        raise RemoteProtocolError(f"malformed JSON on market data: {exc}") from None
     if not isinstance(obj, dict) or "t" in obj:
         return None
     try:
@@ -231,7 +237,7 @@ def decode_md_request(data: bytes | str) -> MdRequest | None:
     """Decode a market-data request on the server side; None when it is not one."""
     try:
         return _md_request_decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return None
 
 
@@ -243,7 +249,7 @@ def md_request_id(data: bytes | str) -> int | None:
     """The ``rid`` of a market-data request that did not decode, when it can be read."""
     try:
         return msgspec.json.decode(data, type=_RidOnly).rid
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return None
 
 

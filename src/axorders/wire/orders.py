@@ -17,7 +17,7 @@ Encoding writes exactly the venue's keys and leaves absent optional fields out.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Final, TypeAlias
+from typing import Annotated, Any, Final, TypeAlias
 
 import msgspec
 
@@ -62,6 +62,15 @@ __all__ = [
     "encode_login",
     "encode_result",
 ]
+
+# A request quantity (``q``) above the int64 range is refused as a bad request: it keeps absurd
+# values (``1e30`` contracts) out of the simulator's decimal arithmetic. Negative values still
+# decode so that the venue's own refusal answers them. (msgspec bounds stop at int64.)
+_Quantity = Annotated[int, msgspec.Meta(le=2**63 - 1)]
+
+# What the decoders turn into RemoteProtocolError besides msgspec.DecodeError: invalid UTF-8
+# inside a string, a ``str`` frame holding lone surrogates, or nesting too deep to parse.
+_UNREADABLE: Final = (UnicodeError, RecursionError)
 
 _ORDER_KEYS: Final = {
     "venue_order_id": "oid",
@@ -461,6 +470,8 @@ def decode_server_frame(data: bytes | str) -> ServerMessage:
         pass
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"malformed JSON from venue: {exc}") from None
+    except _UNREADABLE as exc:
+        raise RemoteProtocolError(f"unreadable frame from venue: {exc}") from None
     return _decode_slow(data)
 
 
@@ -469,6 +480,8 @@ def _decode_slow(data: bytes | str) -> ServerMessage:
         obj = _any_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"malformed JSON from venue: {exc}") from None
+    except _UNREADABLE as exc:
+        raise RemoteProtocolError(f"unreadable frame from venue: {exc}") from None
     if not isinstance(obj, dict):
         return UnknownFrame(_text(data), "not a JSON object")
     tag = obj.get("t")
@@ -510,7 +523,7 @@ class PlaceRequest(
     request_id: int  # rid
     symbol: str  # s
     side: Side  # d
-    quantity: int  # q
+    quantity: _Quantity  # q
     price: Decimal  # p
     time_in_force: str  # tif
     post_only: bool  # po (always written)
@@ -580,7 +593,7 @@ class ReplaceRequest(
     request_id: int  # rid
     venue_order_id: str  # oid
     price: Decimal | None = None  # p
-    quantity: int | None = None  # q
+    quantity: _Quantity | None = None  # q
     time_in_force: str | None = None  # tif
     post_only: bool | None = None  # po
 
@@ -627,10 +640,12 @@ def decode_client_frame(data: bytes | str) -> ClientRequest | BadRequest:
         return _request_decoder.decode(data)
     except msgspec.DecodeError as exc:
         message = str(exc)
+    except _UNREADABLE as exc:
+        return BadRequest(None, f"unreadable frame: {exc}")
     rid: int | None = None
     try:
         obj = _any_decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, *_UNREADABLE):
         return BadRequest(None, f"malformed JSON: {message}")
     if isinstance(obj, dict):
         raw = obj.get("rid", obj.get("request_id"))

@@ -473,7 +473,7 @@ def decode_rest(data: bytes | str, type_: type[T]) -> T:
     """
     try:
         return msgspec.json.decode(data, type=type_)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         raise RemoteProtocolError(f"unexpected REST body for {type_.__name__}: {exc}") from None
 
 
