@@ -1,0 +1,109 @@
+"""Order lifecycle: the one transition table and the per-order record (pure).
+
+:class:`OrderRecord` is what the session tracks for each order and what the journal stores. The
+client order id stays the same for the whole life of an order; a cancel-replace moves it to a
+new venue order id (the venue keeps the ``cid``), and ``filled_qty`` is cumulative across them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final
+
+from axorders.model import OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = ["TRANSITIONS", "OrderRecord", "can_transition"]
+
+_S = OrderStatus
+_LIVE_TARGETS: Final = frozenset(
+    {
+        _S.ACCEPTED,
+        _S.PARTIALLY_FILLED,
+        _S.FILLED,
+        _S.CANCELED,
+        _S.EXPIRED,
+        _S.REPLACED,
+        _S.DONE_FOR_DAY,
+        _S.UNKNOWN,
+    }
+)
+
+TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
+    # Held by the client until its trigger is crossed.
+    _S.ARMED: frozenset({_S.PENDING, _S.CANCELED, _S.REJECTED}),
+    # Sent, not acknowledged yet. A fill or an end can overtake the ack.
+    _S.PENDING: _LIVE_TARGETS | {_S.REJECTED},
+    # ACCEPTED -> ACCEPTED is an in-place amend.
+    _S.ACCEPTED: _LIVE_TARGETS,
+    _S.PARTIALLY_FILLED: _LIVE_TARGETS - {_S.ACCEPTED},
+    # UNKNOWN: the venue reported a state we do not know; anything may follow.
+    _S.UNKNOWN: frozenset(OrderStatus) - {_S.ARMED},
+}
+"""Allowed moves. Terminal states have no entry: nothing leaves them."""
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    """True when ``current -> target`` is a legal move."""
+    allowed = TRANSITIONS.get(current)
+    return allowed is not None and target in allowed
+
+
+@dataclass(slots=True, kw_only=True)
+class OrderRecord:
+    """Everything the session knows about one order.
+
+    Attributes:
+        client_order_id: the caller's id (``CID-<cid>`` / ``EXT-<venue id>`` for orders found
+            on the venue that nobody here placed).
+        cid: :func:`axorders.model.cid_for` of the client order id (the venue's for externals).
+        venue_order_id: the current venue id; None until the venue has answered.
+        prior_venue_order_ids: ids this order had before a cancel-replace.
+        price: the limit price (None only for a MARKET order before it is priced).
+        filled_qty: cumulative filled contracts, across replaces.
+        trade_ids: trade ids already delivered, so that no fill is delivered twice.
+        last_fill_ns: venue time of the latest fill delivered (0 before the first).
+        ts_init: local time the order was created, ns.
+        ts_last: local time of the latest change, ns.
+        external: found on the venue, not placed here.
+    """
+
+    client_order_id: str
+    cid: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: int
+    price: Decimal | None
+    trigger_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    tag: str | None = None
+    account_id: str
+    trader_id: str
+    strategy_id: str
+    ts_init: int
+    status: OrderStatus = OrderStatus.PENDING
+    venue_order_id: str | None = None
+    prior_venue_order_ids: list[str] = field(default_factory=list)
+    filled_qty: int = 0
+    trade_ids: list[str] = field(default_factory=list)
+    last_fill_ns: int = 0
+    ts_last: int = 0
+    external: bool = False
+
+    @property
+    def leaves_qty(self) -> int:
+        """Contracts still working (0 once the order is terminal)."""
+        return 0 if self.status.is_terminal else max(0, self.quantity - self.filled_qty)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def move_to(self, target: OrderStatus) -> bool:
+        """Apply ``target`` if the table allows it; return whether it did."""
+        if not can_transition(self.status, target):
+            return False
+        self.status = target
+        return True
