@@ -527,8 +527,8 @@ class PlaceRequest(
     price: Decimal  # p
     time_in_force: str  # tif
     post_only: bool  # po (always written)
-    tag: str | None = None  # tag
     cid: int | None = None  # cid
+    tag: str | None = None  # tag
     reprice: str | None = None  # rb
 
 
