@@ -405,7 +405,7 @@ class OrdersSession:
         try:
             rec = self._validate_place(cmd, now)
         except InvalidOrderError as exc:
-            self._emit(self._local_reject(cmd, exc, now))
+            self.reject(cmd, exc.reason, str(exc), now)
             raise
         if rec.order_type is OrderType.STOP_LIMIT:
             self._track(rec)
@@ -480,19 +480,22 @@ class OrdersSession:
             status=_S.ARMED if otype is OrderType.STOP_LIMIT else _S.PENDING,
         )
 
-    def _local_reject(self, cmd: PlaceOrder, exc: InvalidOrderError, now: int) -> ev.Event:
-        return ev.OrderRejected(
-            ts_init=now,
-            client_order_id=str(cmd.client_order_id),
-            venue_order_id=None,
-            account_id=self.account_id,
-            trader_id=self.trader_id,
-            strategy_id=cmd.strategy_id or self.strategy_id,
-            symbol=str(cmd.symbol),
-            ts_event=now,
-            reason=exc.reason,
-            text=str(exc),
-            origin=ev.RejectOrigin.LOCAL,
+    def reject(self, cmd: PlaceOrder, reason: str, text: str, now: int) -> None:
+        """Reject an order locally (nothing is sent): emits OrderRejected, origin LOCAL."""
+        self._emit(
+            ev.OrderRejected(
+                ts_init=now,
+                client_order_id=str(cmd.client_order_id),
+                venue_order_id=None,
+                account_id=self.account_id,
+                trader_id=self.trader_id,
+                strategy_id=cmd.strategy_id or self.strategy_id,
+                symbol=str(cmd.symbol),
+                ts_event=now,
+                reason=reason,
+                text=text,
+                origin=ev.RejectOrigin.LOCAL,
+            )
         )
 
     def _send_place(self, rec: OrderRecord, now: int) -> int:
@@ -1531,6 +1534,11 @@ class OrdersSession:
         coid = rec.client_order_id
         if venue_filled > self._wanted.get(coid, 0):
             self._wanted[coid] = venue_filled
+
+    @property
+    def missing_fills(self) -> bool:
+        """True while some fill is known to be missing (see :meth:`fills_wanted`)."""
+        return bool(self._wanted)
 
     def fills_wanted(self) -> FillsWanted | None:
         """What to fetch from REST ``/fills``, or None when no fill is known to be missing."""
