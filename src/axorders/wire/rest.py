@@ -61,15 +61,24 @@ __all__ = [
 T = TypeVar("T")
 
 
+def _one_hour() -> int:
+    # A named factory is never "the default" to omit_defaults: the lifetime is always written,
+    # so the token lasts what the client asked for, not whatever the venue's default is.
+    return 3600
+
+
 class AuthenticateRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """``POST /api/authenticate`` body: API key and secret, or username and password."""
+    """``POST /api/authenticate`` body: API key and secret, or username and password.
+
+    ``expiration_seconds`` is always written.
+    """
 
     api_key: str | None = None
     api_secret: str | None = None
     username: str | None = None
     password: str | None = None
     totp: str | None = None
-    expiration_seconds: int = 3600
+    expiration_seconds: int = msgspec.field(default_factory=_one_hour)
 
     def __repr__(self) -> str:  # never show secrets
         return (
@@ -526,6 +535,8 @@ def parse_rfc3339_ns(text: str) -> int:
         if "." in body:
             body, fraction = body.split(".", 1)
         when = _dt.datetime.fromisoformat(body + offset)
+        if when.tzinfo is None:
+            raise ValueError("no UTC offset")  # a local time would depend on the machine
         nanos = int((fraction + "000000000")[:9]) if fraction else 0
         return int(when.timestamp()) * _NS + nanos
     except (ValueError, IndexError) as exc:
