@@ -16,6 +16,7 @@ event. Exceptions are for programming errors, bad input and broken transports::
     │   └── ConnectionLostError       the socket went away while a call needed it
     ├── AuthenticationError           the venue refused the credentials; never retried
     ├── RequestTimeoutError           no answer for a request before its deadline
+    ├── RequestRejectedError          a REST call answered with an error status
     ├── InvalidStateError             e.g. a call on a closed client
     ├── InsecureTransportError        a plain ws:// or http:// URL to a non-loopback host
     └── StoreError                    the order journal could not be read or written
@@ -37,6 +38,7 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "RequestRejectedError",
     "RequestTimeoutError",
     "StoreError",
     "TransportError",
@@ -114,6 +116,20 @@ class AuthenticationError(AxOrdersError):
 
 class RequestTimeoutError(AxOrdersError):
     """No answer arrived for a request before its deadline."""
+
+
+class RequestRejectedError(AxOrdersError):
+    """A REST call was answered with an error status (the venue's "no" to a query).
+
+    Attributes:
+        status: the HTTP status.
+        message: the venue's error text.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
 
 
 class InvalidStateError(AxOrdersError):

@@ -1733,7 +1733,7 @@ class Engine:
             self._md_trades.append(trade)
 
     @staticmethod
-    def _apply_fill(  # noqa: PLR0917
+    def _apply_fill(
         pos: _Position, is_buy: bool, qty: int, value: Decimal, value_f: float, now: int
     ) -> tuple[Decimal | None, float]:
         """Update a position with one fill at ``value`` (price × multiplier) per contract.

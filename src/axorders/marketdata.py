@@ -1,0 +1,198 @@
+"""The market-data WebSocket feed (picows) that STOP_LIMIT triggers watch.
+
+It subscribes to level 1 and trades for each symbol it is asked to watch, hands every last
+trade and best bid/ask to a callback, and reconnects (re-subscribing) when the socket drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import picows
+
+from axorders.auth import TokenProvider
+from axorders.backoff import Backoff
+from axorders.exceptions import AuthenticationError, ConnectError, RemoteProtocolError
+from axorders.security import check_url
+from axorders.wire.md import (
+    L1BookMsg,
+    L2BookMsg,
+    SubscribeRequest,
+    TickerMsg,
+    TradeMsg,
+    UnsubscribeRequest,
+    decode_md_server_frame,
+    encode_md,
+)
+
+__all__ = ["MarketDataFeed", "PriceCallback"]
+
+log = logging.getLogger("axorders.marketdata")
+
+PriceCallback = Callable[[str, Decimal | None, Decimal | None, Decimal | None, int], None]
+"""``(symbol, last, bid, ask, now_ns)``; a price that did not change is None."""
+
+
+class _Listener(picows.WSListener):
+    def __init__(self, feed: MarketDataFeed) -> None:
+        self._feed = feed
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type is picows.WSMsgType.TEXT:
+            self._feed._on_frame(frame.get_payload_as_bytes())
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self._feed._on_disconnected(self)
+
+
+class MarketDataFeed:
+    """Last trades and best prices for the symbols being watched."""
+
+    def __init__(
+        self,
+        url: str,
+        tokens: TokenProvider,
+        on_price: PriceCallback,
+        *,
+        allow_insecure: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.url = check_url(url, allow_insecure=allow_insecure)
+        self._tokens = tokens
+        self._on_price = on_price
+        self._ssl = ssl_context
+        self.connect_timeout = connect_timeout
+        self._symbols: set[str] = set()
+        self._transport: picows.WSTransport | None = None
+        self._listener: _Listener | None = None
+        self._rid = 0
+        self._closed = False
+        self._reconnector: asyncio.Task[None] | None = None
+        self.malformed = 0
+
+    def __repr__(self) -> str:
+        return f"MarketDataFeed(url={self.url!r}, symbols={sorted(self._symbols)})"
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
+
+    async def connect(self) -> None:
+        """Open the socket and subscribe to every watched symbol.
+
+        Raises:
+            AuthenticationError: the token was refused.
+            ConnectError: the socket could not be opened.
+        """
+        token = await self._tokens.token()
+        ssl_context = self._ssl
+        if self.url.startswith("wss://") and ssl_context is None:
+            ssl_context = ssl.create_default_context()
+        try:
+            transport, listener = await asyncio.wait_for(
+                picows.ws_connect(
+                    lambda: _Listener(self),
+                    self.url,
+                    ssl_context=ssl_context,
+                    extra_headers={"Authorization": f"Bearer {token}", "User-Agent": "axorders"},
+                    websocket_handshake_timeout=self.connect_timeout,
+                    logger_name="axorders.md",
+                ),
+                self.connect_timeout,
+            )
+        except picows.WSHandshakeError as exc:
+            status = exc.response.status if exc.response is not None else None
+            if status is not None and int(status) in (401, 403):
+                self._tokens.invalidate()
+                raise AuthenticationError(
+                    f"market data refused the token (HTTP {int(status)})"
+                ) from None
+            raise ConnectError("market-data upgrade failed") from None
+        except (OSError, picows.WSError, TimeoutError) as exc:
+            raise ConnectError(f"cannot reach {self.url}: {type(exc).__name__}") from None
+        assert isinstance(listener, _Listener)
+        self._transport = transport
+        self._listener = listener
+        for symbol in sorted(self._symbols):
+            self._send_subscribe(symbol)
+
+    async def subscribe(self, symbol: str) -> None:
+        """Watch ``symbol`` (idempotent)."""
+        if symbol in self._symbols:
+            return
+        self._symbols.add(symbol)
+        if self._transport is not None:
+            self._send_subscribe(symbol)
+
+    async def unsubscribe(self, symbol: str) -> None:
+        if symbol not in self._symbols:
+            return
+        self._symbols.discard(symbol)
+        if self._transport is not None:
+            self._rid += 1
+            self._transport.send(
+                picows.WSMsgType.TEXT, encode_md(UnsubscribeRequest(rid=self._rid, symbol=symbol))
+            )
+
+    def _send_subscribe(self, symbol: str) -> None:
+        assert self._transport is not None
+        self._rid += 1
+        frame = encode_md(
+            SubscribeRequest(
+                rid=self._rid, symbol=symbol, level="LEVEL_1", trades=True, ticker=False
+            )
+        )
+        self._transport.send(picows.WSMsgType.TEXT, frame)
+
+    def _on_frame(self, data: bytes) -> None:
+        try:
+            msg = decode_md_server_frame(data)
+        except RemoteProtocolError:
+            self.malformed += 1
+            return
+        now = time.time_ns()
+        if isinstance(msg, TradeMsg):
+            if msg.symbol in self._symbols:
+                self._on_price(msg.symbol, msg.price, None, None, now)
+        elif isinstance(msg, L1BookMsg | L2BookMsg):
+            if msg.symbol in self._symbols:
+                bid = msg.bids[0].price if msg.bids else None
+                ask = msg.asks[0].price if msg.asks else None
+                self._on_price(msg.symbol, None, bid, ask, now)
+        elif isinstance(msg, TickerMsg) and msg.symbol in self._symbols:
+            self._on_price(msg.symbol, msg.last_price, msg.bid, msg.ask, now)
+
+    def _on_disconnected(self, listener: _Listener) -> None:
+        if listener is not self._listener:
+            return
+        self._transport = None
+        self._listener = None
+        if not self._closed and (self._reconnector is None or self._reconnector.done()):
+            self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        backoff = Backoff(initial=0.5, maximum=5.0)
+        while not self._closed and self._transport is None:
+            await asyncio.sleep(backoff.next_delay())
+            try:
+                await self.connect()
+            except (ConnectError, AuthenticationError) as exc:
+                log.info("market-data reconnect failed: %s", exc)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+        transport = self._transport
+        self._transport = None
+        if transport is not None:
+            transport.disconnect()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(transport.wait_disconnected(), 2.0)

@@ -1,0 +1,249 @@
+"""A typed REST client for the AX gateway (aiohttp), for what an orders client needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final, TypeVar
+
+import aiohttp
+import msgspec
+
+from axorders.auth import TokenProvider
+from axorders.exceptions import (
+    AuthenticationError,
+    ConnectError,
+    RemoteProtocolError,
+    RequestRejectedError,
+    RequestTimeoutError,
+)
+from axorders.model import Instrument, Side
+from axorders.wire.orders import OrderBody, StatusBody
+from axorders.wire.rest import (
+    Balance,
+    BalancesResponse,
+    FillInfo,
+    FillsPage,
+    InstrumentInfo,
+    InstrumentsResponse,
+    OpenOrdersPage,
+    OrderStatusResponse,
+    Position,
+    PositionsResponse,
+    PreviewRequest,
+    PreviewResponse,
+    WhoAmI,
+    decode_rest,
+    encode_rest,
+)
+
+__all__ = ["RestClient"]
+
+T = TypeVar("T")
+NS: Final = 1_000_000_000
+MAX_FILLS_SPAN_NS: Final = 7 * 86_400 * NS
+"""The venue refuses a fills window longer than 7 days."""
+
+
+class _ErrorBody(msgspec.Struct):
+    error: Any = None
+    message: Any = None
+    msg: Any = None
+
+
+def _error_text(data: bytes) -> str:
+    try:
+        body = msgspec.json.decode(data, type=_ErrorBody)
+    except msgspec.DecodeError:
+        return data[:200].decode("utf-8", "replace")
+    for value in (body.error, body.message, body.msg):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and isinstance(value.get("message"), str):
+            return str(value["message"])
+    return data[:200].decode("utf-8", "replace")
+
+
+class RestClient:
+    """REST calls with a bearer token; a 401 refreshes the token and retries once.
+
+    Raises (from every call):
+        AuthenticationError: the credentials are refused.
+        RequestRejectedError: another error status.
+        RequestTimeoutError / ConnectError: the gateway did not answer.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenProvider,
+        *,
+        timeout: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._tokens = tokens
+        self.timeout = timeout
+        self._session = session
+        self._owns_session = session is None
+
+    def __repr__(self) -> str:
+        return f"RestClient(base_url={self.base_url!r})"
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        type_: type[T],
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        auth: bool = True,
+    ) -> T:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        url = self.base_url + path
+        for attempt in (1, 2):
+            headers = {"Accept": "application/json"}
+            if auth:
+                headers["Authorization"] = f"Bearer {await self._tokens.token()}"
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            try:
+                async with self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=encode_rest(body) if body is not None else None,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self.timeout),
+                ) as response:
+                    status = response.status
+                    data = await response.read()
+            except TimeoutError:
+                raise RequestTimeoutError(
+                    f"{method} {path}: no answer in {self.timeout} s"
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise ConnectError(f"{method} {path}: {type(exc).__name__}") from None
+            if status == 401 and auth and attempt == 1:
+                self._tokens.invalidate()
+                continue
+            if status in (401, 403):
+                raise AuthenticationError(f"{method} {path}: refused (HTTP {status})")
+            if status >= 300:
+                raise RequestRejectedError(status, _error_text(data))
+            return decode_rest(data, type_)
+        raise AssertionError("unreachable")
+
+    async def instruments(self) -> list[Instrument]:
+        """Every tradable instrument (delisted ones and ``TEST`` symbols left out)."""
+        found = await self._call("GET", "/api/instruments", InstrumentsResponse, auth=False)
+        return [
+            info.to_instrument()
+            for info in found.instruments
+            if not info.symbol.startswith("TEST") and (info.state or "OPEN") != "DELISTED"
+        ]
+
+    async def instrument(self, symbol: str) -> Instrument:
+        info = await self._call(
+            "GET", "/api/instrument", InstrumentInfo, params={"symbol": symbol}, auth=False
+        )
+        return info.to_instrument()
+
+    async def whoami(self) -> WhoAmI:
+        return await self._call("GET", "/api/whoami", WhoAmI)
+
+    async def open_orders(self, page_size: int = 100) -> list[OrderBody]:
+        """Every open order, following the pages."""
+        orders: list[OrderBody] = []
+        offset = 0
+        while True:
+            page = await self._call(
+                "GET",
+                "/orders/open-orders",
+                OpenOrdersPage,
+                params={"limit": str(page_size), "offset": str(offset)},
+            )
+            orders.extend(page.orders)
+            offset += len(page.orders)
+            if not page.orders or offset >= page.total_count:
+                return orders
+
+    async def order_status(
+        self, venue_order_id: str | None = None, cid: int | None = None
+    ) -> StatusBody:
+        if (venue_order_id is None) == (cid is None):
+            raise ValueError("give exactly one of venue_order_id and cid")
+        params = {"oid": venue_order_id} if venue_order_id is not None else {"cid": str(cid)}
+        found = await self._call("GET", "/orders/order-status", OrderStatusResponse, params=params)
+        return found.status
+
+    async def fills(
+        self,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        symbol: str | None = None,
+        now_ns: int | None = None,
+    ) -> list[FillInfo]:
+        """Fills in ``[start_ns, end_ns]`` (default: the last 7 days), oldest first.
+
+        Windows longer than the venue's 7 days are fetched in slices; pages are followed.
+        """
+        import time
+
+        end = end_ns if end_ns is not None else (now_ns or time.time_ns()) + NS
+        start = start_ns if start_ns is not None else end - MAX_FILLS_SPAN_NS + NS
+        fills: list[FillInfo] = []
+        while start <= end:
+            stop = min(end, start + MAX_FILLS_SPAN_NS - NS)
+            fills.extend(await self._fills_window(start, stop, symbol))
+            start = stop + 1
+        return fills
+
+    async def _fills_window(self, start: int, end: int, symbol: str | None) -> list[FillInfo]:
+        found: list[FillInfo] = []
+        cursor: str | None = None
+        while True:
+            params = {
+                "start_timestamp_ns": str(start),
+                "end_timestamp_ns": str(end),
+                "sort_ts": "asc",
+                "limit": "500",
+            }
+            if symbol is not None:
+                params["symbol"] = symbol
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = await self._call("GET", "/api/fills", FillsPage, params=params)
+            found.extend(page.fills)
+            if not page.next_cursor or not page.fills or page.next_cursor == cursor:
+                return found
+            cursor = page.next_cursor
+
+    async def preview_aggressive_limit_order(
+        self, symbol: str, side: Side, quantity: int
+    ) -> Decimal | None:
+        """The price that would fill ``quantity`` now, or None when there is no liquidity."""
+        try:
+            found = await self._call(
+                "POST",
+                "/api/preview-aggressive-limit-order",
+                PreviewResponse,
+                body=PreviewRequest(symbol=symbol, quantity=quantity, side=side),
+            )
+        except RemoteProtocolError:
+            return None
+        return found.limit_price
+
+    async def balances(self) -> list[Balance]:
+        return (await self._call("GET", "/api/balances", BalancesResponse)).balances
+
+    async def positions(self) -> list[Position]:
+        return (await self._call("GET", "/api/positions", PositionsResponse)).positions
