@@ -616,10 +616,27 @@ class OrdersSession:
             rec = self.order(client_order_id)
         if rec is None and venue_order_id is not None:
             rec = self._find(venue_order_id, None)
+        if rec is None and client_order_id is not None:
+            # Placed by another process: adopted under CID-<cid>; take the caller's id for it.
+            rec = self._find(None, cid_for(client_order_id))
+            if rec is not None and rec.external and not rec.is_terminal:
+                self._rename(rec, client_order_id)
         if rec is None:
             name = client_order_id if client_order_id is not None else venue_order_id
             raise UnknownOrderError(f"no tracked order {name!r}")
         return rec
+
+    def _rename(self, rec: OrderRecord, client_order_id: str) -> None:
+        """Give a live adopted order the client order id its cid was made from."""
+        old = rec.client_order_id
+        if old == client_order_id or client_order_id in self._orders:
+            return
+        del self._orders[old]
+        rec.client_order_id = client_order_id
+        rec.external = False
+        self._track(rec)
+        self._changed.pop(old, None)
+        self._changed_record(rec)
 
     def _send_or_defer(
         self, rec: OrderRecord, req: _Request, build: Callable[[str], bytes]
