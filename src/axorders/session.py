@@ -417,6 +417,7 @@ class OrdersSession:
             return None
         self._require_connected()
         self._track(rec)
+        self._changed_record(rec)  # journaled before its frame leaves
         return RequestId(self._send_place(rec, now))
 
     def _validate_place(self, cmd: PlaceOrder, now: int) -> OrderRecord:
