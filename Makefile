@@ -32,6 +32,7 @@ soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak
 
 fuzz: $(STAMP)
+	@$(BIN)/python -m pip install -q atheris || echo "atheris did not install: fuzzing without it"
 	$(BIN)/python -m benchmarks.fuzz
 
 clean:

@@ -1,0 +1,562 @@
+"""Chaos soak: thousands of orders through faults and a ``kill -9``, then invariants.
+
+``python -m benchmarks.soak`` (``make soak``) runs the full soak; ``--orders`` and ``--seed``
+change its size and its luck. The simulator runs in one subprocess, the trading client in
+another (so it can be killed with SIGKILL mid-run and restarted on the same journal), and this
+process injects faults through the simulator's admin API and checks, at the end:
+
+* every order's final state equals the venue's;
+* no order was placed twice;
+* every venue fill was delivered to user code exactly once;
+* no request was left unresolved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+SYMBOLS = ("EURUSD-PERP", "GBPUSD-PERP", "XAU-PERP", "US500-PERP")
+FAULTS = (
+    "drop",
+    "stall",
+    "heartbeat_loss",
+    "duplicate_events",
+    "expire_tokens",
+    "send_malformed",
+    "send_unknown",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: a trading process with a journal. It logs what user code saw, one JSON line each.
+
+
+class _Log:
+    """Append-only JSON lines, written straight to the file (they survive a SIGKILL)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, **record: Any) -> None:
+        os.write(self._fd, (json.dumps(record, default=str) + "\n").encode())
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    from axorders import events as ev
+    from axorders.client import OrdersClient
+    from axorders.exceptions import AxOrdersError, InvalidStateError
+    from axorders.model import Side
+    from axorders.store import SqliteOrderStore
+
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)  # reconnects are expected here
+    log = _Log(Path(args.log))
+    rng = random.Random(args.seed)
+
+    def on_event(event: ev.Event) -> None:
+        if isinstance(event, ev.OrderFilled):
+            log.write(k="fill", coid=event.client_order_id, tid=event.trade_id, qty=event.last_qty)
+        elif isinstance(event, ev.RequestResolved):
+            log.write(k="res", rid=event.request_id, outcome=event.outcome.value)
+        elif isinstance(event, ev.Reconnected):
+            log.write(k="reconnected")
+        elif isinstance(event, ev.OrderRejected) and event.reason == "LOST_IN_TRANSIT":
+            log.write(k="lost", coid=event.client_order_id)
+
+    client = OrdersClient(
+        args.url,
+        api_key=args.key,
+        api_secret=args.secret,
+        heartbeat=0.5,
+        watchdog=4.0,
+        request_timeout=5.0,
+        store=SqliteOrderStore(args.journal),
+        event_queue=False,
+        on_event=on_event,
+    )
+    log.write(k="start", pid=os.getpid())
+    await client.connect()
+    quotes: dict[str, tuple[Decimal, Decimal]] = {}
+
+    async def refresh_quotes() -> None:
+        for symbol in SYMBOLS:
+            inst = client.instrument(symbol)
+            qty = inst.minimum_order_size
+            ask = await client.rest.preview_aggressive_limit_order(symbol, Side.BUY, qty)
+            bid = await client.rest.preview_aggressive_limit_order(symbol, Side.SELL, qty)
+            if ask is not None and bid is not None:
+                quotes[symbol] = (bid, ask)
+
+    async def until_active() -> None:
+        while not client.is_active:
+            await asyncio.sleep(0.05)
+
+    async def send(action: str, coro_factory: Any) -> None:
+        while True:
+            await until_active()
+            try:
+                rid = await coro_factory()
+            except InvalidStateError:
+                await asyncio.sleep(0.05)  # dropped between the check and the send
+                continue
+            if rid is not None:
+                log.write(k="req", rid=rid, action=action)
+            return
+
+    live: list[str] = []
+    for index in range(args.start, args.start + args.count):
+        if (index - args.start) % 200 == 0 or not quotes:
+            await until_active()
+            with contextlib.suppress(AxOrdersError):
+                await refresh_quotes()
+        symbol = rng.choice(SYMBOLS)
+        if symbol not in quotes:
+            continue
+        inst = client.instrument(symbol)
+        bid, ask = quotes[symbol]
+        side = rng.choice(("BUY", "SELL"))
+        ticks = inst.tick_size * rng.randint(1, 5)
+        qty = inst.minimum_order_size * rng.randint(1, 3)
+        roll = rng.random()
+        if roll < 0.45:  # marketable
+            price, tif = (ask + ticks, "IOC") if side == "BUY" else (bid - ticks, "IOC")
+            if rng.random() < 0.5:
+                tif = "GTC"
+        else:  # resting near the touch: the makers' moves fill some of them
+            price = bid - ticks if side == "BUY" else ask + ticks
+            tif = "GTC"
+        coid = f"soak-{index}"
+        log.write(k="submit", coid=coid)
+        await send(
+            "place",
+            lambda coid=coid, symbol=symbol, side=side, qty=qty, price=price, tif=tif: (
+                client.submit_order(coid, symbol, side, qty, price, time_in_force=tif)
+            ),
+        )
+        if tif == "GTC":
+            live.append(coid)
+        if live and rng.random() < 0.15:
+            target = live.pop(rng.randrange(len(live)))
+            rec = client.order(target)
+            if rec is not None and not rec.is_terminal and rec.venue_order_id is not None:
+                if rng.random() < 0.5:
+                    await send("cancel", lambda t=target: client.cancel_order(t))
+                elif rec.status.value == "ACCEPTED" and rec.price is not None:
+                    step = inst.tick_size if rec.side is Side.SELL else -inst.tick_size
+                    new_price = client.instrument(rec.symbol).round_to_tick(
+                        rec.price + step, side_up=False
+                    )
+                    log.write(k="replace", coid=target)
+                    await send(
+                        "replace",
+                        lambda t=target, p=new_price: client.replace_order(t, price=p),
+                    )
+        if (index - args.start) % 20 == 19:
+            while len(client.session.pending_request_ids()) > 20:
+                await asyncio.sleep(0.005)
+        if args.pace:
+            await asyncio.sleep(args.pace)
+    if args.finish:
+        await _finish(client, send, log)
+    await client.close()
+    log.write(k="end")
+    log.close()
+    return 0
+
+
+async def _finish(client: Any, send: Any, log: _Log) -> None:
+    """Cancel what rests, then wait until every order and request has settled."""
+    await send("cancel_all", client.cancel_all)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        settled = (
+            client.is_active
+            and not client.session.is_resyncing
+            and not client.session.pending_request_ids()
+            and not client.session.missing_fills
+            and not [r for r in client.orders() if not r.is_terminal]
+        )
+        if settled:
+            break
+        live = [r for r in client.orders() if not r.is_terminal and r.venue_order_id]
+        if client.is_active and live and not client.session.pending_request_ids():
+            await send("cancel_all", client.cancel_all)
+        await asyncio.sleep(0.2)
+    log.write(k="settled", ok=time.monotonic() < deadline)
+
+
+# ---------------------------------------------------------------------------------------------
+# The conductor.
+
+
+@dataclass
+class SoakResult:
+    orders: int = 0
+    fills: int = 0
+    drops_survived: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    killed: bool = False
+    cut_by_kill: int = 0
+    seconds: float = 0.0
+    violations: list[str] = field(default_factory=list)
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
+            records.append(json.loads(line))
+    return records
+
+
+def _start_sim(seed: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "axorders.sim",
+            "--port",
+            "0",
+            "--print-json",
+            "--seed",
+            str(seed),
+            "--maker-interval",
+            "0.05",
+            "--heartbeat",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    return proc, info
+
+
+def _start_worker(
+    info: dict[str, str],
+    work: Path,
+    start: int,
+    count: int,
+    seed: int,
+    *,
+    finish: bool,
+    pace: float,
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.soak",
+            "--worker",
+            "--url",
+            info["base_url"],
+            "--key",
+            info["api_key"],
+            "--secret",
+            info["api_secret"],
+            "--journal",
+            str(work / "journal.sqlite"),
+            "--log",
+            str(work / "events.jsonl"),
+            "--start",
+            str(start),
+            "--count",
+            str(count),
+            "--seed",
+            str(seed),
+            "--pace",
+            str(pace),
+            *(["--finish"] if finish else []),
+        ],
+    )
+
+
+async def _inject_faults(
+    base_url: str, stop: asyncio.Event, rng: random.Random, result: SoakResult, interval: float
+) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+
+        async def fault(**action: Any) -> None:
+            try:
+                async with http.post(f"{base_url}/sim/faults", json=action) as response:
+                    await response.read()
+            except aiohttp.ClientError:
+                pass
+
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), rng.uniform(interval * 0.5, interval * 1.5))
+                return
+            except TimeoutError:
+                pass
+            kind = rng.choice(FAULTS)
+            result.faults[kind] += 1
+            if kind == "drop":
+                await fault(action="drop")
+            elif kind == "stall":
+                await fault(action="stall", seconds=0.3)
+            elif kind == "heartbeat_loss":
+                await fault(action="stop_heartbeats")
+                await fault(action="stall", seconds=3.0)
+                await fault(action="resume_heartbeats")
+            elif kind == "duplicate_events":
+                await fault(action="duplicate_events", count=5)
+            elif kind == "expire_tokens":
+                await fault(action="expire_tokens", close=True)
+            else:
+                await fault(action=kind)
+
+
+def _venue_orders(base_url: str, key: str, secret: str) -> tuple[list[Any], list[Any]]:
+    """Every order and every fill of the account, read over REST."""
+    from axorders.auth import ApiKeyAuth
+    from axorders.rest import RestClient
+    from axorders.wire.rest import OrdersHistoryPage
+
+    async def fetch() -> tuple[list[Any], list[Any]]:
+        auth = ApiKeyAuth(base_url, key, secret)
+        rest = RestClient(base_url, auth)
+        try:
+            fills = await rest.fills()
+            orders: list[Any] = []
+            cursor: str | None = None
+            while True:
+                params = {"limit": "500"}
+                if cursor:
+                    params["cursor"] = cursor
+                page = await rest._call("GET", "/orders/orders", OrdersHistoryPage, params=params)
+                orders.extend(page.orders)
+                if not page.next_cursor or not page.orders:
+                    break
+                cursor = page.next_cursor
+            return orders, fills
+        finally:
+            await rest.close()
+            await auth.close()
+
+    return asyncio.run(fetch())
+
+
+def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
+    from axorders.model import cid_for
+    from axorders.store import SqliteOrderStore
+
+    log = _read_log(work / "events.jsonl")
+    venue_orders, venue_fills = _venue_orders(info["base_url"], info["api_key"], info["api_secret"])
+    store = SqliteOrderStore(work / "journal.sqlite")
+    records = {r.client_order_id: r for r in store.load()}
+    store.close()
+    v = result.violations
+
+    # Orders placed, and placed at most once.
+    by_cid: dict[int, list[Any]] = {}
+    for order in venue_orders:
+        if order.cid is not None:
+            by_cid.setdefault(order.cid, []).append(order)
+    submitted = {r["coid"] for r in log if r["k"] == "submit"}
+    replaces = Counter(r["coid"] for r in log if r["k"] == "replace")
+    result.orders = len(submitted)
+    for coid in submitted:
+        orders = by_cid.get(cid_for(coid), [])
+        if len(orders) > 1 + replaces[coid]:
+            v.append(f"{coid}: {len(orders)} venue orders for one place")
+
+    # Final states equal the venue's.
+    for coid in submitted:
+        rec = records.get(coid)
+        orders = sorted(by_cid.get(cid_for(coid), []), key=lambda o: (o.ts, o.tn), reverse=True)
+        current = [o for o in orders if o.reject_reason != "ORIGINAL_ORDER_TERMINATED"]
+        if rec is None:
+            if current:
+                v.append(f"{coid}: on the venue ({current[0].status}) but not in the journal")
+            continue
+        if not current:
+            if not (rec.status.value == "REJECTED" and rec.venue_order_id is None):
+                v.append(f"{coid}: journal says {rec.status.value}, the venue never saw it")
+            continue
+        venue = current[0]
+        if venue.status != rec.status.value or venue.filled_quantity != rec.filled_qty:
+            v.append(
+                f"{coid}: client {rec.status.value} filled {rec.filled_qty},"
+                f" venue {venue.status} filled {venue.filled_quantity}"
+            )
+
+    # Every fill delivered exactly once.
+    delivered = Counter(r["tid"] for r in log if r["k"] == "fill")
+    result.fills = len(venue_fills)
+    for fill in venue_fills:
+        seen = delivered.pop(fill.trade_id, 0)
+        if seen != 1:
+            v.append(f"fill {fill.trade_id} of {fill.order_id} delivered {seen} times")
+    for tid, seen in delivered.items():
+        v.append(f"fill {tid} delivered {seen} times but the venue has no such fill")
+
+    # No request left unresolved (requests cut by the kill die with their process).
+    runs: list[list[dict[str, Any]]] = []
+    for record in log:
+        if record["k"] == "start":
+            runs.append([])
+        if runs:
+            runs[-1].append(record)
+    for number, run in enumerate(runs):
+        asked = {r["rid"] for r in run if r["k"] == "req"}
+        resolved = {r["rid"] for r in run if r["k"] == "res"}
+        open_ = asked - resolved
+        if number < len(runs) - 1:
+            result.cut_by_kill += len(open_)
+        elif open_:
+            v.append(f"{len(open_)} requests never resolved: {sorted(open_)[:10]}")
+    if not any(r["k"] == "settled" and r["ok"] for r in log):
+        v.append("the last worker never settled")
+    result.drops_survived = sum(1 for r in log if r["k"] == "reconnected")
+
+
+async def _conduct(
+    orders: int, seed: int, work: Path, *, kill: bool, fault_interval: float, pace: float
+) -> SoakResult:
+    result = SoakResult()
+    rng = random.Random(seed)
+    t0 = time.monotonic()
+    sim, info = _start_sim(seed)
+    stop = asyncio.Event()
+    injector = asyncio.create_task(
+        _inject_faults(info["base_url"], stop, rng, result, fault_interval)
+    )
+    try:
+        first = orders // 2 if kill else orders
+        worker = _start_worker(info, work, 0, first, seed, finish=not kill, pace=pace)
+        if kill:
+            target = max(1, first // 2)
+            while worker.poll() is None:
+                submits = sum(1 for r in _read_log(work / "events.jsonl") if r["k"] == "submit")
+                if submits >= target:
+                    worker.send_signal(signal.SIGKILL)
+                    result.killed = True
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(worker.wait)
+            done = sum(1 for r in _read_log(work / "events.jsonl") if r["k"] == "submit")
+            worker = _start_worker(
+                info, work, done, orders - done, seed + 1, finish=True, pace=pace
+            )
+        await asyncio.to_thread(worker.wait)
+        stop.set()
+        await injector
+        # Let the venue finish what it is doing before it is read.
+        await asyncio.sleep(0.5)
+        if worker.returncode != 0:
+            result.violations.append(f"the worker exited with status {worker.returncode}")
+        await asyncio.to_thread(_check, work, info, result)
+    finally:
+        stop.set()
+        if not injector.done():
+            injector.cancel()
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
+        if sim.stdout is not None:
+            sim.stdout.close()
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def run(
+    orders: int = 10_000,
+    seed: int = 7,
+    work: Path | None = None,
+    *,
+    kill: bool = True,
+    fault_interval: float = 1.0,
+    pace: float = 0.0,
+) -> SoakResult:
+    """Run one soak and return its result (``violations`` empty when every invariant holds)."""
+    import tempfile
+
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="axorders-soak-") as tmp:
+            return asyncio.run(
+                _conduct(
+                    orders, seed, Path(tmp), kill=kill, fault_interval=fault_interval, pace=pace
+                )
+            )
+    work.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(
+        _conduct(orders, seed, work, kill=kill, fault_interval=fault_interval, pace=pace)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument("--fault-interval", type=float, default=0.25, help="mean seconds")
+    parser.add_argument("--pace", type=float, default=0.002, help="seconds between orders")
+    parser.add_argument("--work", type=Path, help="keep the journal and logs here")
+    worker = parser.add_argument_group("worker (internal)")
+    worker.add_argument("--worker", action="store_true")
+    worker.add_argument("--url")
+    worker.add_argument("--key")
+    worker.add_argument("--secret")
+    worker.add_argument("--journal")
+    worker.add_argument("--log")
+    worker.add_argument("--start", type=int, default=0)
+    worker.add_argument("--count", type=int, default=0)
+    worker.add_argument("--finish", action="store_true")
+    args = parser.parse_args(argv)
+    if args.worker:
+        return asyncio.run(_worker(args))
+    result = run(
+        args.orders,
+        args.seed,
+        args.work,
+        kill=not args.no_kill,
+        fault_interval=args.fault_interval,
+        pace=args.pace,
+    )
+    print(f"orders placed        {result.orders}")
+    print(f"venue fills          {result.fills}")
+    print(f"drops survived       {result.drops_survived}")
+    print(
+        f"faults injected      {sum(result.faults.values())} {dict(sorted(result.faults.items()))}"
+    )
+    print(
+        f"client killed (-9)   {'yes' if result.killed else 'no'}"
+        f" ({result.cut_by_kill} requests died with it)"
+    )
+    print(f"seconds              {result.seconds:.1f}")
+    print(f"violations           {len(result.violations)}")
+    for line in result.violations[:50]:
+        print(f"  {line}")
+    return 0 if not result.violations else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
