@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import contextlib
 import json
 import os
 import random
@@ -60,13 +59,13 @@ class _Log:
 
 
 async def _worker(args: argparse.Namespace) -> int:
+    import logging
+
     from axorders import events as ev
     from axorders.client import OrdersClient
     from axorders.exceptions import AxOrdersError, InvalidStateError
     from axorders.model import Side
     from axorders.store import SqliteOrderStore
-
-    import logging
 
     logging.basicConfig(level=logging.ERROR)  # reconnects are expected here
     log = _Log(Path(args.log))
