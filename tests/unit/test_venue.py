@@ -363,3 +363,14 @@ def test_cancel_refusal_as_an_e_event() -> None:
         "txt": "Order not found or already canceled", "cid": 5,
     }  # fmt: skip
     assert len(engine.open_orders("acct-1")) == 1
+
+
+@pytest.mark.parametrize("price", ['"1e999999999"', '"1E-999999999"', '"-1e40"'])
+def test_absurd_prices_are_refused_not_raised(engine: Engine, price: str) -> None:
+    venue = session(engine)
+    for frame in (
+        '{"rid":1,"t":"p","s":"EURUSD-PERP","d":"B","q":100,"p":%s,"tif":"GTC","po":false}',
+        '{"rid":2,"t":"r","oid":"O-NONE","p":%s}',
+    ):
+        out = frames(venue.receive((frame % price).encode(), T0))
+        assert out[0][1].get("err") is not None or out[1][1]["t"] == "j"

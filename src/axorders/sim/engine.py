@@ -529,7 +529,10 @@ class _Book:
 
 def _plain(value: Decimal) -> Decimal:
     """``value`` without trailing zeros and never in exponent form (``1E+2`` -> ``100``)."""
-    value = value.normalize()
+    try:
+        value = value.normalize()
+    except ArithmeticError:  # an absurd client price: write it back as it came
+        return value
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
         try:
