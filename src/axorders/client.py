@@ -42,8 +42,10 @@ from axorders.exceptions import (
     AuthenticationError,
     AxOrdersError,
     ConnectError,
+    ConnectionLostError,
     InvalidOrderError,
     InvalidStateError,
+    RequestRejectedError,
     RequestTimeoutError,
 )
 from axorders.marketdata import MarketDataFeed
@@ -785,8 +787,20 @@ class OrdersClient:
         return rid
 
     async def get_open_orders(self, timeout: float | None = None) -> list[ev.OrderSnapshot]:
-        """The venue's open orders."""
+        """The venue's open orders.
+
+        Raises:
+            ConnectionLostError: the connection dropped before the answer.
+            RequestTimeoutError: no answer in time.
+            RequestRejectedError: the venue answered with an error.
+        """
         answer = await self._ask(QueryOpenOrders(), timeout)
+        if isinstance(answer, ev.RequestResolved):
+            if answer.outcome is ev.RequestOutcome.LOST:
+                raise ConnectionLostError(
+                    f"request {answer.request_id}: the connection dropped before the answer"
+                )
+            raise RequestRejectedError(answer.code or 0, answer.message or answer.outcome.value)
         assert isinstance(answer, ev.OpenOrdersReceived)
         return list(answer.orders)
 
