@@ -414,9 +414,11 @@ class OrdersClient:
     def _on_frame(self, listener: _Listener, frame: picows.WSFrame) -> None:
         if listener is not self._listener:
             return
-        self._last_rx = time.monotonic()
         kind = frame.msg_type
         if kind is picows.WSMsgType.TEXT or kind is picows.WSMsgType.BINARY:
+            # Only the venue's own frames feed the watchdog: a pong proves the socket, not
+            # that the venue is still sending (its heartbeats come every few seconds).
+            self._last_rx = time.monotonic()
             self.session.receive(frame.get_payload_as_bytes(), _now())
             self._pump()
         elif kind is picows.WSMsgType.CLOSE and self._transport is not None:
