@@ -260,26 +260,16 @@ class OrdersClient:
         if self._transport is not None:
             return
         self._closing = False
-        if not self.session.instruments:
-            await self.load_instruments()
-        if not self._account_known:
-            with contextlib.suppress(AxOrdersError):
-                who = await self.rest.whoami()
-                if who.accounts:
-                    self.session.account_id = who.accounts[0].id
-                    self._account_known = True
-        if self.store is not None and not self._restored:
-            self._restored = True
-            self.session.restore(await asyncio.to_thread(self.store.load), _now())
         backoff = Backoff(initial=0.5, maximum=5.0)
         last: Exception | None = None
         for attempt in range(self.connect_attempts):
             try:
+                await self._prepare()
                 await self._open()
                 break
             except AuthenticationError:
                 raise
-            except (TimeoutError, ConnectError, OSError) as exc:
+            except (TimeoutError, ConnectError, RequestTimeoutError, OSError) as exc:
                 last = exc
                 log.warning("connect attempt %d failed: %s", attempt + 1, exc)
                 if attempt + 1 < self.connect_attempts:
@@ -293,6 +283,20 @@ class OrdersClient:
         if self._timer is None:
             self._timer = asyncio.get_running_loop().create_task(self._timer_loop())
         await self._wait_ready()
+
+    async def _prepare(self) -> None:
+        """What the first connection needs over REST: instruments, the account, the journal."""
+        if not self.session.instruments:
+            await self.load_instruments()
+        if not self._account_known:
+            with contextlib.suppress(AxOrdersError):
+                who = await self.rest.whoami()
+                if who.accounts:
+                    self.session.account_id = who.accounts[0].id
+                    self._account_known = True
+        if self.store is not None and not self._restored:
+            self.session.restore(await asyncio.to_thread(self.store.load), _now())
+            self._restored = True
 
     async def _wait_ready(self) -> None:
         try:
