@@ -528,6 +528,8 @@ class OrdersClient:
         if pause:
             underlying.pause_reading()
         else:
+            # The silence while paused was ours: the watchdog's window starts again.
+            self._last_rx = time.monotonic()
             underlying.resume_reading()
 
     # -----------------------------------------------------------------------------------------
