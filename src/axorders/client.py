@@ -58,7 +58,7 @@ from axorders.model import (
     TriggerSource,
 )
 from axorders.rest import RestClient
-from axorders.security import check_url
+from axorders.security import check_url, tls_context
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
 from axorders.store import OrderStore
@@ -311,9 +311,7 @@ class OrdersClient:
             url += ("&" if "?" in url else "?") + "cancel_on_disconnect=true"
         token = await self._tokens.token()
         headers = {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent}
-        ssl_context = self._ssl
-        if url.startswith("wss://") and ssl_context is None:
-            ssl_context = ssl.create_default_context()
+        ssl_context = tls_context(url, self._ssl)
         self._login.clear()
         self._resynced.clear()
         try:

@@ -19,7 +19,7 @@ import picows
 from axorders.auth import TokenProvider
 from axorders.backoff import Backoff
 from axorders.exceptions import AuthenticationError, ConnectError, RemoteProtocolError
-from axorders.security import check_url
+from axorders.security import check_url, tls_context
 from axorders.wire.md import (
     L1BookMsg,
     L2BookMsg,
@@ -92,9 +92,7 @@ class MarketDataFeed:
             ConnectError: the socket could not be opened.
         """
         token = await self._tokens.token()
-        ssl_context = self._ssl
-        if self.url.startswith("wss://") and ssl_context is None:
-            ssl_context = ssl.create_default_context()
+        ssl_context = tls_context(self.url, self._ssl)
         try:
             transport, listener = await asyncio.wait_for(
                 picows.ws_connect(

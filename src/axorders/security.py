@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from axorders.exceptions import InsecureTransportError
 
-__all__ = ["RedactingFilter", "Secret", "check_url", "is_loopback", "redact"]
+__all__ = ["RedactingFilter", "Secret", "check_url", "is_loopback", "redact", "tls_context"]
 
 _SECURE = frozenset({"wss", "https"})
 _PLAIN = frozenset({"ws", "http"})
@@ -49,6 +50,19 @@ def check_url(url: str, *, allow_insecure: bool = False) -> str:
             " use wss:// or https://, or allow it explicitly"
         )
     return url
+
+
+def tls_context(url: str, given: ssl.SSLContext | None = None) -> ssl.SSLContext | None:
+    """The TLS settings to open ``url`` with.
+
+    ``given`` when there is one; otherwise, for ``wss://`` and ``https://``, a default context
+    that verifies the certificate chain and the host name. None for plain-text URLs.
+    """
+    if given is not None:
+        return given
+    if urlsplit(url).scheme.lower() in _SECURE:
+        return ssl.create_default_context()
+    return None
 
 
 def redact(text: str, *secrets: str | None) -> str:
