@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -40,7 +41,10 @@ class Backoff:
         return self._attempts
 
     def next_delay(self) -> float:
-        base = min(self.maximum, self.initial * self.factor**self._attempts)
+        base = self.maximum
+        # Compared in logarithms: factor**attempts overflows a float after enough attempts.
+        if self._attempts * math.log(self.factor) < math.log(self.maximum / self.initial):
+            base = min(self.maximum, self.initial * self.factor**self._attempts)
         self._attempts += 1
         return base + base * self.jitter * self._rng()
 
