@@ -210,6 +210,8 @@ class OrdersClient:
         self._rest: RestClient | None = None
         self._md: MarketDataFeed | None = None
         self._md_symbols: set[str] = set()
+        self._gap_prices: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
+        self._prices: dict[str, tuple[Decimal | None, Decimal | None, Decimal | None]] = {}
         self._restored = False
 
     def __repr__(self) -> str:
@@ -495,6 +497,8 @@ class OrdersClient:
                     self.session.account_id = event.login_id  # type: ignore[attr-defined]
             elif cls is ev.Resynced:
                 self._resynced.set()
+                if self._gap_prices:
+                    asyncio.get_running_loop().call_soon(self._replay_gap)
             if callback is not None:
                 try:
                     callback(event)
@@ -739,7 +743,43 @@ class OrdersClient:
         ask: Decimal | None,
         now_ns: int,
     ) -> None:
+        prev = self._prices.get(symbol, (None, None, None))
+        self._prices[symbol] = (
+            last if last is not None else prev[0],
+            bid if bid is not None else prev[1],
+            ask if ask is not None else prev[2],
+        )
+        if not self.session.is_connected:
+            # The session ignores triggers while the orders socket is down: remember how far
+            # the market went, to replay it once the session is back (see _replay_gap).
+            gap = self._gap_prices.setdefault(symbol, {})
+            for name, price in (("last", last), ("bid", bid), ("ask", ask)):
+                if price is not None:
+                    hi, lo = gap.get(name, (price, price))
+                    gap[name] = (max(hi, price), min(lo, price))
         self.session.update_market(symbol, _now(), last=last, bid=bid, ask=ask)
+        self._pump()
+
+    def _replay_gap(self) -> None:
+        """Feed the highest and lowest prices seen while disconnected, so that a stop whose
+        trigger was crossed in the gap fires now; then the latest prices again."""
+        gap, self._gap_prices = self._gap_prices, {}
+        if not self.session.is_connected:
+            self._gap_prices = gap
+            return
+        for symbol, seen in gap.items():
+            latest = self._prices.get(symbol)
+            for i in (0, 1):
+                self.session.update_market(
+                    symbol,
+                    _now(),
+                    last=seen["last"][i] if "last" in seen else None,
+                    bid=seen["bid"][i] if "bid" in seen else None,
+                    ask=seen["ask"][i] if "ask" in seen else None,
+                )
+            if latest is not None:
+                last, bid, ask = latest
+                self.session.update_market(symbol, _now(), last=last, bid=bid, ask=ask)
         self._pump()
 
     async def place_order(
