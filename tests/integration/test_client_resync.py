@@ -181,3 +181,60 @@ async def test_order_filled_while_its_place_was_in_flight(sim: SimServer) -> Non
         assert_fills_once(rec)
         assert len(sim.engine.history(sim.account_id)) == 1
         assert_matches_venue(sim, client, "flight-fill")
+
+
+async def test_a_stop_whose_trigger_is_crossed_during_the_gap_fires_after_reconnect(
+    sim: SimServer,
+) -> None:
+    rec = Recorder()
+    trigger = MARK + 5 * TICK
+    sim.add_liquidity(SYMBOL, "SELL", trigger, 300)
+    async with client_for(sim, rec) as client:
+        await client.submit_order(
+            "gap-stop",
+            SYMBOL,
+            "BUY",
+            100,
+            trigger + 3 * TICK,
+            order_type="STOP_LIMIT",
+            trigger_price=trigger,
+        )
+        await wait_until(lambda: SYMBOL in client.session._last_price)
+        sim.faults.drop()  # the orders socket only: market data keeps flowing
+        await rec.wait(ev.Disconnected)
+        other = sim.add_user()
+        async with client_for(sim, token=sim.issue_token(other.user_id)) as trader:
+            await trader.place_order("lift", SYMBOL, "BUY", 100, trigger, time_in_force="IOC")
+        assert not client.is_active  # the trade happened in the gap
+        await rec.wait(ev.Resynced, count=2)
+        triggered = await rec.wait(ev.OrderTriggered, "gap-stop")
+        assert triggered.market_price == trigger
+        fill = await rec.wait(ev.OrderFilled, "gap-stop")
+        assert fill.is_final
+
+
+async def test_cancel_on_disconnect(sim: SimServer) -> None:
+    rec = Recorder()
+    async with client_for(sim, rec, cancel_on_disconnect=True) as client:
+        await client.place_order("cod-1", SYMBOL, "BUY", 100, BID)
+        sim.faults.drop()
+        await rec.wait(ev.Resynced, count=2)
+        await rec.wait(ev.OrderCanceled, "cod-1")
+        assert venue_status(sim, client, "cod-1") is OrderStatus.CANCELED
+        assert_matches_venue(sim, client, "cod-1")
+
+
+async def test_disconnect_then_connect_again(sim: SimServer) -> None:
+    rec = Recorder()
+    async with client_for(sim, rec) as client:
+        await client.place_order("dc-1", SYMBOL, "BUY", 100, BID)
+        await client.disconnect()
+        assert not client.is_active and not client.is_closed
+        await asyncio.sleep(0.6)  # longer than the first reconnect delay: none happens
+        assert rec.of(ev.Reconnected) == []
+        sim.add_liquidity(SYMBOL, "SELL", BID, 100)
+        await client.connect()
+        assert client.is_active
+        fill = await rec.wait(ev.OrderFilled, "dc-1")
+        assert fill.is_final and fill.fee is not None
+        assert_fills_once(rec)
