@@ -258,3 +258,21 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
         counts = Counter(type(e).__name__ for e in client._queue)
         assert counts["OrderFilled"] == 0
         assert counts["Disconnected"] == 0 and client.is_active
+
+
+async def test_the_event_stream_ends_after_close(sim: SimServer) -> None:
+    seen: list[ev.Event] = []
+    client = client_for(sim, on_event=seen.append, event_queue=True)
+    await client.connect()
+
+    async def consume() -> list[ev.Event]:
+        return [event async for event in client.events()]
+
+    consumer = asyncio.create_task(consume())
+    await client.place_order("s-1", SYMBOL, "BUY", 100, BID)
+    await client.close()
+    async with asyncio.timeout(2.0):
+        streamed = await consumer
+    assert [type(e) for e in streamed] == [type(e) for e in seen]
+    assert any(isinstance(e, ev.OrderAccepted) for e in streamed)
+    assert isinstance(streamed[-1], ev.Disconnected)
