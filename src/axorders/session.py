@@ -450,6 +450,10 @@ class OrdersSession:
                     "post_only", "POST_ONLY_MARKET", "a MARKET order cannot be post-only"
                 )
             tif = TimeInForce.IOC
+        elif otype is OrderType.STOP_LIMIT and cmd.post_only:
+            raise InvalidOrderError(
+                "post_only", "POST_ONLY_STOP", "a STOP_LIMIT order cannot be post-only"
+            )
         tag = cmd.tag
         if tag is not None and (not tag.isalnum() or not tag.isascii() or len(tag) > _TAG_MAX):
             raise InvalidOrderError("tag", "INVALID_TAG", "at most 10 ASCII letters or digits")
