@@ -725,7 +725,11 @@ class OrdersSession:
         bid: Decimal | None = None,
         ask: Decimal | None = None,
     ) -> None:
-        """Feed a market price; armed stops whose trigger is crossed are sent as limits."""
+        """Feed a market price; armed stops whose trigger is crossed are sent as limits.
+
+        Prices left out keep their last known value, so a stop armed while the session was
+        offline triggers on the first update after the reconnect if a known price crosses it.
+        """
         prev = self._last_price.get(symbol, (None, None, None))
         prices = (
             last if last is not None else prev[0],
@@ -737,7 +741,7 @@ class OrdersSession:
         if not armed or not self._connected:
             return
         for coid in list(armed):
-            self._check_trigger(self._orders[coid], now, last, bid, ask)
+            self._check_trigger(self._orders[coid], now, *prices)
 
     def _check_trigger(
         self,
