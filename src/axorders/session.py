@@ -1380,10 +1380,13 @@ class OrdersSession:
 
     def _retry_cancels(self, rec: OrderRecord, now: int) -> None:
         """Re-send at once any cancel the venue refused with 409 before this ack."""
-        for req in self._retries.values():
-            if req.client_order_id == rec.client_order_id:
-                req.retry_at = now
-                heapq.heappush(self._deadlines, (now, req.rid))
+        if not self._retries:
+            return
+        for req in [r for r in self._retries.values() if r.client_order_id == rec.client_order_id]:
+            del self._retries[req.rid]
+            req.retry_at = 0  # the delayed retry in the heap is void now
+            if self._connected and req.venue_order_id is not None:
+                self._write(w.CancelRequest(request_id=req.rid, venue_order_id=req.venue_order_id))
 
     # -----------------------------------------------------------------------------------------
     # Resync.
