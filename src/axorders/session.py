@@ -104,6 +104,7 @@ class _Request:
         "internal",
         "interrupted",
         "kind",
+        "refused",
         "retries",
         "retry_at",
         "rid",
@@ -126,6 +127,7 @@ class _Request:
         self.internal = internal  # the session's own query: no RequestResolved
         self.interrupted = False  # in flight when the connection dropped
         self.frame: bytes | None = None  # set while the frame waits for a venue order id
+        self.refused: tuple[str, ...] = ()  # REPLACE: new venue ids already rejected (`j`)
         self.retries = 0
         self.retry_at = 0
         self.venue_order_id: str | None = None  # the id the request was about
@@ -1001,6 +1003,9 @@ class OrdersSession:
             # ended first): the order itself is unchanged.
             if self._by_oid.get(body.venue_order_id) == rec.client_order_id:
                 del self._by_oid[body.venue_order_id]
+            for req in self._pending.values():
+                if req.kind is _K.REPLACE and req.client_order_id == rec.client_order_id:
+                    req.refused += (body.venue_order_id,)  # its reply must not map the id
             self._emit(
                 ev.ReplaceRejected(
                     ts_init=now,
@@ -1196,7 +1201,12 @@ class OrdersSession:
             if rec is not None and oid is not None and rec.venue_order_id is None:
                 self._learn_oid(rec, oid, now)
         elif kind is _K.REPLACE:
-            if rec is not None and oid is not None and not rec.is_terminal:
+            if (
+                rec is not None
+                and oid is not None
+                and not rec.is_terminal
+                and oid not in req.refused
+            ):
                 # Map the new id now so that the events of the new order find this record.
                 self._by_oid.setdefault(oid, rec.client_order_id)
         elif kind is _K.OPEN_ORDERS:
