@@ -1,8 +1,8 @@
 """The ``axorders`` console script; the only module of the client that prints.
 
 Credentials come from ``AX_API_KEY`` and ``AX_API_SECRET``, or from ``AX_TOKEN`` (or
-``--token``). ``--env sandbox|production`` picks the venue; ``--url`` points anywhere else,
-such as a simulator started with ``axorders sim``.
+``--token``). ``--env sandbox|production`` (or ``AX_ENV``) picks the venue; ``--url`` (or
+``AX_URL``) points anywhere else, such as a simulator started with ``axorders sim``.
 
 Exit status: 0 on success; 2 for bad input, reported in one line on stderr before anything is
 sent to the venue; 1 when the venue says no or the network fails (also one line on stderr);
@@ -93,7 +93,8 @@ def _add_venue_options(parser: argparse.ArgumentParser) -> None:
         help="the AX environment (default: AX_ENV, else sandbox)",
     )
     where.add_argument(
-        "--url", help="any gateway base URL, e.g. a simulator's http://127.0.0.1:PORT"
+        "--url",
+        help="any gateway base URL, e.g. a simulator's http://127.0.0.1:PORT (default: AX_URL)",
     )
     parser.add_argument(
         "--token", help="a bearer token (default: AX_TOKEN; or set AX_API_KEY and AX_API_SECRET)"
@@ -204,9 +205,12 @@ def _credentials(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _venue(args: argparse.Namespace) -> str:
+    """``--url``, ``--env``, then ``AX_URL``, ``AX_ENV``; the sandbox by default."""
     if args.url:
         return str(args.url)
-    return str(args.env or os.environ.get("AX_ENV") or "sandbox")
+    if args.env:
+        return str(args.env)
+    return os.environ.get("AX_URL") or os.environ.get("AX_ENV") or "sandbox"
 
 
 def _usage(exc: InvalidOrderError) -> UsageError:

@@ -173,7 +173,7 @@ async def test_place_status_replace_cancel_by_client_order_id(sim: SimServer) ->
     first_oid = field(accepted, "venue_order_id")
     assert [o.venue_order_id for o in sim.engine.open_orders(sim.account_id)] == [first_oid]
 
-    listed = ok(await on_sim(sim, "orders"))
+    listed = ok(await axorders("orders", env={**venue_env(sim), "AX_URL": sim.base_url}))
     assert first_oid in listed.out and "ACCEPTED" in listed.out
 
     # Each command is a new process: the order is known to it by the cid made from "t-1".
