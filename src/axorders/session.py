@@ -1263,6 +1263,13 @@ class OrdersSession:
         """Bring ``rec`` up to the venue's word on it."""
         changed = False
         oid = status.order_id
+        if state is _S.REJECTED and rec.venue_order_id is not None and oid != rec.venue_order_id:
+            # By cid the venue reports its newest order with that cid: here a replacement it
+            # refused (ORIGINAL_ORDER_TERMINATED), which says nothing of the order itself.
+            # Ask about the order by its own venue id instead.
+            if self._connected and self._logged_in:
+                self._query_status(rec, now, by_venue_id=True)
+            return
         if rec.venue_order_id is None:
             self._learn_oid(rec, oid, now)
             changed = True
@@ -1508,9 +1515,12 @@ class OrdersSession:
             self._changed_record(rec)
         return changed
 
-    def _query_status(self, rec: OrderRecord, now: int) -> None:
+    def _query_status(self, rec: OrderRecord, now: int, *, by_venue_id: bool = False) -> None:
         req = self._new_request(_K.STATUS, now, rec.client_order_id, internal=True)
-        self._write(w.StatusRequest(request_id=req.rid, cid=rec.cid))
+        if by_venue_id and rec.venue_order_id is not None:
+            self._write(w.StatusRequest(request_id=req.rid, venue_order_id=rec.venue_order_id))
+        else:
+            self._write(w.StatusRequest(request_id=req.rid, cid=rec.cid))
         if self._resync is not None:
             self._resync.queries.add(req.rid)
 

@@ -521,3 +521,21 @@ def test_soft_resync_status_query_is_lost(link: Link) -> None:
     link.settle()  # the status query times out; the resync ends without it
     assert link.of(ev.Resynced)
     assert not link.s.is_resyncing
+
+
+def test_status_by_cid_that_names_a_refused_replacement(link: Link) -> None:
+    link.do(place("rr", 200))
+    oid = oid_of(link, "rr")
+    link.fault("in", "lose", lambda o: o.get("t") == "c")
+    link.venue_cancel(oid)  # its `c` is lost
+    link.do(ReplaceOrder("rr", price=px(-11)))  # refused: ORIGINAL_ORDER_TERMINATED
+    link.clear()
+    link.reconnect()
+    # The venue's newest order with this cid is the refused replacement; the session asks
+    # about its own order by venue id and learns it was canceled.
+    [canceled] = link.of(ev.OrderCanceled)
+    assert (canceled.client_order_id, canceled.venue_order_id) == ("rr", oid)
+    rec = link.s.order("rr")
+    assert rec is not None and rec.status is OrderStatus.CANCELED and rec.venue_order_id == oid
+    assert not link.of(ev.OrderRejected)
+    assert link.of(ev.Resynced)
