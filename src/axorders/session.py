@@ -840,10 +840,30 @@ class OrdersSession:
         """The record an event's order belongs to; unknown orders are adopted as external."""
         rec = self._find(body.venue_order_id, body.cid)
         if rec is not None:
-            if rec.venue_order_id is None and not rec.is_terminal:
-                self._learn_oid(rec, body.venue_order_id, now)
+            oid = body.venue_order_id
+            if rec.venue_order_id != oid and not rec.is_terminal:
+                if rec.venue_order_id is None:
+                    self._learn_oid(rec, oid, now)
+                elif oid not in rec.prior_venue_order_ids:
+                    self._follow_replace(rec, body, now)
             return rec
         return self._adopt(body, now)
+
+    def _follow_replace(self, rec: OrderRecord, body: w.OrderBody, now: int) -> None:
+        """An event names a newer venue id of this order (same cid): a replace whose ``r``
+        never reached us. Move the order to it, as the ``r`` would have."""
+        old = rec.venue_order_id
+        assert old is not None
+        rec.prior_venue_order_ids.append(old)
+        rec.venue_order_id = body.venue_order_id
+        self._by_oid[body.venue_order_id] = rec.client_order_id
+        rec.price = body.price
+        rec.quantity = body.quantity
+        rec.ts_last = now
+        if rec.status is _S.PENDING:
+            rec.move_to(_S.ACCEPTED)
+        self._changed_record(rec)
+        self._emit_replaced(rec, old, now, body.ts * NS + body.tn)
 
     def _adopt(self, body: w.OrderBody, now: int) -> OrderRecord:
         coid = f"CID-{body.cid}" if body.cid is not None else f"EXT-{body.venue_order_id}"

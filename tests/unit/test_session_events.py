@@ -735,3 +735,22 @@ def test_cancel_by_client_id_finds_an_adopted_order() -> None:
     rec = bare.s.order("mine-elsewhere")
     assert rec is not None and not rec.external and bare.s.order(f"CID-{cid}") is None
     assert bare.s._by_cid[cid] == "mine-elsewhere"
+
+
+def test_events_of_a_replacement_whose_r_was_lost(link: Link) -> None:
+    link.do(place("lr", 200))
+    old = link.s.order("lr").venue_order_id  # type: ignore[union-attr]
+    link.fault("in", "lose", is_event("r"))
+    link.do(ReplaceOrder("lr", price=px(-11)))
+    assert not link.of(ev.OrderReplaced)
+    link.clear()
+    link.maker("SELL", 200, px(-11))  # fills the replacement
+    [replaced, fill] = link.events
+    assert isinstance(replaced, ev.OrderReplaced)
+    assert replaced.old_venue_order_id == old and replaced.price == px(-11)
+    assert isinstance(fill, ev.OrderFilled) and fill.is_final
+    rec = link.s.order("lr")
+    assert rec is not None and rec.status is OrderStatus.FILLED
+    assert rec.venue_order_id == fill.venue_order_id == replaced.venue_order_id
+    assert rec.prior_venue_order_ids == [old]
+    assert link.s._by_oid == {}  # nothing left behind once the order ended
