@@ -10,8 +10,8 @@ is the pure engine, venue sessions, makers and REST API it drives::
 
 Paths: ``/orders/ws`` and ``/md/ws`` (WebSocket, bearer token in the upgrade, 401 before the
 upgrade otherwise), REST under ``/api`` and ``/orders`` (see :mod:`axorders.sim.restapi`),
-and the admin surface ``POST /sim/faults``, ``POST /sim/session-close``, ``GET /sim/stats``
-(no authentication: the simulator listens on loopback by default).
+and the admin surface ``POST /sim/faults``, ``POST /sim/session-close``, ``GET /sim/stats``,
+``POST /sim/flood`` (no authentication: the simulator listens on loopback by default).
 
 Outgoing frames of a socket go through its queue and writer task, so synchronous code (a
 test calling :meth:`SimServer.add_liquidity`, a fault) can send, and the delay, stall, drop
@@ -26,6 +26,7 @@ import itertools
 import logging
 import random
 import secrets
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -62,7 +63,7 @@ from axorders.sim.venue import (
     keepalive_frame,
     md_heartbeat_frame,
 )
-from axorders.wire.orders import encode_error
+from axorders.wire.orders import Execution, PartiallyFilledMsg, encode, encode_error
 from axorders.wire.rest import RestError, encode_rest
 from axorders.wire.sim import AdminResult, SimInfo, SimStats, decode_fault_action, encode_sim
 
@@ -75,6 +76,42 @@ log = logging.getLogger("axorders.sim")
 
 _NS: Final = 1_000_000_000
 _SAMPLES: Final = 8192
+_FLOOD_MAX: Final = 10_000_000
+_FLOOD_CHUNK: Final = 1 << 16
+_FLOOD_BUFFER: Final = 1 << 20
+
+
+def _websocket_text_frames(payloads: list[bytes]) -> list[bytes]:
+    """Unmasked server text frames, joined into chunks of about ``_FLOOD_CHUNK`` bytes."""
+    chunks: list[bytes] = []
+    parts: list[bytes] = []
+    size = 0
+    for payload in payloads:
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x81, n))
+        elif n < 1 << 16:
+            header = struct.pack("!BBH", 0x81, 126, n)
+        else:
+            header = struct.pack("!BBQ", 0x81, 127, n)
+        parts.append(header)
+        parts.append(payload)
+        size += len(header) + n
+        if size >= _FLOOD_CHUNK:
+            chunks.append(b"".join(parts))
+            parts.clear()
+            size = 0
+    if parts:
+        chunks.append(b"".join(parts))
+    return chunks
+
+
+class FloodRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /sim/flood`` (see :meth:`SimServer.flood`)."""
+
+    count: int
+    kind: str = "fill"
+    user_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -257,6 +294,8 @@ class SimServer:
         self._processing_total = 0
         self._processing_max = 0
         self._samples: deque[int] = deque(maxlen=_SAMPLES)
+        self._flood_seq = itertools.count(1)
+        self._flood_filled: dict[str, int] = {}  # synthetic filled quantity by venue order id
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -484,6 +523,95 @@ class SimServer:
             order_connections=sum(len(c) for c in self._orders.values()),
             md_connections=len(self._md),
         )
+
+    def flood(self, count: int, kind: str = "fill", user_id: str | None = None) -> int:
+        """Send ``count`` synthetic order events to a user's orders sockets at once.
+
+        A load generator for clients, not venue behaviour: ``kind="fill"`` sends partial fills
+        (``p``, one contract each) round-robin over the user's open orders, with cumulative
+        quantities that continue from one flood to the next and stop one short of each
+        order's quantity. The engine is not touched (no position, balance or REST fill
+        changes), so run it on orders nobody else trades against. Every frame is encoded
+        before the first one is sent, and the frames are written straight to the socket in
+        large chunks (the fault knobs do not apply). Returns how many frames each socket gets
+        (0 with no socket).
+
+        Raises:
+            ValueError: unknown kind or user, a count out of range, no open orders, or not
+                enough unfilled quantity for ``count`` fills.
+        """
+        if kind != "fill":
+            raise ValueError(f"unknown flood kind {kind!r} (known: fill)")
+        if not 0 <= count <= _FLOOD_MAX:
+            raise ValueError(f"count must be between 0 and {_FLOOD_MAX}")
+        user = self._default if user_id is None else self.users.get(user_id)
+        if user is None:
+            raise ValueError(f"unknown user {user_id!r}")
+        orders = self.engine.open_orders(user.account_id)
+        filled = self._flood_filled
+        room = sum(
+            max(0, o.quantity - 1 - filled.get(o.venue_order_id, o.filled_quantity)) for o in orders
+        )
+        if count and room < count:
+            raise ValueError(
+                f"{len(orders)} open orders have room for {room} one-contract fills, not {count}"
+            )
+        now = self._clock()
+        ts, tn = divmod(now, _NS)
+        seq = self._flood_seq
+        frames: list[bytes] = []
+        while len(frames) < count:
+            for order in orders:
+                oid = order.venue_order_id
+                done = filled.get(oid, order.filled_quantity)
+                if done >= order.quantity - 1:
+                    continue
+                done += 1
+                filled[oid] = done
+                n = next(seq)
+                body = msgspec.structs.replace(
+                    order,
+                    filled_quantity=done,
+                    remaining_quantity=order.quantity - done,
+                    status="PARTIALLY_FILLED",
+                )
+                execution = Execution(
+                    trade_id=f"T-FLOOD-{n:012d}",
+                    account_id=user.account_id,
+                    symbol=order.symbol,
+                    quantity=1,
+                    price=order.price,
+                    side=order.side,
+                )
+                message = PartiallyFilledMsg(
+                    ts=ts, tn=tn, event_id=f"E-FLOOD-{n:012d}", order=body, execution=execution
+                )
+                frames.append(encode(message))
+                if len(frames) == count:
+                    break
+        conns = self._orders.get(user.account_id, set())
+        if not conns:
+            return 0
+        chunks = _websocket_text_frames(frames)
+        for conn in conns:
+            self._spawn(self._flood_write(conn, chunks))
+        return count
+
+    @staticmethod
+    async def _flood_write(conn: _Connection, chunks: list[bytes]) -> None:
+        """Write pre-framed flood chunks straight to the socket, bypassing the writer's queue
+        and its faults (frames already queued go first; later ones may come in between)."""
+        while conn.queue:
+            await asyncio.sleep(0.001)
+        transport = conn.transport
+        for chunk in chunks:
+            if transport is None or transport.is_closing() or conn.closing:
+                return
+            transport.write(chunk)
+            while transport.get_write_buffer_size() > _FLOOD_BUFFER:
+                await asyncio.sleep(0.0005)
+                if transport.is_closing():
+                    return
 
     def connection_count(self, user_id: str | None = None) -> int:
         """Open ``/orders/ws`` sockets (of one user)."""
@@ -768,6 +896,13 @@ class SimServer:
             try:
                 action = decode_fault_action(await request.read())
                 count = self.faults.apply(action)
+            except (msgspec.DecodeError, ValueError) as exc:
+                return reply(400, RestError(error=str(exc), code=400))
+            return reply(200, AdminResult(count=count))
+        if path == "/sim/flood" and method == "POST":
+            try:
+                flood = msgspec.json.decode(await request.read(), type=FloodRequest)
+                count = self.flood(flood.count, flood.kind, flood.user_id)
             except (msgspec.DecodeError, ValueError) as exc:
                 return reply(400, RestError(error=str(exc), code=400))
             return reply(200, AdminResult(count=count))
