@@ -2,9 +2,9 @@
 
 Against a simulator in another process (``python -m axorders.sim --no-makers``):
 
-* ``client_*``: sequential round trips ``submit_order()`` → ``OrderAccepted`` (delivered to
-  ``on_event``) of resting limit orders away from the mark, with a cancel-all between batches
-  so the book stays small.
+* ``client_*``: sequential round trips ``submit_order()`` → ``OrderAccepted`` of resting limit
+  orders away from the mark, timed when ``on_event`` sees the event, with a cancel-all
+  between batches so the book stays small.
 * ``raw_*``: the same round trips from a bare picows client that writes the place frame and
   waits for the ``n`` frame without decoding anything: what any client must pay on this
   simulator.
@@ -81,10 +81,14 @@ async def client_latency(
     loop = asyncio.get_running_loop()
     waiting: dict[str, asyncio.Future[None]] = {}
 
+    acked: dict[str, int] = {}
+    clock = time.perf_counter_ns
+
     def on_event(event: ev.Event) -> None:
         if type(event) is ev.OrderAccepted:
             fut = waiting.pop(event.client_order_id, None)
             if fut is not None:
+                acked[event.client_order_id] = clock()  # when user code sees it
                 fut.set_result(None)
 
     client = OrdersClient(
@@ -97,7 +101,6 @@ async def client_latency(
     )
     run = next(_run_ids)
     samples: list[int] = []
-    clock = time.perf_counter_ns
     async with client:
         for i in range(warmup + count):
             if i and i % batch == 0:
@@ -108,7 +111,9 @@ async def client_latency(
             await client.submit_order(coid, SYMBOL, Side.BUY, QTY, price_for(i))
             await fut
             if i >= warmup:
-                samples.append(clock() - started)
+                samples.append(acked.pop(coid) - started)
+            else:
+                acked.pop(coid)
         await client.wait_for(await client.cancel_all(SYMBOL))
     return summary_us(samples, "client")
 
