@@ -1827,17 +1827,25 @@ class OrdersSession:
     def _finish(self, rec: OrderRecord) -> None:
         """Move an ended order from the live maps to the bounded recent set."""
         coid = rec.client_order_id
-        self._changed_record(rec)
+        if self._track_changes:
+            self._changed[coid] = rec
         if self._orders.pop(coid, None) is None:
             return
-        if self._by_cid.get(rec.cid) == coid:
-            del self._by_cid[rec.cid]
-        for oid in self._oids(rec):
-            if self._by_oid.get(oid) == coid:
-                del self._by_oid[oid]
-        self._wanted.pop(coid, None)
-        self._held_ends.pop(coid, None)
-        deferred = self._deferred.pop(coid, None)
+        by_cid = self._by_cid
+        if by_cid.get(rec.cid) == coid:
+            del by_cid[rec.cid]
+        by_oid = self._by_oid
+        current = rec.venue_order_id
+        if current is not None and by_oid.get(current) == coid:
+            del by_oid[current]
+        for oid in rec.prior_venue_order_ids:
+            if by_oid.get(oid) == coid:
+                del by_oid[oid]
+        if self._wanted:
+            self._wanted.pop(coid, None)
+        if self._held_ends:
+            self._held_ends.pop(coid, None)
+        deferred = self._deferred.pop(coid, None) if self._deferred else None
         self._remember(rec)
         if deferred:
             now = rec.ts_last
@@ -1847,12 +1855,17 @@ class OrdersSession:
 
     def _remember(self, rec: OrderRecord) -> None:
         coid = rec.client_order_id
-        self._recent[coid] = rec
+        recent = self._recent
+        recent[coid] = rec
         self._recent_cid[rec.cid] = coid
-        for oid in self._oids(rec):
-            self._recent_oid[oid] = coid
-        while len(self._recent) > self.recent_capacity:
-            self._forget(next(iter(self._recent.values())))
+        recent_oid = self._recent_oid
+        if rec.venue_order_id is not None:
+            recent_oid[rec.venue_order_id] = coid
+        for oid in rec.prior_venue_order_ids:
+            recent_oid[oid] = coid
+        if len(recent) > self.recent_capacity:
+            while len(recent) > self.recent_capacity:
+                self._forget(next(iter(recent.values())))
 
     def _forget(self, rec: OrderRecord) -> None:
         coid = rec.client_order_id
@@ -1867,9 +1880,13 @@ class OrdersSession:
             return
         if self._recent_cid.get(rec.cid) == coid:
             del self._recent_cid[rec.cid]
-        for oid in self._oids(rec):
-            if self._recent_oid.get(oid) == coid:
-                del self._recent_oid[oid]
+        recent_oid = self._recent_oid
+        current = rec.venue_order_id
+        if current is not None and recent_oid.get(current) == coid:
+            del recent_oid[current]
+        for oid in rec.prior_venue_order_ids:
+            if recent_oid.get(oid) == coid:
+                del recent_oid[oid]
 
     @staticmethod
     def _oids(rec: OrderRecord) -> Iterator[str]:

@@ -43,10 +43,18 @@ TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
 """Allowed moves. Terminal states have no entry: nothing leaves them."""
 
 
+# The same table keyed by the members' string values: an Enum member hashes through a Python
+# ``__hash__``, a str through its cached hash, and these lookups are on the hot path.
+_ALLOWED: Final[dict[str, frozenset[str]]] = {
+    state._value_: frozenset(t._value_ for t in targets) for state, targets in TRANSITIONS.items()
+}
+_TERMINAL_VALUES: Final = frozenset(s._value_ for s in OrderStatus if s.is_terminal)
+_EMPTY: Final[frozenset[str]] = frozenset()
+
+
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
     """True when ``current -> target`` is a legal move."""
-    allowed = TRANSITIONS.get(current)
-    return allowed is not None and target in allowed
+    return target._value_ in _ALLOWED.get(current._value_, _EMPTY)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -95,15 +103,17 @@ class OrderRecord:
     @property
     def leaves_qty(self) -> int:
         """Contracts still working (0 once the order is terminal)."""
-        return 0 if self.status.is_terminal else max(0, self.quantity - self.filled_qty)
+        if self.status._value_ in _TERMINAL_VALUES:
+            return 0
+        return max(0, self.quantity - self.filled_qty)
 
     @property
     def is_terminal(self) -> bool:
-        return self.status.is_terminal
+        return self.status._value_ in _TERMINAL_VALUES
 
     def move_to(self, target: OrderStatus) -> bool:
         """Apply ``target`` if the table allows it; return whether it did."""
-        if not can_transition(self.status, target):
+        if target._value_ not in _ALLOWED.get(self.status._value_, _EMPTY):
             return False
         self.status = target
         return True
