@@ -1,0 +1,317 @@
+"""OrdersSession against the simulator's venue, driven by a hypothesis state machine.
+
+Random places, stops, cancels, replaces and market moves; a counterparty trading against us;
+drops and reconnects; lost, duplicated and corrupted frames; time passing beyond deadlines.
+After every step the session's maps stay one-to-one, no fill is delivered twice, no order is
+overfilled and no request resolves twice. After a quiet resync every request has resolved
+exactly once and the session agrees with the venue's engine on every order.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
+
+from session_harness import (
+    ACCOUNT,
+    EUR,
+    NS,
+    Link,
+    any_frame,
+    is_event,
+    is_reply,
+    is_request,
+    px,
+)
+
+from axorders import events as ev
+from axorders.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
+from axorders.exceptions import InvalidOrderError
+from axorders.model import OrderStatus, TriggerSource
+
+_IN_MATCHES = {
+    "any": any_frame,
+    "reply": is_reply,
+    "ack": is_event("n"),
+    "fill": lambda o: o.get("t") in ("p", "f"),
+    "cancel": is_event("c"),
+    "replace": is_event("r"),
+}
+_OUT_MATCHES = {
+    "any": any_frame,
+    "place": is_request("p"),
+    "cancel": is_request("x"),
+    "replace": is_request("r"),
+    "status": is_request("s"),
+}
+
+
+class SessionMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.link = Link(session_kw={"trigger_source": TriggerSource.LAST_TRADE})
+        self.rids: list[int] = []
+        self.n = 0
+
+    @initialize()
+    def start(self) -> None:
+        self.link.connect()
+        self.link.pump()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _coids(self) -> list[str]:
+        return sorted(r.client_order_id for r in self.link.s.orders(include_ended=True))
+
+    def _send(self, command: object) -> None:
+        try:
+            rid = self.link.send(command)
+        except InvalidOrderError:
+            return
+        if rid is not None:
+            self.rids.append(rid)
+        self._triggered(self.link.events[-3:])
+        if self.link.up:
+            self.link.pump()
+
+    def _triggered(self, events: list[ev.Event]) -> None:
+        """A triggered stop's place has a request id of its own."""
+        for event in events:
+            if isinstance(event, ev.OrderTriggered) and event.request_id not in self.rids:
+                self.rids.append(event.request_id)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    @precondition(lambda self: self.link.up)
+    @rule(
+        side=st.sampled_from(["BUY", "SELL"]),
+        offset=st.integers(-6, 6),
+        lots=st.integers(1, 4),
+        tif=st.sampled_from(["GTC", "GTC", "IOC", "DAY"]),
+        post_only=st.booleans(),
+    )
+    def place(self, side: str, offset: int, lots: int, tif: str, post_only: bool) -> None:
+        self.n += 1
+        self._send(
+            PlaceOrder(
+                f"o{self.n}",
+                EUR,
+                side,
+                100 * lots,
+                price=px(offset),
+                time_in_force=tif,
+                post_only=post_only and tif != "IOC",
+            )
+        )
+
+    @rule(side=st.sampled_from(["BUY", "SELL"]), offset=st.integers(1, 5))
+    def stop(self, side: str, offset: int) -> None:
+        self.n += 1
+        trigger = px(offset if side == "BUY" else -offset)
+        self._send(
+            PlaceOrder(
+                f"s{self.n}",
+                EUR,
+                side,
+                100,
+                order_type="STOP_LIMIT",
+                price=trigger,
+                trigger_price=trigger,
+            )
+        )
+
+    @rule(offset=st.integers(-6, 6))
+    def market_moves(self, offset: int) -> None:
+        self.link.s.update_market(EUR, self.link.now, last=px(offset))
+        self._triggered(self.link.collect())
+        if self.link.up:
+            self.link.pump()
+
+    @precondition(lambda self: self.link.up)
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        coids = self._coids()
+        if coids:
+            self._send(CancelOrder(data.draw(st.sampled_from(coids))))
+
+    @precondition(lambda self: self.link.up)
+    @rule(data=st.data(), offset=st.integers(-6, 6), lots=st.none() | st.integers(1, 5))
+    def replace(self, data: st.DataObject, offset: int, lots: int | None) -> None:
+        coids = self._coids()
+        if coids:
+            coid = data.draw(st.sampled_from(coids))
+            self._send(
+                ReplaceOrder(coid, price=px(offset), quantity=None if lots is None else 100 * lots)
+            )
+
+    @precondition(lambda self: self.link.up)
+    @rule()
+    def cancel_all(self) -> None:
+        self._send(CancelAllOrders())
+
+    # -- the venue ---------------------------------------------------------------------------
+
+    @rule(side=st.sampled_from(["BUY", "SELL"]), offset=st.integers(-6, 6), lots=st.integers(1, 4))
+    def counterparty(self, side: str, offset: int, lots: int) -> None:
+        self.link.maker(side, 100 * lots, px(offset), tif="IOC")
+
+    @rule(side=st.sampled_from(["BUY", "SELL"]), offset=st.integers(1, 8))
+    def counterparty_rests(self, side: str, offset: int) -> None:
+        self.link.maker(side, 100, px(-offset if side == "BUY" else offset))
+
+    @rule(data=st.data())
+    def venue_cancels(self, data: st.DataObject) -> None:
+        live = self.link.engine.open_orders(ACCOUNT)
+        if live:
+            order = data.draw(st.sampled_from(live))
+            self.link.venue_cancel(order.venue_order_id)
+            if self.link.up:
+                self.link.pump()
+
+    @rule()
+    def day_ends(self) -> None:
+        self.link.session_close()
+
+    # -- the network and time ----------------------------------------------------------------
+
+    @precondition(lambda self: self.link.up)
+    @rule()
+    def drop(self) -> None:
+        self.link.drop()
+
+    @precondition(lambda self: not self.link.up)
+    @rule()
+    def reconnect(self) -> None:
+        self.link.connect()
+        self.link.pump()
+
+    @rule(
+        direction=st.sampled_from(["in", "out"]),
+        action=st.sampled_from(["lose", "duplicate", "corrupt"]),
+        what=st.sampled_from(sorted(_IN_MATCHES)),
+    )
+    def fault(self, direction: str, action: str, what: str) -> None:
+        if direction == "out":
+            # A socket loses what it could not write, but never repeats or damages a frame.
+            self.link.fault("out", "lose", _OUT_MATCHES.get(what, any_frame))
+        else:
+            self.link.fault("in", action, _IN_MATCHES[what])
+
+    @rule(seconds=st.sampled_from([0.01, 0.1, 1, 3, 6]))
+    def time_passes(self, seconds: float) -> None:
+        self.link.advance(int(seconds * NS))
+
+    @rule()
+    def fills_arrive(self) -> None:
+        if self.link.s.fills_wanted() is not None:
+            self.link.s.receive_fills(self.link.fills(), self.link.now)
+            self.link.collect()
+            if self.link.up:
+                self.link.pump()
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def maps_are_one_to_one(self) -> None:
+        s = self.link.s
+        live = {r.client_order_id: r for r in s.orders()}
+        assert len(s._by_cid) == len(live)
+        for cid, coid in s._by_cid.items():
+            assert coid in live and live[coid].cid == cid
+        for oid, coid in s._by_oid.items():
+            assert coid in live, f"{oid} maps to {coid}, which is not live"
+        for coid, rec in live.items():
+            assert s._by_cid.get(rec.cid) == coid
+            if rec.venue_order_id is not None:
+                assert s._by_oid.get(rec.venue_order_id) == coid
+        oids = [r.venue_order_id for r in live.values() if r.venue_order_id is not None]
+        assert len(oids) == len(set(oids))
+        ended = s.orders(include_ended=True)[len(live) :]
+        assert not live.keys() & {r.client_order_id for r in ended}
+
+    @invariant()
+    def never_overfilled(self) -> None:
+        for rec in self.link.s.orders(include_ended=True):
+            assert 0 <= rec.filled_qty <= rec.quantity
+            assert len(rec.trade_ids) == len(set(rec.trade_ids))
+
+    @invariant()
+    def no_fill_twice(self) -> None:
+        trades = [e.trade_id for e in self.link.events if isinstance(e, ev.OrderFilled)]
+        assert len(trades) == len(set(trades))
+
+    @invariant()
+    def no_request_resolves_twice(self) -> None:
+        counts = Counter(
+            e.request_id for e in self.link.events if isinstance(e, ev.RequestResolved)
+        )
+        assert not [rid for rid, n in counts.items() if n > 1]
+        assert set(counts) <= set(self.rids)
+
+    # -- the end: a quiet resync -------------------------------------------------------------
+
+    def teardown(self) -> None:
+        link = self.link
+        link.faults.clear()
+        if link.up:
+            link.drop()
+        link.connect()
+        link.pump()
+        for _ in range(50):
+            if link.s.fills_wanted() is not None:
+                link.s.receive_fills(link.fills(), link.now, final=True)
+                link.collect()
+            link.settle()
+            if link.s.fills_wanted() is None and link.s.next_deadline() is None:
+                break
+        assert not link.s.is_resyncing
+        assert link.s.pending_request_ids() == []
+        self.maps_are_one_to_one()
+        self.never_overfilled()
+        self.no_fill_twice()
+        # Every request resolved exactly once.
+        counts = Counter(e.request_id for e in link.events if isinstance(e, ev.RequestResolved))
+        assert sorted(counts) == sorted(set(self.rids)), set(self.rids) ^ set(counts)
+        assert set(counts.values()) <= {1}
+        # The session agrees with the venue.
+        engine = link.engine
+        venue_open = {o.venue_order_id: o for o in engine.open_orders(ACCOUNT)}
+        live = [r for r in link.s.orders() if r.status is not OrderStatus.ARMED]
+        assert {r.venue_order_id for r in live} == set(venue_open)
+        for rec in link.s.orders(include_ended=True):
+            if rec.status is OrderStatus.ARMED:
+                continue
+            if rec.venue_order_id is None:  # lost in transit, or a stop canceled unsent
+                assert rec.status in (OrderStatus.REJECTED, OrderStatus.CANCELED)
+                assert engine.status(ACCOUNT, cid=rec.cid) is None
+                continue
+            status = engine.status(ACCOUNT, venue_order_id=rec.venue_order_id)
+            assert status is not None
+            assert rec.filled_qty == status.filled_quantity, (rec, status)
+            assert rec.status.value == status.state, (rec, status)
+            if rec.venue_order_id in venue_open:
+                body = venue_open[rec.venue_order_id]
+                assert (rec.quantity, rec.price) == (body.quantity, Decimal(body.price))
+        # Filled quantity matches the venue's fills, trade by trade.
+        fills = Counter()  # type: Counter[str]
+        for fill in engine.fills(ACCOUNT):
+            fills[fill.trade_id] += 1
+        delivered = {e.trade_id for e in link.events if isinstance(e, ev.OrderFilled)}
+        assert delivered <= set(fills)
+
+
+TestSessionState = SessionMachine.TestCase
+TestSessionState.settings = settings(
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
