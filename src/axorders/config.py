@@ -29,6 +29,21 @@ class Environment(enum.Enum):
         except KeyError:
             raise ValueError(f"unknown environment {value!r}; use sandbox or production") from None
 
+    @property
+    def base_url(self) -> str:
+        """The REST gateway (``/api`` and ``/orders`` hang off it)."""
+        return self.value
+
+    @property
+    def orders_ws_url(self) -> str:
+        """The orders WebSocket."""
+        return Endpoints.from_url(self.value).orders_ws_url
+
+    @property
+    def md_ws_url(self) -> str:
+        """The market-data WebSocket."""
+        return Endpoints.from_url(self.value).md_ws_url
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:

@@ -124,12 +124,14 @@ class RequestRejectedError(AxOrdersError):
     Attributes:
         status: the HTTP status.
         message: the venue's error text.
+        code: the error code of the body, when it carries one.
     """
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, code: int | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message
+        self.code = code
 
 
 class InvalidStateError(AxOrdersError):

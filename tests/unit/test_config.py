@@ -24,6 +24,22 @@ def test_environment_urls(env: Environment | str, host: str) -> None:
     assert endpoints.md_ws_url == f"wss://{host}/md/ws"
 
 
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [
+        (Environment.SANDBOX, "gateway.sandbox.architect.exchange"),
+        (Environment.PRODUCTION, "gateway.architect.exchange"),
+    ],
+)
+def test_environment_properties(env: Environment, host: str) -> None:
+    assert env.base_url == f"https://{host}"
+    assert env.orders_ws_url == f"wss://{host}/orders/ws"
+    assert env.md_ws_url == f"wss://{host}/md/ws"
+    assert Endpoints.for_environment(env) == Endpoints(
+        env.base_url, env.orders_ws_url, env.md_ws_url
+    )
+
+
 def test_unknown_environment() -> None:
     with pytest.raises(ValueError, match="unknown environment"):
         Environment.parse("staging")
