@@ -6,6 +6,7 @@ Tokens and secrets never appear in a ``repr``, a log line or an exception messag
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -18,6 +19,8 @@ from axorders.wire.rest import AuthenticateRequest, AuthenticateResponse, decode
 
 __all__ = ["ApiKeyAuth", "StaticToken", "TokenProvider"]
 
+log = logging.getLogger("axorders.auth")
+
 
 @runtime_checkable
 class TokenProvider(Protocol):
@@ -29,6 +32,11 @@ class TokenProvider(Protocol):
 
     def invalidate(self) -> None:
         """Forget the current token; the next :meth:`token` gets a fresh one if it can."""
+        ...
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the current token expires (the provider's clock), or None if unknown."""
         ...
 
     def secrets(self) -> tuple[str, ...]:
@@ -50,6 +58,11 @@ class StaticToken:
     def invalidate(self) -> None:
         return
 
+    @property
+    def expires_at(self) -> float | None:
+        """Unknown: the token came from elsewhere."""
+        return None
+
     def secrets(self) -> tuple[str, ...]:
         return (self._token.reveal(),)
 
@@ -60,13 +73,13 @@ class StaticToken:
 class ApiKeyAuth:
     """Exchanges an API key and secret for a token at ``POST /api/authenticate``.
 
-    The token is refreshed once ``refresh_margin`` of its lifetime is left, so a reconnect
+    The token is refreshed once only ``refresh_margin`` of its lifetime is left, so a reconnect
     always presents a valid one.
 
     Args:
         base_url: the gateway base (``https://gateway.sandbox.architect.exchange``).
         expiration_seconds: the lifetime to ask for.
-        refresh_margin: fraction of the lifetime left at which to refresh.
+        refresh_margin: fraction of the lifetime left at which to refresh (0 to 1).
         timeout: seconds for one authenticate call.
         clock: monotonic seconds (injectable for tests).
     """
@@ -78,13 +91,15 @@ class ApiKeyAuth:
         api_secret: str,
         *,
         expiration_seconds: int = 86_400,
-        refresh_margin: float = 0.5,
+        refresh_margin: float = 0.1,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not api_key or not api_secret:
             raise AuthenticationError("an API key and an API secret are both required")
+        if expiration_seconds <= 0 or not 0.0 <= refresh_margin < 1.0:
+            raise ValueError("need expiration_seconds > 0 and 0 <= refresh_margin < 1")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self._secret = Secret(api_secret)
@@ -96,6 +111,7 @@ class ApiKeyAuth:
         self._clock = clock
         self._token: Secret | None = None
         self._refresh_at = 0.0
+        self._expires_at: float | None = None
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
@@ -106,6 +122,11 @@ class ApiKeyAuth:
     def expires_in(self) -> float | None:
         """Seconds until the planned refresh, or None before the first token."""
         return None if self._token is None else self._refresh_at - self._clock()
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the current token expires (``clock`` seconds), or None before the first one."""
+        return self._expires_at
 
     def secrets(self) -> tuple[str, ...]:
         found = [self._secret.reveal()]
@@ -134,6 +155,7 @@ class ApiKeyAuth:
             )
         )
         url = f"{self.base_url}/api/authenticate"
+        started = self._clock()  # the lifetime is counted from the request, to be safe
         try:
             async with self._session.post(
                 url,
@@ -148,6 +170,7 @@ class ApiKeyAuth:
         except aiohttp.ClientError as exc:
             raise ConnectError(f"cannot reach {url}: {type(exc).__name__}") from None
         if status in (400, 401, 403):
+            log.warning("authentication refused for API key %r (HTTP %d)", self.api_key, status)
             raise AuthenticationError(
                 f"the venue refused the API key {self.api_key!r} (HTTP {status})"
             )
@@ -155,10 +178,13 @@ class ApiKeyAuth:
             raise ConnectError(f"authenticate at {url} failed with HTTP {status}")
         token = decode_rest(data, AuthenticateResponse).token
         self._token = Secret(token)
-        self._refresh_at = self._clock() + self.expiration_seconds * (1 - self.refresh_margin)
+        self._expires_at = started + self.expiration_seconds
+        self._refresh_at = started + self.expiration_seconds * (1 - self.refresh_margin)
         self.refreshes += 1
+        log.debug("authenticated with API key %r for %d s", self.api_key, self.expiration_seconds)
 
     async def close(self) -> None:
+        """Close the HTTP session if this object opened it."""
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeVar
@@ -13,7 +15,6 @@ from axorders.auth import TokenProvider
 from axorders.exceptions import (
     AuthenticationError,
     ConnectError,
-    RemoteProtocolError,
     RequestRejectedError,
     RequestTimeoutError,
 )
@@ -39,6 +40,8 @@ from axorders.wire.rest import (
 
 __all__ = ["RestClient"]
 
+log = logging.getLogger("axorders.rest")
+
 T = TypeVar("T")
 NS: Final = 1_000_000_000
 MAX_FILLS_SPAN_NS: Final = 7 * 86_400 * NS
@@ -49,19 +52,30 @@ class _ErrorBody(msgspec.Struct):
     error: Any = None
     message: Any = None
     msg: Any = None
+    code: Any = None
 
 
-def _error_text(data: bytes) -> str:
+def _rejection(status: int, data: bytes) -> RequestRejectedError:
+    """The error for a non-2xx answer; the venue's error body format is not documented, so
+    ``{"error": ...}``, ``{"message": ...}``, ``{"msg": ...}`` and ``{"error": {"message",
+    "code"}}`` are all read."""
+    raw = data[:200].decode("utf-8", "replace")
     try:
         body = msgspec.json.decode(data, type=_ErrorBody)
     except msgspec.DecodeError:
-        return data[:200].decode("utf-8", "replace")
+        return RequestRejectedError(status, raw)
+    code = body.code
+    text: str | None = None
     for value in (body.error, body.message, body.msg):
         if isinstance(value, str):
-            return value
+            text = value
+            break
         if isinstance(value, dict) and isinstance(value.get("message"), str):
-            return str(value["message"])
-    return data[:200].decode("utf-8", "replace")
+            text = str(value["message"])
+            code = value.get("code", code)
+            break
+    number = code if isinstance(code, int) and not isinstance(code, bool) else None
+    return RequestRejectedError(status, text if text is not None else raw, code=number)
 
 
 class RestClient:
@@ -71,6 +85,7 @@ class RestClient:
         AuthenticationError: the credentials are refused.
         RequestRejectedError: another error status.
         RequestTimeoutError / ConnectError: the gateway did not answer.
+        RemoteProtocolError: an answer of the wrong shape.
     """
 
     def __init__(
@@ -91,6 +106,7 @@ class RestClient:
         return f"RestClient(base_url={self.base_url!r})"
 
     async def close(self) -> None:
+        """Close the HTTP session if this object opened it."""
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -131,13 +147,15 @@ class RestClient:
                 ) from None
             except aiohttp.ClientError as exc:
                 raise ConnectError(f"{method} {path}: {type(exc).__name__}") from None
+            log.debug("%s %s -> HTTP %d (%d bytes)", method, path, status, len(data))
             if status == 401 and auth and attempt == 1:
+                log.info("%s %s: token refused; retrying with a fresh one", method, path)
                 self._tokens.invalidate()
                 continue
             if status in (401, 403):
                 raise AuthenticationError(f"{method} {path}: refused (HTTP {status})")
             if status >= 300:
-                raise RequestRejectedError(status, _error_text(data))
+                raise _rejection(status, data)
             return decode_rest(data, type_)
         raise AssertionError("unreachable")
 
@@ -151,12 +169,14 @@ class RestClient:
         ]
 
     async def instrument(self, symbol: str) -> Instrument:
+        """One instrument (``RequestRejectedError`` with status 404 when it is unknown)."""
         info = await self._call(
             "GET", "/api/instrument", InstrumentInfo, params={"symbol": symbol}, auth=False
         )
         return info.to_instrument()
 
     async def whoami(self) -> WhoAmI:
+        """The user and its accounts (fee rates included)."""
         return await self._call("GET", "/api/whoami", WhoAmI)
 
     async def open_orders(self, page_size: int = 100) -> list[OrderBody]:
@@ -178,6 +198,10 @@ class RestClient:
     async def order_status(
         self, venue_order_id: str | None = None, cid: int | None = None
     ) -> StatusBody:
+        """The state of one order, by venue order id or by ``cid`` (exactly one of them).
+
+        An order the venue does not know is a ``RequestRejectedError`` with status 404.
+        """
         if (venue_order_id is None) == (cid is None):
             raise ValueError("give exactly one of venue_order_id and cid")
         params = {"oid": venue_order_id} if venue_order_id is not None else {"cid": str(cid)}
@@ -191,23 +215,25 @@ class RestClient:
         *,
         symbol: str | None = None,
         now_ns: int | None = None,
+        page_size: int = 500,
     ) -> list[FillInfo]:
         """Fills in ``[start_ns, end_ns]`` (default: the last 7 days), oldest first.
 
-        Windows longer than the venue's 7 days are fetched in slices; pages are followed.
+        Windows longer than the venue's 7 days are fetched in slices; the cursor is followed
+        until the last page.
         """
-        import time
-
         end = end_ns if end_ns is not None else (now_ns or time.time_ns()) + NS
         start = start_ns if start_ns is not None else end - MAX_FILLS_SPAN_NS + NS
         fills: list[FillInfo] = []
         while start <= end:
             stop = min(end, start + MAX_FILLS_SPAN_NS - NS)
-            fills.extend(await self._fills_window(start, stop, symbol))
+            fills.extend(await self._fills_window(start, stop, symbol, page_size))
             start = stop + 1
         return fills
 
-    async def _fills_window(self, start: int, end: int, symbol: str | None) -> list[FillInfo]:
+    async def _fills_window(
+        self, start: int, end: int, symbol: str | None, page_size: int
+    ) -> list[FillInfo]:
         found: list[FillInfo] = []
         cursor: str | None = None
         while True:
@@ -215,7 +241,7 @@ class RestClient:
                 "start_timestamp_ns": str(start),
                 "end_timestamp_ns": str(end),
                 "sort_ts": "asc",
-                "limit": "500",
+                "limit": str(page_size),
             }
             if symbol is not None:
                 params["symbol"] = symbol
@@ -230,20 +256,20 @@ class RestClient:
     async def preview_aggressive_limit_order(
         self, symbol: str, side: Side, quantity: int
     ) -> Decimal | None:
-        """The price that would fill ``quantity`` now, or None when there is no liquidity."""
-        try:
-            found = await self._call(
-                "POST",
-                "/api/preview-aggressive-limit-order",
-                PreviewResponse,
-                body=PreviewRequest(symbol=symbol, quantity=quantity, side=side),
-            )
-        except RemoteProtocolError:
-            return None
+        """The worst price needed to fill ``quantity`` now (null on the wire when the other
+        side of the book is empty: None)."""
+        found = await self._call(
+            "POST",
+            "/api/preview-aggressive-limit-order",
+            PreviewResponse,
+            body=PreviewRequest(symbol=symbol, quantity=quantity, side=side),
+        )
         return found.limit_price
 
     async def balances(self) -> list[Balance]:
+        """The account's balances."""
         return (await self._call("GET", "/api/balances", BalancesResponse)).balances
 
     async def positions(self) -> list[Position]:
+        """The account's positions."""
         return (await self._call("GET", "/api/positions", PositionsResponse)).positions
