@@ -18,11 +18,18 @@ import picows
 
 from axorders.auth import TokenProvider
 from axorders.backoff import Backoff
-from axorders.exceptions import AuthenticationError, ConnectError, RemoteProtocolError
+from axorders.exceptions import (
+    AuthenticationError,
+    AxOrdersError,
+    ConnectError,
+    InvalidStateError,
+    RemoteProtocolError,
+)
 from axorders.security import check_url, tls_context
 from axorders.wire.md import (
     L1BookMsg,
     L2BookMsg,
+    MdReply,
     SubscribeRequest,
     TickerMsg,
     TradeMsg,
@@ -52,7 +59,17 @@ class _Listener(picows.WSListener):
 
 
 class MarketDataFeed:
-    """Last trades and best prices for the symbols being watched."""
+    """Last trades and best prices for the symbols being watched.
+
+    Args:
+        url: the market-data WebSocket (``wss://.../md/ws``); checked by
+            :func:`~axorders.security.check_url`.
+        tokens: gives the bearer token for each (re)connect.
+        on_price: ``(symbol, last, bid, ask, now_ns)``, called for every trade and book update
+            of a watched symbol. Exceptions it raises are logged, not propagated.
+        ssl_context: TLS settings for ``wss://`` (default: verify certificate and host name).
+        backoff: delays between reconnect attempts (default 0.5 s doubling to 5 s).
+    """
 
     def __init__(
         self,
@@ -63,6 +80,7 @@ class MarketDataFeed:
         allow_insecure: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 10.0,
+        backoff: Backoff | None = None,
     ) -> None:
         self.url = check_url(url, allow_insecure=allow_insecure)
         self._tokens = tokens
@@ -75,22 +93,36 @@ class MarketDataFeed:
         self._rid = 0
         self._closed = False
         self._reconnector: asyncio.Task[None] | None = None
+        self._backoff = backoff if backoff is not None else Backoff(initial=0.5, maximum=5.0)
         self.malformed = 0
+        self.errors = 0
+        self.reconnects = 0
 
     def __repr__(self) -> str:
         return f"MarketDataFeed(url={self.url!r}, symbols={sorted(self._symbols)})"
 
     @property
     def connected(self) -> bool:
+        """True while the socket is open."""
         return self._transport is not None
 
+    @property
+    def symbols(self) -> frozenset[str]:
+        """The watched symbols."""
+        return frozenset(self._symbols)
+
     async def connect(self) -> None:
-        """Open the socket and subscribe to every watched symbol.
+        """Open the socket and subscribe to every watched symbol (nothing if already open).
 
         Raises:
             AuthenticationError: the token was refused.
             ConnectError: the socket could not be opened.
+            InvalidStateError: the feed is closed.
         """
+        if self._closed:
+            raise InvalidStateError("the market-data feed is closed")
+        if self._transport is not None:
+            return
         token = await self._tokens.token()
         ssl_context = tls_context(self.url, self._ssl)
         try:
@@ -116,6 +148,9 @@ class MarketDataFeed:
         except (OSError, picows.WSError, TimeoutError) as exc:
             raise ConnectError(f"cannot reach {self.url}: {type(exc).__name__}") from None
         assert isinstance(listener, _Listener)
+        if self._closed:  # closed while the upgrade was in flight
+            transport.disconnect()
+            return
         self._transport = transport
         self._listener = listener
         for symbol in sorted(self._symbols):
@@ -130,6 +165,7 @@ class MarketDataFeed:
             self._send_subscribe(symbol)
 
     async def unsubscribe(self, symbol: str) -> None:
+        """Stop watching ``symbol`` (idempotent)."""
         if symbol not in self._symbols:
             return
         self._symbols.discard(symbol)
@@ -155,17 +191,33 @@ class MarketDataFeed:
         except RemoteProtocolError:
             self.malformed += 1
             return
-        now = time.time_ns()
         if isinstance(msg, TradeMsg):
-            if msg.symbol in self._symbols:
-                self._on_price(msg.symbol, msg.price, None, None, now)
+            self._emit(msg.symbol, msg.price, None, None)
         elif isinstance(msg, L1BookMsg | L2BookMsg):
-            if msg.symbol in self._symbols:
-                bid = msg.bids[0].price if msg.bids else None
-                ask = msg.asks[0].price if msg.asks else None
-                self._on_price(msg.symbol, None, bid, ask, now)
-        elif isinstance(msg, TickerMsg) and msg.symbol in self._symbols:
-            self._on_price(msg.symbol, msg.last_price, msg.bid, msg.ask, now)
+            bid = msg.bids[0].price if msg.bids else None
+            ask = msg.asks[0].price if msg.asks else None
+            self._emit(msg.symbol, None, bid, ask)
+        elif isinstance(msg, TickerMsg):
+            self._emit(msg.symbol, msg.last_price, msg.bid, msg.ask)
+        elif isinstance(msg, MdReply) and msg.error is not None:
+            self.errors += 1
+            log.warning(
+                "market-data request %s refused: %s (code %d)",
+                msg.rid,
+                msg.error.message,
+                msg.error.code,
+            )
+
+    def _emit(
+        self, symbol: str, last: Decimal | None, bid: Decimal | None, ask: Decimal | None
+    ) -> None:
+        if symbol not in self._symbols or (last is None and bid is None and ask is None):
+            return
+        try:
+            self._on_price(symbol, last, bid, ask, time.time_ns())
+        except Exception:
+            # A failing callback must not take the socket down with it.
+            log.exception("market-data price callback failed for %s", symbol)
 
     def _on_disconnected(self, listener: _Listener) -> None:
         if listener is not self._listener:
@@ -176,18 +228,23 @@ class MarketDataFeed:
             self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
-        backoff = Backoff(initial=0.5, maximum=5.0)
+        self._backoff.reset()
         while not self._closed and self._transport is None:
-            await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(self._backoff.next_delay())
             try:
                 await self.connect()
-            except (ConnectError, AuthenticationError) as exc:
+            except AxOrdersError as exc:  # a refused token was invalidated by connect()
                 log.info("market-data reconnect failed: %s", exc)
+            else:
+                self.reconnects += 1
 
     async def close(self) -> None:
+        """Close the socket and stop reconnecting (idempotent)."""
         self._closed = True
-        if self._reconnector is not None:
-            self._reconnector.cancel()
+        reconnector, self._reconnector = self._reconnector, None
+        if reconnector is not None and reconnector is not asyncio.current_task():
+            reconnector.cancel()
+            await asyncio.wait([reconnector])
         transport = self._transport
         self._transport = None
         if transport is not None:
