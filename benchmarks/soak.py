@@ -450,8 +450,17 @@ async def _conduct(
         worker = _start_worker(info, work, 0, first, seed, finish=not kill, pace=pace)
         if kill:
             target = max(1, first // 2)
+            submits = 0
+            offset = 0
+            log_path = work / "events.jsonl"
             while worker.poll() is None:
-                submits = sum(1 for r in _read_log(work / "events.jsonl") if r["k"] == "submit")
+                if log_path.exists():
+                    with log_path.open("rb") as handle:
+                        handle.seek(offset)
+                        chunk = handle.read()
+                    complete = chunk.rfind(b"\n") + 1
+                    offset += complete
+                    submits += chunk[:complete].count(b'"k": "submit"')
                 if submits >= target:
                     worker.send_signal(signal.SIGKILL)
                     result.killed = True
