@@ -451,7 +451,53 @@ def _reply(resp: _Response, data: bytes | str) -> ResultReply | ErrorReply | Unk
     return UnknownFrame(_text(data), "reply without rid and res, or without err")
 
 
+def _finite(msg: ServerMessage) -> bool:
+    """False when a price in ``msg`` is NaN or infinite (msgspec accepts them as Decimals), or a
+    quantity is negative or beyond 64 bits."""
+    bodies: list[OrderBody | None]
+    if isinstance(msg, ReplacedMsg):
+        bodies = [msg.old_order, msg.new_order]
+    elif isinstance(msg, ResultReply):
+        res = msg.result
+        bodies = [*(res.login_orders or ()), *(res.orders or ())]
+    else:
+        order = getattr(msg, "order", None)
+        bodies = [order] if isinstance(order, OrderBody) else []
+        execution = getattr(msg, "execution", None)
+        if isinstance(execution, Execution) and not (
+            execution.price.is_finite() and 0 <= execution.quantity <= _MAX_QTY
+        ):
+            return False
+    return all(
+        body is None
+        or (
+            body.price.is_finite()
+            and 0 <= body.quantity <= _MAX_QTY
+            and 0 <= body.filled_quantity <= _MAX_QTY
+            and 0 <= body.remaining_quantity <= _MAX_QTY
+        )
+        for body in bodies
+    )
+
+
+_MAX_QTY: Final = 2**64 - 1
+
+
 def decode_server_frame(data: bytes | str) -> ServerMessage:
+    """Decode one text frame from the orders WebSocket (see :func:`_decode_server_frame`).
+
+    A frame carrying a NaN or infinite price, or an impossible quantity, comes back as an
+    :class:`UnknownFrame`.
+    """
+    msg = _decode_server_frame(data)
+    if not isinstance(msg, UnknownFrame | HeartbeatMsg | KeepAliveMsg | ErrorReply) and not (
+        _finite(msg)
+    ):
+        return UnknownFrame(_text(data), "a price or quantity is out of range")
+    return msg
+
+
+def _decode_server_frame(data: bytes | str) -> ServerMessage:
     """Decode one text frame from the orders WebSocket.
 
     Returns an event struct, a :class:`ResultReply`, an :class:`ErrorReply`, or an
