@@ -17,14 +17,21 @@ with atheris.instrument_imports(include=["axorders"]):
 
 
 def main(runs: int) -> None:
-    session = fuzz._session()
-    fuzz._seed_orders(session, fuzz.T0, 0)
+    state = {"session": fuzz._session(), "inputs": 0}
+    fuzz._seed_orders(state["session"], fuzz.T0, 0)
     counts = dict.fromkeys(
         ("known", "unknown", "malformed", "decoder-error", "unexpected", "uncounted"), 0
     )
 
     def one_input(data: bytes) -> None:
-        fuzz._feed(session, data, fuzz.T0, counts)
+        state["inputs"] += 1
+        if state["inputs"] % 2000 == 0:  # a fresh session now and then keeps runs fast
+            problems = fuzz.check_maps(state["session"])
+            if problems:
+                raise RuntimeError(f"session id maps: {problems[:3]}")
+            state["session"] = fuzz._session()
+            fuzz._seed_orders(state["session"], fuzz.T0, 0)
+        fuzz._feed(state["session"], data, fuzz.T0, counts)
         if counts["unexpected"] or counts["uncounted"]:
             raise RuntimeError(f"session fuzz failure: {counts}")
 

@@ -858,7 +858,7 @@ class OrdersSession:
         rec.venue_order_id = body.venue_order_id
         self._by_oid[body.venue_order_id] = rec.client_order_id
         rec.price = body.price
-        rec.quantity = body.quantity
+        rec.quantity = max(body.quantity, rec.filled_qty)
         rec.ts_last = now
         if rec.status is _S.PENDING:
             rec.move_to(_S.ACCEPTED)
@@ -953,13 +953,19 @@ class OrdersSession:
         if rec.is_terminal:
             self._duplicates += 1
             return
-        rec.trade_ids.append(tid)
         filled = rec.filled_qty + xs.quantity
+        if filled > body.quantity:
+            # Inconsistent: more filled than the order's quantity. Report it, change nothing.
+            self._on_unknown(
+                w.UnknownFrame(repr(msg)[:500], "fill exceeds the order's quantity", "p"), now
+            )
+            return
+        rec.trade_ids.append(tid)
         rec.filled_qty = filled
         rec.last_fill_ns = ts_event
         rec.ts_last = now
         if body.quantity != rec.quantity:
-            rec.quantity = body.quantity
+            rec.quantity = max(body.quantity, rec.filled_qty)
         gap = body.filled_quantity - filled
         complete = final and gap <= 0
         if not complete:
@@ -1157,7 +1163,7 @@ class OrdersSession:
             rec.venue_order_id = current.venue_order_id
             self._by_oid[current.venue_order_id] = rec.client_order_id
         rec.price = current.price
-        rec.quantity = current.quantity
+        rec.quantity = max(current.quantity, rec.filled_qty)
         rec.ts_last = now
         if rec.status is _S.PENDING:
             rec.move_to(_S.ACCEPTED)
@@ -1524,7 +1530,7 @@ class OrdersSession:
                 rec.venue_order_id = oid
                 self._by_oid[oid] = rec.client_order_id
             rec.price = body.price
-            rec.quantity = body.quantity
+            rec.quantity = max(body.quantity, rec.filled_qty)
             self._emit_replaced(rec, old_oid, now, body.ts * NS + body.tn)
             changed = True
         if body.filled_quantity > rec.filled_qty:
