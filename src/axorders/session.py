@@ -1511,6 +1511,7 @@ class OrdersSession:
         if state is _S.UNKNOWN:
             rec.status = _S.UNKNOWN
         rec.filled_qty = body.filled_quantity
+        rec.quantity = max(rec.quantity, rec.filled_qty)
 
     def _apply_open(self, rec: OrderRecord, body: w.OrderBody, now: int) -> bool:
         """Compare a tracked order with the venue's open copy; return whether it changed."""
@@ -1664,6 +1665,7 @@ class OrdersSession:
         ts_event = parse_rfc3339_ns(fill.timestamp)
         rec.trade_ids.append(fill.trade_id)
         rec.filled_qty += fill.quantity
+        rec.quantity = max(rec.quantity, rec.filled_qty)  # a replace we never saw raised it
         rec.last_fill_ns = max(rec.last_fill_ns, ts_event)
         rec.ts_last = now
         complete = rec.filled_qty >= rec.quantity
