@@ -5,11 +5,16 @@
 * ``session_frames_per_s``: :meth:`OrdersSession.receive` + :meth:`events_received` over a
   realistic stream of server frames recorded once from the simulator's engine (place replies,
   acks, partial and full fills, cancels, heartbeats), on a session that sent the same places.
-* ``decode_structs_frames_per_s``: :func:`axorders.wire.orders.decode_server_frame` (msgspec
-  into the wire structs) over the same frames: the floor the session is compared with.
+* ``decode_structs_frames_per_s``: msgspec alone, decoding each frame into its wire struct
+  (:data:`~axorders.wire.orders.ServerEvent` or :class:`~axorders.wire.orders.ReplyFrame`):
+  the floor the session is compared with.
+* ``wire_decoder_frames_per_s``: :func:`axorders.wire.orders.decode_server_frame`, the
+  session's decoder (msgspec plus the reply mapping and the price checks).
 * ``decode_untyped_frames_per_s``: ``msgspec.json.decode`` into plain objects.
 * ``json_loads_frames_per_s``: stdlib ``json.loads``.
 * ``session_vs_decode``: session / decode-to-structs (target at least 0.5).
+* ``ceiling_frames_per_s``: the least any session must do per frame (decode it, look its order
+  up in a dict, build one event), with no state kept: an upper bound for the session here.
 * ``bytes_per_live_order``: traced memory of the session per live, acknowledged order, with
   100 000 of them (target at most 1 KiB).
 * ``churn_growth_pct``: traced memory after 1 000 000 orders have been placed, acked and
@@ -30,12 +35,14 @@ from decimal import Decimal
 
 import msgspec
 
+from axorders import events as ev
 from axorders.commands import PlaceOrder
-from axorders.model import Side, cid_for
+from axorders.model import Side, TimeInForce, cid_for
 from axorders.session import OrdersSession
 from axorders.sim.engine import Engine, EngineConfig
 from axorders.sim.instruments import default_instruments, marks_for
 from axorders.sim.venue import VenueSession, heartbeat_frame
+from axorders.wire import orders as w
 from axorders.wire.orders import decode_server_frame
 
 __all__ = ["build_stream", "main", "run"]
@@ -159,14 +166,71 @@ def bench_throughput(n_orders: int, rounds: int = 3) -> dict[str, float]:
 
         return one
 
+    def ceiling_round() -> float:
+        # The least any session must do per frame: decode it, look its order up, and build one
+        # event. No state is kept; this bounds what the full pipeline could reach here.
+        known: dict[str, str] = {}
+        events: list[ev.Event] = []
+        emit = events.append
+        started = time.perf_counter()
+        for frame in frames:
+            msg = decode_server_frame(frame)
+            body = getattr(msg, "order", None)
+            if isinstance(body, w.OrderBody):
+                emit(
+                    ev.OrderAccepted(
+                        ts_init=now,
+                        client_order_id=known.get(body.venue_order_id, ""),
+                        venue_order_id=body.venue_order_id,
+                        account_id=ACCOUNT,
+                        trader_id="BENCH",
+                        strategy_id="DEFAULT",
+                        symbol=body.symbol,
+                        ts_event=body.ts * NS + body.tn,
+                        side=body.side,
+                        price=body.price,
+                        quantity=body.quantity,
+                        time_in_force=TimeInForce.GTC,
+                        post_only=False,
+                    )
+                )
+            elif isinstance(msg, w.ResultReply):
+                emit(
+                    ev.RequestResolved(
+                        ts_init=now,
+                        request_id=msg.request_id,
+                        kind=ev.RequestKind.PLACE,
+                        outcome=ev.RequestOutcome.OK,
+                        client_order_id=known.get(msg.result.venue_order_id or "", ""),
+                        venue_order_id=msg.result.venue_order_id,
+                    )
+                )
+            events.clear()
+        return n / (time.perf_counter() - started)
+
+    now = START
+    event_decoder = msgspec.json.Decoder(w.ServerEvent)
+    reply_decoder = msgspec.json.Decoder(w.ReplyFrame)
+
+    def msgspec_structs(frame: bytes) -> object:
+        # msgspec alone: each frame into its wire struct, picked by the frame's first key.
+        if frame[2:3] == b"t":
+            return event_decoder.decode(frame)
+        return reply_decoder.decode(frame)
+
     session_rate = _best(rounds, session_round)
-    structs = _best(rounds, timed(decode_server_frame))
+    ceiling = _best(rounds, ceiling_round)
+    structs = _best(rounds, timed(msgspec_structs))
+    wire = _best(rounds, timed(decode_server_frame))
     untyped = _best(rounds, timed(msgspec.json.decode))
     loads = _best(rounds, timed(json.loads))
     return {
         "frames": float(n),
         "session_frames_per_s": session_rate,
+        "ceiling_frames_per_s": ceiling,
+        "ceiling_vs_decode": ceiling / structs,
         "decode_structs_frames_per_s": structs,
+        "wire_decoder_frames_per_s": wire,
         "decode_untyped_frames_per_s": untyped,
         "json_loads_frames_per_s": loads,
         "session_vs_decode": session_rate / structs,
@@ -276,13 +340,19 @@ def main() -> None:
     print(f"frames in the stream            {result['frames']:>12,.0f}")
     for key in (
         "session_frames_per_s",
+        "ceiling_frames_per_s",
         "decode_structs_frames_per_s",
+        "wire_decoder_frames_per_s",
         "decode_untyped_frames_per_s",
         "json_loads_frames_per_s",
     ):
         print(f"{key:<32}{result[key]:>12,.0f}")
     print(
         f"session / decode to structs     {result['session_vs_decode']:>12.2f}x   (target >= 0.5x)"
+    )
+    print(
+        f"ceiling / decode to structs     {result['ceiling_vs_decode']:>12.2f}x"
+        "   (decode + one lookup + one event per frame, no state)"
     )
     print(f"session / untyped decode        {result['session_vs_untyped']:>12.2f}x")
     print(f"session / json.loads            {result['session_vs_json_loads']:>12.2f}x")

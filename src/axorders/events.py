@@ -85,8 +85,13 @@ class RejectOrigin(enum.Enum):
     LOCAL = "LOCAL"  # local validation, no liquidity for a market order, a lost place
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of every event."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of every event.
+
+    Events are frozen and hold only immutable values (no lists or dicts), so they can never be
+    part of a reference cycle: ``gc=False`` (inherited by every event) keeps them out of the
+    cyclic garbage collector, which makes creating them about twice as cheap.
+    """
 
     ts_init: int  # local receive time, ns
 
@@ -218,7 +223,7 @@ class RequestResolved(Event, frozen=True, kw_only=True):
         return self.outcome is RequestOutcome.OK
 
 
-class OrderSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+class OrderSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An order as the venue reports it (login, open orders, external orders)."""
 
     venue_order_id: str

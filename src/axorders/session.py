@@ -62,6 +62,7 @@ FILL_WINDOW_MARGIN_NS: Final = 5 * NS
 
 _K = ev.RequestKind
 _S = OrderStatus
+_TERMINAL: Final = frozenset(s._value_ for s in OrderStatus if s.is_terminal)
 _TAG_MAX = 10
 
 
@@ -914,14 +915,14 @@ class OrdersSession:
 
     def _on_ack(self, msg: w.AcknowledgedMsg, now: int) -> None:
         body = msg.order
-        rec = self._order_for(body, now)
+        rec = self._live(body, now)
         if rec.status is _S.ACCEPTED or not rec.move_to(_S.ACCEPTED):
             self._duplicates += 1
             return
         rec.ts_last = now
         if self._track_changes:
             self._changed[rec.client_order_id] = rec
-        self._emit(
+        self._events.append(
             ev.OrderAccepted(
                 ts_init=now,
                 client_order_id=rec.client_order_id,
@@ -938,21 +939,30 @@ class OrdersSession:
                 post_only=rec.post_only,
             )
         )
-        self._retry_cancels(rec, now)
+        if self._retries:
+            self._retry_cancels(rec, now)
+
+    def _live(self, body: w.OrderBody, now: int) -> OrderRecord:
+        """:meth:`_order_for`, with the common case (a live order at its current venue id)
+        answered by two dict lookups."""
+        oid = body.venue_order_id
+        coid = self._by_oid.get(oid)
+        if coid is not None:
+            rec = self._orders.get(coid)
+            if rec is not None and rec.venue_order_id == oid:
+                return rec
+        return self._order_for(body, now)
 
     def _on_fill(self, msg: w.PartiallyFilledMsg | w.FilledMsg, now: int) -> None:
         body = msg.order
-        rec = self._order_for(body, now)
+        rec = self._live(body, now)
         xs = msg.execution
         tid = xs.trade_id
-        if tid in rec.trade_ids:
+        if rec.has_trade(tid) or rec.status._value_ in _TERMINAL:
             self._duplicates += 1
             return
         final = type(msg) is w.FilledMsg
         ts_event = msg.ts * NS + msg.tn
-        if rec.is_terminal:
-            self._duplicates += 1
-            return
         filled = rec.filled_qty + xs.quantity
         if filled > body.quantity:
             # Inconsistent: more filled than the order's quantity. Report it, change nothing.
@@ -960,19 +970,20 @@ class OrdersSession:
                 w.UnknownFrame(repr(msg)[:500], "fill exceeds the order's quantity", "p"), now
             )
             return
-        rec.trade_ids.append(tid)
+        rec.add_trade(tid)
         rec.filled_qty = filled
         rec.last_fill_ns = ts_event
         rec.ts_last = now
-        if body.quantity != rec.quantity:
-            rec.quantity = max(body.quantity, rec.filled_qty)
+        quantity = body.quantity
+        if quantity != rec.quantity:
+            quantity = rec.quantity = max(quantity, filled)
         gap = body.filled_quantity - filled
         complete = final and gap <= 0
-        if not complete:
+        if not complete and rec.status is not _S.PARTIALLY_FILLED:
             rec.move_to(_S.PARTIALLY_FILLED)
         if self._track_changes:
             self._changed[rec.client_order_id] = rec
-        self._emit(
+        self._events.append(
             ev.OrderFilled(
                 ts_init=now,
                 client_order_id=rec.client_order_id,
@@ -989,8 +1000,8 @@ class OrdersSession:
                 last_price=xs.price,
                 liquidity_side=LiquiditySide.TAKER if xs.aggressor else LiquiditySide.MAKER,
                 filled_qty=filled,
-                leaves_qty=0 if complete else max(0, rec.quantity - filled),
-                quantity=rec.quantity,
+                leaves_qty=0 if complete else max(0, quantity - filled),
+                quantity=quantity,
                 is_final=complete,
             )
         )
@@ -1004,7 +1015,7 @@ class OrdersSession:
                 self._held_ends[rec.client_order_id] = (_S.FILLED, None, None, ts_event)
 
     def _on_canceled(self, msg: w.CanceledMsg, now: int) -> None:
-        rec = self._order_for(msg.order, now)
+        rec = self._live(msg.order, now)
         self._end_from_event(
             rec, msg.order, _S.CANCELED, now, msg.ts * NS + msg.tn, msg.reason, msg.text
         )
@@ -1211,11 +1222,11 @@ class OrdersSession:
 
     def _on_result(self, msg: w.ResultReply, now: int) -> None:
         res = msg.result
-        if msg.request_id == 0 and res.login_id is not None:
-            self._on_login(res, now)
-            return
-        req = self._pending.pop(msg.request_id, None)
+        req = self._pending.pop(msg.request_id, None)  # request ids start at 1
         if req is None:
+            if msg.request_id == 0 and res.login_id is not None:
+                self._on_login(res, now)
+                return
             self._on_unknown(
                 w.UnknownFrame(f"rid {msg.request_id}", "reply to no pending request"), now
             )
@@ -1645,7 +1656,7 @@ class OrdersSession:
         ordered = sorted(fills, key=lambda f: (parse_rfc3339_ns(f.timestamp), f.trade_id))
         for fill in ordered:
             rec = self._find(fill.order_id, None) if fill.order_id is not None else None
-            if rec is None or fill.trade_id in rec.trade_ids:
+            if rec is None or rec.has_trade(fill.trade_id):
                 continue
             if rec.is_terminal and rec.filled_qty >= rec.quantity:
                 continue
@@ -1663,7 +1674,7 @@ class OrdersSession:
 
     def _apply_rest_fill(self, rec: OrderRecord, fill: FillInfo, now: int) -> None:
         ts_event = parse_rfc3339_ns(fill.timestamp)
-        rec.trade_ids.append(fill.trade_id)
+        rec.add_trade(fill.trade_id)
         rec.filled_qty += fill.quantity
         rec.quantity = max(rec.quantity, rec.filled_qty)  # a replace we never saw raised it
         rec.last_fill_ns = max(rec.last_fill_ns, ts_event)
@@ -1805,19 +1816,22 @@ class OrdersSession:
         venue_order_id: str | None = None,
     ) -> None:
         self._pending.pop(req.rid, None)
-        self._retries.pop(req.rid, None)
+        if self._retries:
+            self._retries.pop(req.rid, None)
         if req.internal:
             return
-        rec = self.order(req.client_order_id) if req.client_order_id is not None else None
-        self._emit(
+        if not venue_order_id:
+            coid = req.client_order_id
+            rec = self.order(coid) if coid is not None else None
+            venue_order_id = rec.venue_order_id if rec is not None else req.venue_order_id
+        self._events.append(
             ev.RequestResolved(
                 ts_init=now,
                 request_id=req.rid,
                 kind=req.kind,
                 outcome=outcome,
                 client_order_id=req.client_order_id,
-                venue_order_id=venue_order_id
-                or (rec.venue_order_id if rec is not None else req.venue_order_id),
+                venue_order_id=venue_order_id,
                 code=code,
                 message=message,
             )

@@ -50,6 +50,7 @@ _ALLOWED: Final[dict[str, frozenset[str]]] = {
 }
 _TERMINAL_VALUES: Final = frozenset(s._value_ for s in OrderStatus if s.is_terminal)
 _EMPTY: Final[frozenset[str]] = frozenset()
+_SCAN_LIMIT: Final = 8  # up to this many trade ids, a list scan beats hashing
 
 
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
@@ -99,6 +100,27 @@ class OrderRecord:
     last_fill_ns: int = 0
     ts_last: int = 0
     external: bool = False
+    # A set over ``trade_ids`` once there are more than a few, so that an order with
+    # thousands of fills does not scan a list per fill; rebuilt when the list changed
+    # behind its back (a record loaded from the journal).
+    _trade_index: set[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def has_trade(self, trade_id: str) -> bool:
+        """True when a fill with ``trade_id`` was already delivered."""
+        ids = self.trade_ids
+        if len(ids) <= _SCAN_LIMIT:
+            return trade_id in ids
+        index = self._trade_index
+        if index is None or len(index) != len(ids):
+            index = self._trade_index = set(ids)
+        return trade_id in index
+
+    def add_trade(self, trade_id: str) -> None:
+        """Record a delivered fill's trade id."""
+        self.trade_ids.append(trade_id)
+        index = self._trade_index
+        if index is not None:
+            index.add(trade_id)
 
     @property
     def leaves_qty(self) -> int:

@@ -31,6 +31,7 @@ from axorders.commands import CancelOrder, PlaceOrder, QueryOpenOrders, ReplaceO
 from axorders.model import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, cid_for
 from axorders.session import CANCEL_RETRY_NS, MAX_CANCEL_RETRIES, OrdersSession
 from axorders.sim.engine import CancelReject
+from axorders.state import OrderRecord
 
 META = {"account_id": "acct-1", "trader_id": "TRADER-1", "strategy_id": "S-1", "symbol": EUR}
 
@@ -281,6 +282,41 @@ def test_duplicate_trade_id_dropped(link: Link) -> None:
     assert len(link.of(ev.OrderFilled)) == 1
     assert link.s.order("d1").filled_qty == 100  # type: ignore[union-attr]
     assert link.s.stats().duplicates_dropped == 1
+
+
+def test_duplicate_trade_id_dropped_after_many_fills(link: Link) -> None:
+    # Past a few fills the trade ids are checked through a set: duplicates still drop.
+    link.do(place("d2", 3000))
+    for _ in range(20):
+        link.maker("SELL", 100, px(-10))
+    link.fault("in", "duplicate", is_event("p"))
+    link.maker("SELL", 100, px(-10))
+    rec = link.s.order("d2")
+    assert rec is not None and rec.filled_qty == 2100 and len(rec.trade_ids) == 21
+    assert len(link.of(ev.OrderFilled)) == 21
+    assert link.s.stats().duplicates_dropped == 1
+
+
+def test_trade_index_follows_a_list_changed_behind_its_back() -> None:
+    rec = OrderRecord(
+        client_order_id="r",
+        cid=1,
+        symbol="EURUSD-PERP",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=100,
+        price=None,
+        account_id="a",
+        trader_id="t",
+        strategy_id="s",
+        ts_init=0,
+        trade_ids=[f"T-{i}" for i in range(12)],
+    )
+    assert rec.has_trade("T-11") and not rec.has_trade("T-12")
+    rec.trade_ids.append("T-12")  # as a journal reload would leave it
+    assert rec.has_trade("T-12")
+    rec.add_trade("T-13")
+    assert rec.has_trade("T-13") and rec.trade_ids[-1] == "T-13"
 
 
 @pytest.mark.parametrize("tag", ["c", "f", "x"])

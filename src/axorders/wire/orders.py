@@ -16,6 +16,7 @@ Encoding writes exactly the venue's keys and leaves absent optional fields out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Final, TypeAlias
 
@@ -48,6 +49,7 @@ __all__ = [
     "RejectedMsg",
     "ReplaceRequest",
     "ReplacedMsg",
+    "ReplyFrame",
     "ResultBody",
     "ResultReply",
     "ServerEvent",
@@ -67,6 +69,10 @@ __all__ = [
 # values (``1e30`` contracts) out of the simulator's decimal arithmetic. Negative values still
 # decode so that the venue's own refusal answers them. (msgspec bounds stop at int64.)
 _Quantity = Annotated[int, msgspec.Meta(le=2**63 - 1)]
+
+# A quantity the venue reports (order and execution quantities): never negative, and within the
+# int64 range. msgspec checks both while decoding; a frame outside them is an UnknownFrame.
+_Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 # What the decoders turn into RemoteProtocolError besides msgspec.DecodeError: invalid UTF-8
 # inside a string, a ``str`` frame holding lone surrogates, or nesting too deep to parse.
@@ -103,9 +109,9 @@ class OrderBody(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, rena
     account_id: str | None = None  # aid (newer API)
     symbol: str  # s
     price: Decimal  # p, decimal string
-    quantity: int  # q, contracts
-    filled_quantity: int  # xq
-    remaining_quantity: int  # rq
+    quantity: _Count  # q, contracts
+    filled_quantity: _Count  # xq
+    remaining_quantity: _Count  # rq
     status: str  # o, mapped with OrderStatus.from_wire (unknown -> UNKNOWN)
     side: Side  # d, "B"/"S"
     time_in_force: str  # tif
@@ -141,7 +147,7 @@ class Execution(
     trade_id: str  # tid
     account_id: str | None = None  # aid
     symbol: str  # s
-    quantity: int  # q
+    quantity: _Count  # q
     price: Decimal  # p
     side: Side  # d
     aggressor: bool = False  # agg: true when this order took liquidity
@@ -395,7 +401,11 @@ class ErrorBody(
     data: str | None = None  # data, optional detail
 
 
-class _Response(msgspec.Struct, kw_only=True, gc=False):
+class ReplyFrame(msgspec.Struct, kw_only=True, gc=False):
+    """A reply frame as it comes off the wire, under either set of key names (``rid``/``res``/
+    ``err`` or ``request_id``/``result``/``error``); :func:`decode_server_frame` turns it into
+    a :class:`ResultReply` or an :class:`ErrorReply`."""
+
     rid: int | None = None
     res: ResultBody | None = None
     err: ErrorBody | None = None
@@ -429,7 +439,7 @@ class UnknownFrame(msgspec.Struct, gc=False):
 ServerMessage: TypeAlias = ServerEvent | ResultReply | ErrorReply | UnknownFrame
 
 _event_decoder: Final[msgspec.json.Decoder[ServerEvent]] = msgspec.json.Decoder(ServerEvent)
-_response_decoder: Final[msgspec.json.Decoder[_Response]] = msgspec.json.Decoder(_Response)
+_response_decoder: Final[msgspec.json.Decoder[ReplyFrame]] = msgspec.json.Decoder(ReplyFrame)
 _any_decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
 
@@ -440,7 +450,7 @@ def _text(data: bytes | str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _reply(resp: _Response, data: bytes | str) -> ResultReply | ErrorReply | UnknownFrame:
+def _reply(resp: ReplyFrame, data: bytes | str) -> ResultReply | ErrorReply | UnknownFrame:
     rid = resp.rid if resp.rid is not None else resp.request_id
     err = resp.err if resp.err is not None else resp.error
     if err is not None:
@@ -451,74 +461,76 @@ def _reply(resp: _Response, data: bytes | str) -> ResultReply | ErrorReply | Unk
     return UnknownFrame(_text(data), "reply without rid and res, or without err")
 
 
-def _finite(msg: ServerMessage) -> bool:
-    """False when a price in ``msg`` is NaN or infinite (msgspec accepts them as Decimals), or a
-    quantity is negative or beyond 64 bits."""
-    bodies: list[OrderBody | None]
-    if isinstance(msg, ReplacedMsg):
-        bodies = [msg.old_order, msg.new_order]
-    elif isinstance(msg, ResultReply):
-        res = msg.result
-        bodies = [*(res.login_orders or ()), *(res.orders or ())]
-    else:
-        order = getattr(msg, "order", None)
-        bodies = [order] if isinstance(order, OrderBody) else []
-        execution = getattr(msg, "execution", None)
-        if isinstance(execution, Execution) and not (
-            execution.price.is_finite() and 0 <= execution.quantity <= _MAX_QTY
-        ):
+def _order_priced(msg: Any) -> bool:
+    return bool(msg.order.price.is_finite())
+
+
+def _fill_priced(msg: Any) -> bool:
+    return bool(msg.order.price.is_finite() and msg.execution.price.is_finite())
+
+
+def _replace_priced(msg: Any) -> bool:
+    new = msg.new_order
+    return bool(msg.old_order.price.is_finite() and (new is None or new.price.is_finite()))
+
+
+def _cancel_reject_priced(msg: Any) -> bool:
+    return msg.order is None or bool(msg.order.price.is_finite())
+
+
+def _reply_priced(msg: Any) -> bool:
+    res = msg.result
+    for bodies in (res.login_orders, res.orders):
+        if bodies and not all(body.price.is_finite() for body in bodies):
             return False
-    return all(
-        body is None
-        or (
-            body.price.is_finite()
-            and 0 <= body.quantity <= _MAX_QTY
-            and 0 <= body.filled_quantity <= _MAX_QTY
-            and 0 <= body.remaining_quantity <= _MAX_QTY
-        )
-        for body in bodies
-    )
+    return True
 
 
-_MAX_QTY: Final = 2**64 - 1
+# msgspec decodes "NaN" and "Infinity" into Decimals; these checks turn a frame carrying one into
+# an UnknownFrame. Quantities are bounded by the structs themselves (``_Count``).
+_PRICE_CHECKS: Final[dict[type[Any], Callable[[Any], bool]]] = {
+    AcknowledgedMsg: _order_priced,
+    CanceledMsg: _order_priced,
+    RejectedMsg: _order_priced,
+    ExpiredMsg: _order_priced,
+    DoneForDayMsg: _order_priced,
+    PartiallyFilledMsg: _fill_priced,
+    FilledMsg: _fill_priced,
+    ReplacedMsg: _replace_priced,
+    CancelRejectedMsg: _cancel_reject_priced,
+    ResultReply: _reply_priced,
+}
 
 
 def decode_server_frame(data: bytes | str) -> ServerMessage:
-    """Decode one text frame from the orders WebSocket (see :func:`_decode_server_frame`).
-
-    A frame carrying a NaN or infinite price, or an impossible quantity, comes back as an
-    :class:`UnknownFrame`.
-    """
-    msg = _decode_server_frame(data)
-    if not isinstance(msg, UnknownFrame | HeartbeatMsg | KeepAliveMsg | ErrorReply) and not (
-        _finite(msg)
-    ):
-        return UnknownFrame(_text(data), "a price or quantity is out of range")
-    return msg
-
-
-def _decode_server_frame(data: bytes | str) -> ServerMessage:
     """Decode one text frame from the orders WebSocket.
 
     Returns an event struct, a :class:`ResultReply`, an :class:`ErrorReply`, or an
-    :class:`UnknownFrame` for anything else.
+    :class:`UnknownFrame` for anything else, including a frame that carries a NaN or infinite
+    price, or a negative or out-of-range quantity.
 
     Raises:
         RemoteProtocolError: the frame is not valid JSON.
     """
     head = data[:6]
+    msg: ServerMessage
     try:
         if head in (b'{"t":"', '{"t":"'):
-            return _event_decoder.decode(data)
-        if head in (b'{"rid"', '{"rid"'):
-            return _reply(_response_decoder.decode(data), data)
+            msg = _event_decoder.decode(data)
+        elif head in (b'{"rid"', '{"rid"'):
+            msg = _reply(_response_decoder.decode(data), data)
+        else:
+            msg = _decode_slow(data)
     except msgspec.ValidationError:
-        pass
+        msg = _decode_slow(data)
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"malformed JSON from venue: {exc}") from None
     except _UNREADABLE as exc:
         raise RemoteProtocolError(f"unreadable frame from venue: {exc}") from None
-    return _decode_slow(data)
+    check = _PRICE_CHECKS.get(type(msg))
+    if check is not None and not check(msg):
+        return UnknownFrame(_text(data), "a price is not a finite number")
+    return msg
 
 
 def _decode_slow(data: bytes | str) -> ServerMessage:
@@ -536,7 +548,7 @@ def _decode_slow(data: bytes | str) -> ServerMessage:
             event: ServerEvent = msgspec.convert(obj, ServerEvent)
             return event
         if any(k in obj for k in ("res", "err", "result", "error")):
-            return _reply(msgspec.convert(obj, _Response), data)
+            return _reply(msgspec.convert(obj, ReplyFrame), data)
     except msgspec.ValidationError as exc:
         return UnknownFrame(_text(data), str(exc), tag if isinstance(tag, str) else None)
     return UnknownFrame(_text(data), "no 't', 'res' or 'err' key")
