@@ -5,12 +5,14 @@ in the same run, one right after the other; absolute numbers are printed for con
 
 Sections:
 
-(a) session decode+dispatch against a bare msgspec decode (``benchmarks.bench_session``);
+(a) session decode+dispatch against a bare msgspec decode (``benchmarks.bench_session``), beside
+    the stateless ceiling (decode, one lookup, one event per frame);
 (b) submit→ack latency through ``OrdersClient`` against a simulator in another process,
     beside a bare picows client on the same simulator, the picows echo floor and the
     simulator's own processing time (:mod:`benchmarks.latency`);
 (c) events per second delivered to ``async for event in client.events()`` from a flood sent
-    by the simulator, beside a bare picows reader of the same flood (:mod:`benchmarks.flood`);
+    by the simulator, beside a bare picows reader of the same flood (:mod:`benchmarks.flood`)
+    and msgspec decoding the same kind of fill frame alone;
 (d) import time of ``axorders`` and ``axorders.client`` in fresh interpreters (against
     ``import msgspec``), and memory per tracked order in an ``OrdersSession``.
 
@@ -34,9 +36,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from axorders.model import Side
+from axorders.wire import orders as w
 from benchmarks import echo, flood, latency
 from benchmarks.common import SimProcess
 
@@ -104,6 +109,56 @@ def _pick(figures: dict[str, float], *names: str) -> float | None:
         if name in figures:
             return float(figures[name])
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) the decoding ceiling
+
+
+def fill_decode_rate(count: int = 200_000) -> float:
+    """Fill frames per second that msgspec alone decodes into the wire structs, for a frame
+    shaped like the flood's (a ``p`` event with its order and execution): no client can
+    deliver fill events faster than this on this machine."""
+    price = Decimal("1.1288")
+    frame = w.encode(
+        w.PartiallyFilledMsg(
+            ts=1_790_228_411,
+            tn=934_693_936,
+            event_id="E-FLOOD-000000000001",
+            order=w.OrderBody(
+                venue_order_id="O-01KB5Q7ZQ4M5ZJ3X9W8V7T6S5R",
+                user_id="user-1",
+                symbol="EURUSD-PERP",
+                price=price,
+                quantity=100_000,
+                filled_quantity=12,
+                remaining_quantity=99_988,
+                status="PARTIALLY_FILLED",
+                side=Side.BUY,
+                time_in_force="GTC",
+                cid=7_460_230_644_993_562_876,
+                post_only=False,
+                ts=1_790_228_411,
+                tn=934_693_936,
+            ),
+            execution=w.Execution(
+                trade_id="T-FLOOD-000000000001",
+                account_id="acct-1",
+                symbol="EURUSD-PERP",
+                quantity=1,
+                price=price,
+                side=Side.BUY,
+            ),
+        )
+    )
+    decode = msgspec.json.Decoder(w.ServerEvent).decode
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(count):
+            decode(frame)
+        best = max(best, count / (time.perf_counter() - started))
+    return best
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +284,7 @@ def run_all(
         figures["flood"] = flood.measure(
             sim, sizes.flood_events, sizes.flood_orders, profile=profile
         )
+    figures["flood"]["decode_only_fills_per_s"] = fill_decode_rate()
     log("(d) import time and memory")
     figures["imports"] = import_times(sizes.import_runs)
     figures["memory"] = memory_per_order(sizes.memory_orders)
@@ -266,6 +322,18 @@ def rows(figures: dict[str, Any]) -> list[Row]:
                 None if value is None else value >= 0.5,
             )
         )
+        ceiling = _pick(session, "ceiling_frames_per_s")
+        if ceiling is not None and ref:
+            out.append(
+                Row(
+                    "(a) stateless ceiling (decode + lookup + event) / msgspec decode",
+                    _rate(ceiling),
+                    _rate(ref),
+                    ceiling / ref,
+                    "info",
+                    None,
+                )
+            )
     lat = figures["latency"]
     floor = lat["floor_p50_us"]
     out.append(
@@ -320,6 +388,17 @@ def rows(figures: dict[str, Any]) -> list[Row]:
             fl["client_events_per_s"] >= 200_000,
         )
     )
+    if "decode_only_fills_per_s" in fl:
+        out.append(
+            Row(
+                "(c) events/s to user code / msgspec decode of the fill frames alone",
+                _rate(fl["client_events_per_s"]),
+                _rate(fl["decode_only_fills_per_s"]),
+                fl["client_events_per_s"] / fl["decode_only_fills_per_s"],
+                "info",
+                None,
+            )
+        )
     imp = figures["imports"]
     for key, name in (("import_axorders_ms", "axorders"), ("import_client_ms", "axorders.client")):
         out.append(

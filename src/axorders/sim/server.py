@@ -13,9 +13,12 @@ upgrade otherwise), REST under ``/api`` and ``/orders`` (see :mod:`axorders.sim.
 and the admin surface ``POST /sim/faults``, ``POST /sim/session-close``, ``GET /sim/stats``,
 ``POST /sim/flood`` (no authentication: the simulator listens on loopback by default).
 
-Outgoing frames of a socket go through its queue and writer task, so synchronous code (a
-test calling :meth:`SimServer.add_liquidity`, a fault) can send, and the delay, stall, drop
-and duplicate faults apply in one place.
+Outgoing frames are written to their socket's transport at once (those of one request, or of
+one batch of events, together), so synchronous code (a test calling
+:meth:`SimServer.add_liquidity`, a fault) can send. While a delay, stall or drop-after fault
+applies, while anything is queued on the socket, or while its transport's buffer is full,
+they go through the socket's queue and writer task instead, where those faults are
+implemented (see :meth:`SimServer._push`).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ _SAMPLES: Final = 8192
 _FLOOD_MAX: Final = 10_000_000
 _FLOOD_CHUNK: Final = 1 << 16
 _FLOOD_BUFFER: Final = 1 << 20
+_DIRECT_BUFFER: Final = 1 << 16
+"""Frames skip the writer task only while the socket's write buffer holds at most this."""
 
 
 def _websocket_text_frames(payloads: list[bytes]) -> list[bytes]:
@@ -289,7 +294,9 @@ class SimServer:
         self._runner: web.AppRunner | None = None
         self._host = config.host
         self._port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stall_until = 0.0
+        self._batch: dict[_Connection, list[bytes]] | None = None  # see _push
         self._requests = 0
         self._processing_total = 0
         self._processing_max = 0
@@ -303,6 +310,7 @@ class SimServer:
         """Listen and start the timers."""
         if self._runner is not None:
             return
+        self._loop = asyncio.get_running_loop()
         app = web.Application()
         app.router.add_get("/orders/ws", self._orders_ws)
         app.router.add_get("/md/ws", self._md_ws)
@@ -645,8 +653,7 @@ class SimServer:
         return len(conns)
 
     def stall_for(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._stall_until = max(self._stall_until, loop.time() + seconds)
+        self._stall_until = max(self._stall_until, self._time() + seconds)
         for conn in [*self._all_orders(), *self._md]:
             conn.wake.set()
 
@@ -715,14 +722,19 @@ class SimServer:
     def _on_orders_frame(self, conn: _Connection, venue: VenueSession, data: bytes) -> None:
         started = time.perf_counter_ns()
         now = self._clock()
+        batch = self._hold()
         try:
-            outbound = venue.receive(data, now)
-        except Exception:  # a bug must not take the gateway down
-            log.exception("orders request failed")
-            outbound = [Outbound(None, encode_error(None, 500, "internal error"))]
-        self._dispatch(conn, outbound)
-        self._after_change(now)
-        self._record(time.perf_counter_ns() - started)
+            try:
+                outbound = venue.receive(data, now)
+            except Exception:  # a bug must not take the gateway down
+                log.exception("orders request failed")
+                outbound = [Outbound(None, encode_error(None, 500, "internal error"))]
+            self._dispatch(conn, outbound)
+            self._after_change(now)
+            # The timed span is the venue's processing: the socket writes come after it.
+            self._record(time.perf_counter_ns() - started)
+        finally:
+            self._release(batch)
 
     async def _md_ws(self, request: web.Request) -> web.StreamResponse:
         auth = self._authenticate(request)
@@ -744,14 +756,18 @@ class SimServer:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     now = self._clock()
-                    self._publish_market_data()  # pending changes first, then the snapshot
+                    batch = self._hold()
                     try:
-                        frames = session.receive(msg.data, now)
-                    except Exception:
-                        log.exception("market-data request failed")
-                        frames = []
-                    for frame in frames:
-                        self._push(conn, frame)
+                        self._publish_market_data()  # pending changes first, then the snapshot
+                        try:
+                            frames = session.receive(msg.data, now)
+                        except Exception:
+                            log.exception("market-data request failed")
+                            frames = []
+                        for frame in frames:
+                            self._push(conn, frame)
+                    finally:
+                        self._release(batch)
         finally:
             self._md.discard(conn)
             if not self._md:
@@ -762,10 +778,79 @@ class SimServer:
     # -- sending --------------------------------------------------------------------------------
 
     def _push(self, conn: _Connection, frame: bytes) -> None:
+        """Send ``frame`` on ``conn``: straight to the transport when :meth:`_direct` allows,
+        through the queue and writer task otherwise.
+
+        Between :meth:`_hold` and :meth:`_release` (one request or one batch of events),
+        direct frames are held per connection and written together at the end; once a
+        connection has held frames, its later frames join them, so their order holds.
+        """
+        batch = self._batch
+        if batch is not None:
+            held = batch.get(conn)
+            if held is not None:
+                held.append(frame)
+                return
+            if self._direct(conn):
+                batch[conn] = [frame]
+                return
+        elif self._direct(conn):
+            self._write_now(conn, [frame])
+            return
         delay = self.faults.delay_seconds
-        due = asyncio.get_running_loop().time() + delay if delay else 0.0
+        due = self._time() + delay if delay else 0.0
         conn.queue.append((frame, due))
         conn.wake.set()
+
+    def _direct(self, conn: _Connection) -> bool:
+        """Whether a frame may bypass the writer task without changing what the peer sees.
+
+        The queue must be empty: the writer pops a frame and hands it to aiohttp, which
+        writes it to the transport before its first await (a flow-control drain), so every
+        frame taken from the queue is already in the transport. No delay, stall or drop-after
+        fault may apply (the writer implements those), the socket must not be closing, and the
+        transport's buffer must be small (the writer then applies aiohttp's backpressure).
+        """
+        if conn.queue or conn.budget is not None or conn.closing:
+            return False
+        transport = conn.transport
+        if transport is None or transport.is_closing() or conn.ws.closed:
+            return False
+        if self.faults.delay_seconds or transport.get_write_buffer_size() > _DIRECT_BUFFER:
+            return False
+        stall = self._stall_until
+        return not stall or stall <= self._time()
+
+    @staticmethod
+    def _write_now(conn: _Connection, frames: list[bytes]) -> None:
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            return
+        for chunk in _websocket_text_frames(frames):
+            transport.write(chunk)
+
+    def _hold(self) -> dict[_Connection, list[bytes]] | None:
+        """Start holding direct frames; None when an outer caller already holds them."""
+        if self._batch is not None:
+            return None
+        batch: dict[_Connection, list[bytes]] = {}
+        self._batch = batch
+        return batch
+
+    def _release(self, batch: dict[_Connection, list[bytes]] | None) -> None:
+        """Write the frames held since :meth:`_hold` returned ``batch``."""
+        if batch is None:
+            return
+        self._batch = None
+        for conn, frames in batch.items():
+            self._write_now(conn, frames)
+
+    def _time(self) -> float:
+        """The event loop's clock (the one the writer's delays and stalls use)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.time()
 
     def _dispatch(self, conn: _Connection | None, outbound: list[Outbound]) -> None:
         """Send a venue session's output: responses to ``conn``, events to accounts."""
@@ -782,8 +867,12 @@ class SimServer:
                     self._push(other, frame)
 
     def _deliver(self, events: Events, now: int) -> None:
-        self._dispatch(None, event_frames(events))
-        self._after_change(now)
+        batch = self._hold()
+        try:
+            self._dispatch(None, event_frames(events))
+            self._after_change(now)
+        finally:
+            self._release(batch)
 
     def _start_writer(self, conn: _Connection) -> None:
         conn.writer = asyncio.get_running_loop().create_task(self._write_loop(conn))
@@ -873,10 +962,15 @@ class SimServer:
             log.exception("REST request failed")
             error = encode_rest(RestError(error="internal error", code=500))
             return web.Response(status=500, body=error, content_type="application/json")
-        if response.events:
-            self._dispatch(None, event_frames(response.events))
-        self._after_change(now)
-        self._record(time.perf_counter_ns() - started)
+        batch = self._hold()
+        try:
+            if response.events:
+                self._dispatch(None, event_frames(response.events))
+            self._after_change(now)
+            # The timed span is the venue's processing: the socket writes come after it.
+            self._record(time.perf_counter_ns() - started)
+        finally:
+            self._release(batch)
         return web.Response(
             status=response.status, body=response.body, content_type="application/json"
         )
