@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -20,6 +21,14 @@ from axorders.wire.rest import AuthenticateRequest, AuthenticateResponse, decode
 __all__ = ["ApiKeyAuth", "StaticToken", "TokenProvider"]
 
 log = logging.getLogger("axorders.auth")
+
+
+def http_session(ssl_context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
+    """A new aiohttp session; with ``ssl_context``, every ``https`` call uses it (otherwise
+    aiohttp verifies certificates against the system's trust store)."""
+    if ssl_context is None:
+        return aiohttp.ClientSession()
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context))
 
 
 @runtime_checkable
@@ -82,6 +91,7 @@ class ApiKeyAuth:
         refresh_margin: fraction of the lifetime left at which to refresh (0 to 1).
         timeout: seconds for one authenticate call.
         clock: monotonic seconds (injectable for tests).
+        ssl_context: TLS settings for ``https`` (default: verify against the system's store).
     """
 
     def __init__(
@@ -95,6 +105,7 @@ class ApiKeyAuth:
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not api_key or not api_secret:
             raise AuthenticationError("an API key and an API secret are both required")
@@ -109,6 +120,7 @@ class ApiKeyAuth:
         self._session = session
         self._owns_session = session is None
         self._clock = clock
+        self._ssl = ssl_context
         self._token: Secret | None = None
         self._refresh_at = 0.0
         self._expires_at: float | None = None
@@ -146,7 +158,7 @@ class ApiKeyAuth:
 
     async def _authenticate(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = http_session(self._ssl)
         body = encode_rest(
             AuthenticateRequest(
                 api_key=self.api_key,

@@ -735,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] == "sim":
         from axorders.sim.cli import main as sim_main
 
-        return sim_main(args_list[1:])
+        return sim_main(args_list[1:], prog="axorders sim")
     args = build_parser().parse_args(args_list)
     if args.command == "demo":
         from axorders.demo import run_demo

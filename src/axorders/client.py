@@ -173,7 +173,9 @@ class OrdersClient:
         self._allow_insecure = allow_insecure
         self._ssl = ssl_context
         self._user_agent = user_agent
-        self._tokens = _token_provider(self.endpoints, token, api_key, api_secret, token_provider)
+        self._tokens = _token_provider(
+            self.endpoints, token, api_key, api_secret, token_provider, ssl_context
+        )
         self._account_known = account_id is not None
         self.session = OrdersSession(
             account_id=account_id or "",
@@ -190,6 +192,7 @@ class OrdersClient:
         self._queue: collections.deque[ev.Event] = collections.deque()
         self._queue_ready = asyncio.Event()
         self._paused = False
+        self._paused_at = 0
         self._waiters: dict[int, asyncio.Future[ev.RequestResolved]] = {}
         self._answers: dict[int, asyncio.Future[ev.Event]] = {}
         self._resolved: collections.OrderedDict[int, ev.RequestResolved] = collections.OrderedDict()
@@ -244,7 +247,10 @@ class OrdersClient:
         """The REST client of the same gateway and credentials."""
         if self._rest is None:
             self._rest = RestClient(
-                self.endpoints.base_url, self._tokens, timeout=self.request_timeout
+                self.endpoints.base_url,
+                self._tokens,
+                timeout=self.request_timeout,
+                ssl_context=self._ssl,
             )
         return self._rest
 
@@ -524,6 +530,11 @@ class OrdersClient:
     def _pause(self, pause: bool) -> None:
         transport = self._transport
         self._paused = pause
+        if pause:
+            self._paused_at = _now()
+        else:
+            # Answers may have waited unread while paused: that time is not the venue's.
+            self.session.extend_deadlines(_now() - self._paused_at)
         if transport is None:
             return
         underlying = transport.underlying_transport
@@ -540,7 +551,8 @@ class OrdersClient:
     async def _timer_loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(_TICK_S)
-            self.session.tick(_now())
+            if not self._paused:  # deadlines wait while reading is paused (see _pause)
+                self.session.tick(_now())
             self._pump()
             transport = self._transport
             if transport is None or self._paused:
@@ -954,6 +966,7 @@ def _token_provider(
     api_key: str | None,
     api_secret: str | None,
     provider: TokenProvider | None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> TokenProvider:
     given = sum(x is not None for x in (token, provider)) + (api_key is not None)
     if given > 1:
@@ -963,7 +976,7 @@ def _token_provider(
     if token is not None:
         return StaticToken(token)
     if api_key is not None and api_secret is not None:
-        return ApiKeyAuth(endpoints.base_url, api_key, api_secret)
+        return ApiKeyAuth(endpoints.base_url, api_key, api_secret, ssl_context=ssl_context)
     raise AuthenticationError("no credentials: give a token, or an API key and secret")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import msgspec
 
-from axorders.auth import TokenProvider
+from axorders.auth import TokenProvider, http_session
 from axorders.exceptions import (
     AuthenticationError,
     ConnectError,
@@ -95,10 +96,12 @@ class RestClient:
         *,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens = tokens
         self.timeout = timeout
+        self._ssl = ssl_context
         self._session = session
         self._owns_session = session is None
 
@@ -122,7 +125,7 @@ class RestClient:
         auth: bool = True,
     ) -> T:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = http_session(self._ssl)
         url = self.base_url + path
         for attempt in (1, 2):
             headers = {"Accept": "application/json"}

@@ -1766,6 +1766,23 @@ class OrdersSession:
                         w.CancelRequest(request_id=req.rid, venue_order_id=req.venue_order_id)
                     )
 
+    def extend_deadlines(self, delta_ns: int) -> None:
+        """Move every pending request's deadline ``delta_ns`` later.
+
+        For a caller that stopped reading the socket for that long (backpressure from a slow
+        consumer): the answers may be waiting unread, and must not be taken for timeouts.
+        """
+        if delta_ns <= 0:
+            return
+        heap: list[tuple[int, int]] = []
+        for rid, req in self._pending.items():
+            req.deadline += delta_ns
+            heap.append((req.deadline, rid))
+            if req.retry_at:
+                heap.append((req.retry_at, rid))
+        heapq.heapify(heap)
+        self._deadlines = heap
+
     def _timeout(self, req: _Request, now: int) -> None:
         del self._pending[req.rid]
         self._timeouts += 1

@@ -149,7 +149,7 @@ async def test_help_works_for_every_command() -> None:
         assert name in top.out
     for name, run in zip(SUBCOMMANDS, subs, strict=True):
         ok(run)
-        assert run.out.startswith("usage:"), (name, run.out)
+        assert run.out.startswith(f"usage: axorders {name} "), (name, run.out)
     assert "--print-json" in subs[0].out  # the simulator's own options
     assert "--venue-id" in subs[SUBCOMMANDS.index("cancel")].out
     assert "--count" in subs[SUBCOMMANDS.index("watch")].out

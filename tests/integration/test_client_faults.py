@@ -231,7 +231,9 @@ async def test_close_while_reconnecting(sim: SimServer) -> None:
 
 async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) -> None:
     symbol, price, fills_wanted = "XAU-PERP", Decimal("3600.0"), 120
-    async with client_for(sim, max_queue=20, heartbeat=0.2, watchdog=2.0) as client:
+    async with client_for(
+        sim, max_queue=20, heartbeat=0.2, watchdog=2.0, request_timeout=0.3
+    ) as client:
         await client.place_order("flood", symbol, "BUY", fills_wanted, price)
         for _ in range(fills_wanted):
             sim.add_liquidity(symbol, "SELL", price, 1)
@@ -240,16 +242,28 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
         # The venue's side backs up while reading is paused.
         assert client._transport is not None
         assert not client._transport.underlying_transport.is_reading()
-        # Paused longer than the watchdog's window: that is the consumer, not the venue.
+        # A request sent now is answered, but the answer waits unread.
+        rid = await client.submit_order("late", symbol, "BUY", 1, price - 100)
+        # Paused longer than the watchdog's window and the request timeout: that is the
+        # consumer, not the venue.
         await asyncio.sleep(0.6)
 
         got: list[ev.OrderFilled] = []
+        outcomes: list[ev.RequestResolved] = []
         async with asyncio.timeout(10.0):
             async for event in client.events():
+                if isinstance(event, ev.RequestResolved) and event.request_id == rid:
+                    outcomes.append(event)
                 if isinstance(event, ev.OrderFilled):
                     got.append(event)
                     if event.is_final:
                         break
+        async with asyncio.timeout(5.0):
+            while not outcomes:
+                event = await client.next_event()
+                if isinstance(event, ev.RequestResolved) and event.request_id == rid:
+                    outcomes.append(event)
+        assert [o.outcome for o in outcomes] == [ev.RequestOutcome.OK]
         assert [f.filled_qty for f in got] == list(range(1, fills_wanted + 1))
         assert len({f.trade_id for f in got}) == fills_wanted
         await wait_until(lambda: not client._paused)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import Any
 
+import aiohttp
 import pytest
 
+from axorders.auth import ApiKeyAuth, http_session
+from axorders.client import OrdersClient
 from axorders.exceptions import InsecureTransportError
 from axorders.security import (
     RedactingFilter,
@@ -92,6 +96,34 @@ def test_a_given_context_is_used_as_is() -> None:
 @pytest.mark.parametrize("url", ["ws://127.0.0.1/orders/ws", "http://localhost"])
 def test_plain_urls_get_no_context(url: str) -> None:
     assert tls_context(url) is None
+
+
+async def test_http_sessions_use_a_given_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    real = aiohttp.TCPConnector
+
+    def recording(*args: Any, **kwargs: Any) -> aiohttp.TCPConnector:
+        seen.append(kwargs.get("ssl"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aiohttp, "TCPConnector", recording)
+    context = ssl.create_default_context()
+    session = http_session(context)
+    await session.close()
+    assert seen == [context]
+    session = http_session()  # aiohttp's own default: verify against the system's store
+    await session.close()
+    assert seen == [context]
+
+
+def test_the_clients_tls_context_reaches_its_rest_calls() -> None:
+    context = ssl.create_default_context()
+    client = OrdersClient(
+        "https://gateway.example.com", api_key="key", api_secret="secret", ssl_context=context
+    )
+    assert client.rest._ssl is context
+    tokens = client._tokens
+    assert isinstance(tokens, ApiKeyAuth) and tokens._ssl is context
 
 
 def test_redact() -> None:

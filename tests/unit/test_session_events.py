@@ -604,6 +604,18 @@ def test_timeout_resolves_and_asks_the_venue(link: Link) -> None:
     assert link.s.pending_request_ids() == []
 
 
+def test_extended_deadlines_wait_longer(link: Link) -> None:
+    link.fault("out", "lose", is_request("p"))
+    rid = link.do(place("paused"))
+    link.s.extend_deadlines(2 * NS)  # the caller did not read the socket for 2 s
+    assert link.s.next_deadline() == link.now + 7 * NS
+    link.advance(7 * NS - 1)
+    assert link.resolutions(rid) == []  # type: ignore[arg-type]
+    link.advance(1)
+    [res] = link.resolutions(rid)  # type: ignore[arg-type]
+    assert res.outcome is ev.RequestOutcome.TIMEOUT
+
+
 def test_timeout_of_a_place_whose_reply_was_lost(link: Link) -> None:
     link.fault("in", "lose", is_reply)
     link.fault("in", "lose", is_event("n"))

@@ -25,9 +25,9 @@ from axorders.wire.sim import encode_sim
 __all__ = ["build_parser", "config_from_args", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m axorders.sim") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m axorders.sim",
+        prog=prog,
         description="Run a local AX exchange simulator (REST, orders and market-data "
         "WebSockets on one port).",
     )
@@ -140,13 +140,13 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m axorders.sim") -> int:
     """Run the simulator; returns the exit status (0 after Ctrl-C or SIGTERM).
 
     Raises:
         SystemExit: bad arguments (argparse).
     """
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    args = build_parser(prog).parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
