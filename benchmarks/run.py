@@ -450,7 +450,11 @@ def render(table_rows: list[Row], title: str, console: Console | None = None) ->
         ok = "—" if row.ok is None else ("[green]yes[/]" if row.ok else "[red]no[/]")
         ratio = "—" if row.ratio is None else f"{row.ratio:.2f}×"
         table.add_row(row.metric, row.ours, row.reference, ratio, row.target, ok)
-    (console or Console()).print(table)
+    if console is None:
+        console = Console()
+        if not console.is_terminal or console.width < 140:
+            console = Console(width=140)  # the metric names need the room
+    console.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -466,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     elapsed = time.perf_counter() - started
     profile = figures["flood"].pop("profile", None)
     title = f"axorders benchmarks ({'quick' if args.quick else 'full'} run, {elapsed:.0f} s)"
-    render(rows(figures), title, Console(width=max(Console().width, 110)))
+    render(rows(figures), title)
     if profile:
         print(profile)
     if args.json:
