@@ -62,7 +62,6 @@ FILL_WINDOW_MARGIN_NS: Final = 5 * NS
 
 _K = ev.RequestKind
 _S = OrderStatus
-_TERMINAL: Final = frozenset(s._value_ for s in OrderStatus if s.is_terminal)
 _TAG_MAX = 10
 
 
@@ -839,9 +838,14 @@ class OrdersSession:
 
     def _order_for(self, body: w.OrderBody, now: int) -> OrderRecord:
         """The record an event's order belongs to; unknown orders are adopted as external."""
-        rec = self._find(body.venue_order_id, body.cid)
+        oid = body.venue_order_id
+        coid = self._by_oid.get(oid)
+        if coid is not None:  # the common case: a live order at its current venue id
+            rec = self._orders.get(coid)
+            if rec is not None and rec.venue_order_id == oid:
+                return rec
+        rec = self._find(oid, body.cid)
         if rec is not None:
-            oid = body.venue_order_id
             if rec.venue_order_id != oid and not rec.is_terminal:
                 if rec.venue_order_id is None:
                     self._learn_oid(rec, oid, now)
@@ -915,7 +919,7 @@ class OrdersSession:
 
     def _on_ack(self, msg: w.AcknowledgedMsg, now: int) -> None:
         body = msg.order
-        rec = self._live(body, now)
+        rec = self._order_for(body, now)
         if rec.status is _S.ACCEPTED or not rec.move_to(_S.ACCEPTED):
             self._duplicates += 1
             return
@@ -942,23 +946,12 @@ class OrdersSession:
         if self._retries:
             self._retry_cancels(rec, now)
 
-    def _live(self, body: w.OrderBody, now: int) -> OrderRecord:
-        """:meth:`_order_for`, with the common case (a live order at its current venue id)
-        answered by two dict lookups."""
-        oid = body.venue_order_id
-        coid = self._by_oid.get(oid)
-        if coid is not None:
-            rec = self._orders.get(coid)
-            if rec is not None and rec.venue_order_id == oid:
-                return rec
-        return self._order_for(body, now)
-
     def _on_fill(self, msg: w.PartiallyFilledMsg | w.FilledMsg, now: int) -> None:
         body = msg.order
-        rec = self._live(body, now)
+        rec = self._order_for(body, now)
         xs = msg.execution
         tid = xs.trade_id
-        if rec.has_trade(tid) or rec.status._value_ in _TERMINAL:
+        if rec.has_trade(tid) or rec.is_terminal:
             self._duplicates += 1
             return
         final = type(msg) is w.FilledMsg
@@ -1015,7 +1008,7 @@ class OrdersSession:
                 self._held_ends[rec.client_order_id] = (_S.FILLED, None, None, ts_event)
 
     def _on_canceled(self, msg: w.CanceledMsg, now: int) -> None:
-        rec = self._live(msg.order, now)
+        rec = self._order_for(msg.order, now)
         self._end_from_event(
             rec, msg.order, _S.CANCELED, now, msg.ts * NS + msg.tn, msg.reason, msg.text
         )
