@@ -21,6 +21,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import picows
@@ -47,6 +48,7 @@ from axorders.exceptions import (
     InvalidStateError,
     RequestRejectedError,
     RequestTimeoutError,
+    StoreError,
 )
 from axorders.marketdata import MarketDataFeed
 from axorders.model import (
@@ -61,7 +63,7 @@ from axorders.rest import RestClient
 from axorders.security import check_url, tls_context
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
-from axorders.store import OrderStore
+from axorders.store import Durability, OrderStore, SqliteOrderStore
 
 __all__ = ["OrdersClient"]
 
@@ -72,6 +74,8 @@ _CLOSED: Final = object()
 _TICK_S: Final = 0.02
 _FILL_POLL_S: Final = (0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0)
 """Waits between REST ``/fills`` polls while a missed fill has not appeared there yet."""
+_JOURNAL_RETRY_S: Final = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+"""Waits between retries of a failed journal write (the last one repeats)."""
 
 
 def _now() -> int:
@@ -117,7 +121,10 @@ class OrdersClient:
             dropped.
         event_queue: False when events are only consumed through ``on_event`` and awaits.
         on_event: called with every event, in order, before it is queued.
-        store: an order journal; records are written before the frames that depend on them.
+        store: an order journal, or the path of a SQLite one to open; records are written
+            before the frames that depend on them (see :meth:`_send` for a failed write).
+        durability: for a journal given as a path: ``"process"`` (the default: a commit
+            survives a crash of the process) or ``"power"`` (it also survives a power loss).
         instruments: instruments to cache; otherwise they are loaded over REST on connect.
         trigger_source: which market price crosses STOP_LIMIT triggers.
         allow_insecure: allow ``ws://``/``http://`` to a host that is not loopback.
@@ -145,7 +152,8 @@ class OrdersClient:
         low_water: int | None = None,
         event_queue: bool = True,
         on_event: Callable[[ev.Event], None] | None = None,
-        store: OrderStore | None = None,
+        store: OrderStore | str | Path | None = None,
+        durability: Durability = "process",
         instruments: Iterable[Instrument] = (),
         trigger_source: TriggerSource = TriggerSource.LAST_TRADE,
         allow_insecure: bool = False,
@@ -186,7 +194,18 @@ class OrdersClient:
             trigger_source=trigger_source,
             track_changes=store is not None,
         )
+        if isinstance(store, str | Path):
+            store = SqliteOrderStore(store, durability=durability)
         self.store = store
+        # Records changed but not yet journaled, and the streak of failed writes.
+        self._unsaved: dict[str, OrderRecord] = {}
+        self._journal_failures = 0
+        self._journal_retry_at = 0.0
+        self._journal_notes: Callable[[], list[str]] | None = getattr(
+            store, "take_warnings", None
+        )
+        self._journal_checked = False
+        self._journal_error = ""
         self._on_event = on_event
         self._event_queue = event_queue
         self._queue: collections.deque[ev.Event] = collections.deque()
@@ -469,11 +488,19 @@ class OrdersClient:
 
     def _pump(self) -> None:
         session = self.session
-        if self.store is not None:
-            changed = session.take_changed()
-            if changed:
-                self.store.save(changed)  # before any frame that depends on it leaves
-        frames = session.frames_to_send()
+        # A frame leaves only once every changed record is journaled: while a write fails,
+        # the frames wait in the session's queue (dropped by it if the connection goes).
+        if self.store is None or self._journal_write():
+            self._send_frames()
+        events = session.events_received()
+        if events:
+            self._publish(events)
+        if session.missing_fills and (self._fills_task is None or self._fills_task.done()):
+            self._fills_task = asyncio.get_running_loop().create_task(self._recover_fills())
+
+    def _send_frames(self, frames: list[bytes] | None = None) -> None:
+        if frames is None:
+            frames = self.session.frames_to_send()
         if frames:
             transport = self._transport
             if transport is not None:
@@ -481,11 +508,88 @@ class OrdersClient:
                 text = picows.WSMsgType.TEXT
                 for data in frames:
                     send(text, data)
-        events = session.events_received()
-        if events:
-            self._publish(events)
-        if session.missing_fills and (self._fills_task is None or self._fills_task.done()):
-            self._fills_task = asyncio.get_running_loop().create_task(self._recover_fills())
+
+    # -----------------------------------------------------------------------------------------
+    # The journal: written before the frames that depend on it.
+
+    def _journal_write(self, *, now: bool = False) -> bool:
+        """Commit the changed records; True when nothing is left unjournaled.
+
+        Never raises. After a failure the write is tried again by the timer (every pump
+        checks whether the backoff has passed) or at once by a command (``now``).
+        """
+        if not self._journal_checked:
+            self._journal_checked = True
+            self._journal_report()
+        unsaved = self._unsaved
+        changed = self.session.take_changed()
+        if changed:
+            if not unsaved and not self._journal_failures:
+                return self._journal_commit(changed)
+            for rec in changed:
+                unsaved[rec.client_order_id] = rec
+        if not unsaved:
+            return True
+        if self._journal_failures and not now and time.monotonic() < self._journal_retry_at:
+            return False
+        return self._journal_commit(list(unsaved.values()))
+
+    def _journal_commit(self, records: list[OrderRecord]) -> bool:
+        store = self.store
+        assert store is not None
+        try:
+            store.save(records)
+        except Exception as exc:
+            error = exc if isinstance(exc, StoreError) else StoreError(f"journal write: {exc!r}")
+            unsaved = self._unsaved
+            for rec in records:
+                unsaved[rec.client_order_id] = rec
+            self._journal_failed(error)
+            return False
+        self._unsaved.clear()
+        if self._journal_failures:
+            self._journal_failures = 0
+            self._journal_event("WRITE_RECOVERED", "the journal is written again")
+        self._journal_report()
+        return True
+
+    def _journal_failed(self, exc: StoreError) -> None:
+        """Count a failed write; the first of a streak is reported as an event."""
+        self._journal_error = str(exc)
+        failures = self._journal_failures
+        self._journal_failures = failures + 1
+        delay = _JOURNAL_RETRY_S[min(failures, len(_JOURNAL_RETRY_S) - 1)]
+        self._journal_retry_at = time.monotonic() + delay
+        if failures == 0:
+            log.warning("journal write failed: %s", exc)
+            self._journal_event("WRITE_FAILED", str(exc))
+
+    def _journal_report(self) -> None:
+        """Publish what the store found wrong with the journal (damage, a lost log)."""
+        notes = self._journal_notes
+        if notes is None:
+            return
+        try:
+            found = notes()
+        except Exception as exc:
+            found = [f"the journal could not be checked: {exc!r}"]
+        for text in found:
+            log.warning("%s", text)
+            self._journal_event("DAMAGED", text)
+
+    def _journal_event(self, kind: str, message: str) -> None:
+        path = getattr(self.store, "path", "")
+        self._publish(
+            [
+                ev.JournalWarning(
+                    ts_init=_now(),
+                    kind=kind,
+                    path=str(path),
+                    message=message,
+                    pending=len(self._unsaved),
+                )
+            ]
+        )
 
     def _publish(self, events: list[ev.Event]) -> None:
         callback = self._on_event
@@ -645,13 +749,52 @@ class OrdersClient:
     # Commands.
 
     def _send(self, command: Command) -> RequestId | None:
+        """Queue ``command``'s frames through the session and send them once journaled.
+
+        With a journal, the records the command changed (and any still queued from a failed
+        write) are committed first, at once; a command that changed no record (a cancel, a
+        query) is sent without waiting for them. When that commit fails the command is withdrawn:
+        none of its frames is sent, its request resolves LOCAL, a place ends in a LOCAL
+        :class:`~axorders.events.OrderRejected` (``JOURNAL_WRITE_FAILED``) and is forgotten,
+        and the caller gets :class:`StoreError`. A purely local change (an armed stop canceled
+        or amended) stands in memory and its record is retried with the others.
+        """
         if self._closed:
             raise InvalidStateError("the client is closed")
+        session = self.session
+        if self.store is None:
+            try:
+                rid = session.send(command, _now())
+            finally:
+                self._pump()
+            return rid
+        mark = session.journal_mark()
         try:
-            rid = self.session.send(command, _now())
-        finally:
+            rid = session.send(command, _now())
+        except BaseException:
             self._pump()
-        return rid
+            raise
+        own = session.take_changed()
+        if not own:
+            # Its frames depend on no new record (a cancel, a query): they leave now, even
+            # ahead of frames still held for a failed write.
+            if self._unsaved:
+                self._send_frames(session.frames_since(mark))
+            self._pump()
+            return rid
+        unsaved = self._unsaved
+        for rec in own:
+            unsaved[rec.client_order_id] = rec
+        if self._journal_write(now=True):
+            self._pump()
+            return rid
+        text = "the order journal could not be written; nothing was sent"
+        place = command.client_order_id if isinstance(command, PlaceOrder) else None
+        gone = session.withdraw(mark, _now(), text, place=str(place) if place else None)
+        if gone is not None:
+            self._unsaved.pop(gone.client_order_id, None)
+        self._pump()
+        raise StoreError(f"{text} (the journal says: {self._journal_error})")
 
     async def submit_order(
         self,

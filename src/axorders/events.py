@@ -22,6 +22,7 @@ __all__ = [
     "Disconnected",
     "Event",
     "ExternalOrderDiscovered",
+    "JournalWarning",
     "LoginSnapshot",
     "MalformedMessage",
     "OpenOrdersReceived",
@@ -331,3 +332,22 @@ class VenueError(Event, frozen=True, kw_only=True):
     request_id: int | None
     code: int
     message: str
+
+
+class JournalWarning(Event, frozen=True, kw_only=True):
+    """The order journal needs attention; the client stays connected.
+
+    ``kind`` is one of:
+
+    * ``WRITE_FAILED``: a write failed (once per streak of failures). Records changed by the
+      venue stay queued and are retried with a bounded backoff; until one write succeeds no
+      frame leaves. ``pending`` records wait.
+    * ``WRITE_RECOVERED``: the queued records were written; held frames left.
+    * ``DAMAGED``: the journal was found damaged (lost commits, a lost or deleted
+      write-ahead log, a failed integrity check). Orders it lost are unknown to this process.
+    """
+
+    kind: str
+    path: str
+    message: str
+    pending: int = 0

@@ -1737,6 +1737,74 @@ class OrdersSession:
         if self._track_changes:
             self._changed[rec.client_order_id] = rec
 
+    def journal_mark(self) -> tuple[int, int]:
+        """Where the frame queue and the request ids stand, for :meth:`withdraw`."""
+        return len(self._out), self._next_rid
+
+    def frames_since(self, mark: tuple[int, int]) -> list[bytes]:
+        """Take the frames queued since ``mark``, leaving the older ones queued."""
+        queued = mark[0]
+        out = self._out[queued:]
+        del self._out[queued:]
+        self._frames_out += len(out)
+        return out
+
+    def withdraw(
+        self,
+        mark: tuple[int, int],
+        now: int,
+        text: str,
+        *,
+        place: str | None = None,
+        reason: str = "JOURNAL_WRITE_FAILED",
+    ) -> OrderRecord | None:
+        """Undo the frames :meth:`send` queued since ``mark``: none of them is sent.
+
+        For the journal: when the records a command changed cannot be committed, its frames
+        must not leave. Each request made since ``mark`` resolves LOCAL with ``text``; the
+        order a place created (client order id ``place``) is forgotten and ends in an
+        :class:`~axorders.events.OrderRejected` of origin LOCAL with ``reason``. Returns that
+        forgotten record, whose pending journal change the caller must drop too. Local changes
+        to other orders (an armed stop canceled or amended) stand.
+        """
+        queued, first_rid = mark
+        del self._out[queued:]
+        rid = first_rid
+        while rid != self._next_rid:
+            req = self._pending.get(rid)
+            if req is not None:
+                if self._deferred:
+                    for items in self._deferred.values():
+                        items[:] = [d for d in items if d.request is not req]
+                self._resolve_request(req, ev.RequestOutcome.LOCAL, now, text)
+            rid = rid + 1 if rid < MAX_REQUEST_ID else 1
+        if place is None:
+            return None
+        rec = self._orders.get(place)
+        if rec is None or rec.venue_order_id is not None:
+            return None
+        if rec.status is not _S.PENDING and rec.status is not _S.ARMED:
+            return None
+        self._disarm(rec)
+        self._forget(rec)
+        self._changed.pop(place, None)
+        self._emit(
+            ev.OrderRejected(
+                ts_init=now,
+                client_order_id=rec.client_order_id,
+                venue_order_id=None,
+                account_id=rec.account_id,
+                trader_id=rec.trader_id,
+                strategy_id=rec.strategy_id,
+                symbol=rec.symbol,
+                ts_event=now,
+                reason=reason,
+                text=text,
+                origin=ev.RejectOrigin.LOCAL,
+            )
+        )
+        return rec
+
     # -----------------------------------------------------------------------------------------
     # Time.
 

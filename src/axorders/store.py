@@ -6,16 +6,20 @@ start, so that a restarted process re-correlates its venue orders by ``cid`` and
 missed fill exactly once.
 
 Two stores share the :class:`OrderStore` protocol: :class:`SqliteOrderStore` (one file, WAL
-mode) and :class:`MemoryOrderStore` (tests).
+mode, owned by one process) and :class:`MemoryOrderStore` (tests). Every storage failure is a
+:class:`~axorders.exceptions.StoreError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -23,7 +27,11 @@ from axorders.exceptions import StoreError
 from axorders.model import OrderStatus, OrderType, Side, TimeInForce
 from axorders.state import OrderRecord
 
-__all__ = ["MemoryOrderStore", "OrderStore", "SqliteOrderStore"]
+__all__ = ["Durability", "MemoryOrderStore", "OrderStore", "SqliteOrderStore"]
+
+Durability = Literal["process", "power"]
+"""``process``: a commit survives a crash of the process (WAL, ``synchronous=NORMAL``);
+``power``: it also survives a power loss or an OS crash (``synchronous=FULL``)."""
 
 
 @runtime_checkable
@@ -170,30 +178,166 @@ class MemoryOrderStore:
     def close(self) -> None:
         return
 
+    def take_warnings(self) -> list[str]:
+        """Nothing to report: the memory store cannot be damaged."""
+        return []
+
+
+_U64: Final = 1 << 64
+_I64: Final = 1 << 63
+_SYNCHRONOUS: Final = {"process": "NORMAL", "power": "FULL"}
+_LOCK_SIZE: Final = 96
+
+
+def to_signed(cid: int) -> int:
+    """A u64 ``cid`` as the signed 64-bit integer SQLite stores (two's complement)."""
+    if not 0 <= cid < _U64:
+        raise ValueError(f"cid {cid} is outside the unsigned 64-bit range")
+    return cid - _U64 if cid >= _I64 else cid
+
+
+def from_signed(value: int) -> int:
+    """The inverse of :func:`to_signed`."""
+    return value + _U64 if value < 0 else value
+
 
 class SqliteOrderStore:
-    """A SQLite journal in WAL mode; a committed save survives a crash of the process.
+    """A SQLite journal in WAL mode, owned by one process.
+
+    Ownership: at open the store takes an OS lock on a side file (``<path>.lock``) and SQLite's
+    exclusive locking mode with a first write, so no other process can read or write the
+    journal while it is open and no write of the owner can ever wait for a lock. A second
+    opener, in this process or another, gets a :class:`StoreError` naming the file at once.
+
+    Damage: the side file also keeps the journal's commit counter (written after every
+    commit, without a sync) and whether the journal was closed. On open, a journal that holds
+    fewer commits than the side file counted (a lost or deleted write-ahead log, a file
+    replaced by an older copy), a missing database file, or a failed ``quick_check`` is
+    reported by :meth:`take_warnings`; so is a write-ahead log deleted while the journal is open
+    (found after the next commit, whose records are then checkpointed into the main file).
 
     Args:
         path: the database file (created with its directory when missing).
         keep_ended: ended orders kept beyond this many are deleted, oldest first, at open.
-        synchronous: SQLite's ``synchronous`` pragma; ``NORMAL`` is durable against a crash
-            of the process in WAL mode, ``FULL`` also against a power loss.
+        durability: ``"process"`` (the default: ``synchronous=NORMAL``, a commit survives a
+            crash of the process) or ``"power"`` (``synchronous=FULL``: it also survives a
+            power loss, at the price of a sync per commit).
+        synchronous: SQLite's ``synchronous`` pragma, overriding ``durability``.
+        busy_timeout: seconds SQLite may wait for a lock at open (an owned journal never
+            waits afterwards).
+
+    Raises:
+        StoreError: the file cannot be opened, is in use by another opener, or is not
+            writable.
     """
 
     def __init__(
-        self, path: str | Path, *, keep_ended: int = 100_000, synchronous: str = "NORMAL"
+        self,
+        path: str | Path,
+        *,
+        keep_ended: int = 100_000,
+        durability: Durability = "process",
+        synchronous: str | None = None,
+        busy_timeout: float = 0.05,
     ) -> None:
+        if synchronous is None:
+            if durability not in _SYNCHRONOUS:
+                raise ValueError(f"durability must be 'process' or 'power', not {durability!r}")
+            synchronous = _SYNCHRONOUS[durability]
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"unknown synchronous mode {synchronous!r}")
         self.path = Path(path)
+        self.durability = durability
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
+        self._warnings: list[str] = []
+        self._closed = False
+        self._commits = 0
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._wal_path = self.path.with_name(self.path.name + "-wal")
+        self._lock_fd = self._take_ownership()
+        try:
+            previous = self._read_lock_file()
+            existed = self.path.exists() and self.path.stat().st_size > 0
+            wal_existed = self._wal_path.exists()
+            self._db = self._connect()
+            self._check_on_open(previous, existed, wal_existed)
+            try:
+                row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the order journal {self.path}: {exc}") from exc
+            self._seq = int(row[0])
+            self._prune(keep_ended)
+            self._write_lock_file("open")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._db.close()
+            os.close(self._lock_fd)
+            raise
+
+    # -----------------------------------------------------------------------------------------
+    # Opening.
+
+    def _take_ownership(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.execute(
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open the order journal {self.path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = 0
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int(os.pread(fd, _LOCK_SIZE, 0).split()[0])
+            os.close(fd)
+            who = (
+                "already open in this process"
+                if pid == os.getpid()
+                else f"in use by another process (pid {pid})"
+                if pid
+                else "in use by another process"
+            )
+            raise StoreError(
+                f"the order journal {self.path} is {who}: one process per journal"
+            ) from None
+        return fd
+
+    def _read_lock_file(self) -> tuple[str, int] | None:
+        """The previous owner's (state, commits), or None for a new side file."""
+        try:
+            fields = os.pread(self._lock_fd, _LOCK_SIZE, 0).split()
+            return fields[1].decode(), int(fields[2])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _write_lock_file(self, state: str) -> None:
+        line = f"{os.getpid()} {state} {self._commits}\n".encode().ljust(_LOCK_SIZE)
+        os.pwrite(self._lock_fd, line, 0)
+
+    def _connect(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout,
+            )
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            # Exclusive before WAL: the WAL index lives in this process's memory (no -shm
+            # file) and the lock taken by the first write below is held until close.
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            mode = str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+            if mode != "wal":
+                raise StoreError(
+                    f"the order journal {self.path} cannot use WAL mode (journal_mode={mode}):"
+                    " is it read-only?"
+                )
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
                 "CREATE TABLE IF NOT EXISTS orders ("
                 " client_order_id TEXT PRIMARY KEY,"
                 " cid INTEGER NOT NULL,"
@@ -202,68 +346,176 @@ class SqliteOrderStore:
                 " seq INTEGER NOT NULL,"
                 " data BLOB NOT NULL)"
             )
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()
-            self._seq = int(row[0])
-            self._prune(keep_ended)
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('commits', '0')")
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('owner', ?)", (str(os.getpid()),)
+            )
+            db.execute("COMMIT")
+            return db
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the order journal {self.path}: {exc}") from exc
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                text += " (another process holds a lock on it)"
+            raise StoreError(f"cannot open the order journal {self.path}: {text}") from exc
+        except BaseException:
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            raise
+
+    def _check_on_open(
+        self, previous: tuple[str, int] | None, existed: bool, wal_existed: bool
+    ) -> None:
+        db = self._db
+        try:
+            self._commits = int(
+                db.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()[0]
+            )
+            check = db.execute("PRAGMA quick_check").fetchone()
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            raise StoreError(f"cannot read the order journal {self.path}: {exc}") from exc
+        if check is None or str(check[0]) != "ok":
+            self._warnings.append(
+                f"the order journal {self.path} is damaged: quick_check says {check!r}"
+            )
+        if previous is None:
+            return
+        state, counted = previous
+        if counted > 0 and not existed:
+            self._warnings.append(
+                f"the order journal {self.path} is missing: it had {counted} commits and is"
+                " now empty; orders it held are unknown to this process"
+            )
+        elif self._commits < counted:
+            lost = counted - self._commits
+            why = (
+                "its write-ahead log was lost"
+                if state == "open" and not wal_existed
+                else "it was replaced by an older copy or lost its write-ahead log"
+            )
+            self._warnings.append(
+                f"the order journal {self.path} lost {lost} of its last commits ({why});"
+                " orders placed in them are unknown to this process"
+            )
 
     @property
     def journal_mode(self) -> str:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
+    @property
+    def commits(self) -> int:
+        """Transactions committed by :meth:`save` over the journal's life."""
+        return self._commits
+
+    def take_warnings(self) -> list[str]:
+        """What was found wrong with the journal since the last call (damage, a lost log)."""
+        found, self._warnings = self._warnings, []
+        return found
+
     def _prune(self, keep_ended: int) -> None:
-        self._db.execute(
-            "DELETE FROM orders WHERE terminal = 1 AND client_order_id NOT IN ("
-            " SELECT client_order_id FROM orders WHERE terminal = 1 ORDER BY seq DESC LIMIT ?)",
-            (keep_ended,),
-        )
+        try:
+            self._db.execute(
+                "DELETE FROM orders WHERE terminal = 1 AND client_order_id NOT IN ("
+                " SELECT client_order_id FROM orders WHERE terminal = 1"
+                " ORDER BY seq DESC LIMIT ?)",
+                (keep_ended,),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot prune the order journal {self.path}: {exc}") from exc
+
+    # -----------------------------------------------------------------------------------------
+    # Reading and writing.
 
     def load(self) -> list[OrderRecord]:
         try:
             with self._lock:
                 rows = self._db.execute("SELECT data FROM orders ORDER BY seq").fetchall()
             return [decode_record(row[0]) for row in rows]
-        except (sqlite3.Error, msgspec.DecodeError) as exc:
+        except (sqlite3.Error, msgspec.DecodeError, ValueError) as exc:
             raise StoreError(f"cannot read the order journal {self.path}: {exc}") from exc
 
     def save(self, records: Iterable[OrderRecord]) -> None:
-        rows = []
-        for rec in records:
-            self._seq += 1
-            rows.append(
+        """Write ``records`` in one transaction, or nothing (:class:`StoreError`)."""
+        try:
+            rows = [
                 (
                     rec.client_order_id,
-                    rec.cid,
+                    to_signed(rec.cid),
                     rec.venue_order_id,
                     int(rec.status.is_terminal),
-                    self._seq,
+                    0,
                     encode_record(rec),
                 )
-            )
+                for rec in records
+            ]
+        except (ValueError, TypeError, OverflowError, msgspec.EncodeError) as exc:
+            raise StoreError(f"cannot encode a record for the journal {self.path}: {exc}") from exc
         if not rows:
             return
-        try:
-            with self._lock:
-                self._db.execute("BEGIN")
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the order journal {self.path} is closed")
+            seq = self._seq
+            numbered = []
+            for row in rows:
+                seq += 1
+                numbered.append((*row[:4], seq, row[5]))
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.executemany(
+                    db.executemany(
                         "INSERT OR REPLACE INTO orders"
                         " (client_order_id, cid, venue_order_id, terminal, seq, data)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
-                        rows,
+                        numbered,
                     )
+                    db.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'commits'"
+                    )
+                    db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write the order journal {self.path}: {exc}") from exc
+            except (sqlite3.Error, OverflowError) as exc:
+                raise StoreError(f"cannot write the order journal {self.path}: {exc}") from exc
+            self._seq = seq
+            self._commits += 1
+            self._after_commit()
+
+    def _after_commit(self) -> None:
+        with contextlib.suppress(OSError):
+            self._write_lock_file("open")
+        if self._wal_path.exists():
+            return
+        # The write-ahead log was deleted under us: what was just committed lives only in the
+        # unlinked file. Copy it into the main file, then open a fresh log.
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            self._db = self._connect()
+        except (sqlite3.Error, StoreError) as exc:
+            raise StoreError(
+                f"the write-ahead log of the order journal {self.path} was deleted and the"
+                f" journal could not be reopened: {exc}"
+            ) from exc
+        self._warnings.append(
+            f"the write-ahead log of the order journal {self.path} was deleted while open;"
+            " its commits were checkpointed into the main file and a new log was started"
+        )
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the order journal {self.path}: {exc}") from exc
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
@@ -276,5 +528,14 @@ class SqliteOrderStore:
             raise StoreError(f"cannot write the order journal {self.path}: {exc}") from exc
 
     def close(self) -> None:
+        """Close the journal and release it to the next opener (idempotent)."""
         with self._lock:
-            self._db.close()
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._db.close()
+                with contextlib.suppress(OSError):
+                    self._write_lock_file("closed")
+            finally:
+                os.close(self._lock_fd)

@@ -17,6 +17,8 @@ from axorders.store import (
     SqliteOrderStore,
     decode_record,
     encode_record,
+    from_signed,
+    to_signed,
 )
 
 
@@ -163,8 +165,94 @@ def test_sqlite_store_reports_a_damaged_record(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     store = SqliteOrderStore(path)
     store.save([record()])
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE orders SET data = ?", (b"[1,2",))
+    # The owner holds the file exclusively: damage it through the store's own connection.
+    store._db.execute("UPDATE orders SET data = ?", (b"[1,2",))
     with pytest.raises(StoreError):
         store.load()
     store.close()
+
+
+@pytest.mark.parametrize("cid", [0, 2**63 - 1, 2**63, 2**63 + 5, 2**64 - 1])
+def test_the_whole_u64_cid_range_round_trips(tmp_path: Path, cid: int) -> None:
+    path = tmp_path / "journal.db"
+    store = SqliteOrderStore(path)
+    store.save([record("big", cid=cid)])
+    store.close()
+    again = SqliteOrderStore(path)
+    assert [r.cid for r in again.load()] == [cid]
+    # The indexed column holds the same number, as a signed 64-bit integer.
+    column = again._db.execute("SELECT cid FROM orders").fetchone()[0]
+    assert from_signed(column) == cid and to_signed(cid) == column
+    again.close()
+
+
+@pytest.mark.parametrize("cid", [-1, 2**64])
+def test_a_cid_outside_u64_is_a_store_error(tmp_path: Path, cid: int) -> None:
+    store = SqliteOrderStore(tmp_path / "journal.db")
+    with pytest.raises(StoreError):
+        store.save([record("bad", cid=cid), record("good")])
+    assert store.load() == []  # nothing of the batch was written
+    store.close()
+
+
+@pytest.mark.parametrize(("durability", "level"), [("process", 1), ("power", 2)])
+def test_durability_sets_synchronous(tmp_path: Path, durability: str, level: int) -> None:
+    store = SqliteOrderStore(tmp_path / "journal.db", durability=durability)  # type: ignore[arg-type]
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    assert store.journal_mode == "wal"
+    store.close()
+    with pytest.raises(ValueError):
+        SqliteOrderStore(tmp_path / "other.db", durability="sometimes")  # type: ignore[arg-type]
+
+
+def test_the_owner_holds_the_journal_exclusively(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    store = SqliteOrderStore(path)
+    store.save([record("a")])
+    with pytest.raises(StoreError, match=str(path)):
+        SqliteOrderStore(path)
+    with sqlite3.connect(path, timeout=0.05) as db, pytest.raises(sqlite3.OperationalError):
+        db.execute("SELECT COUNT(*) FROM orders").fetchone()
+    assert not Path(f"{path}-shm").exists()  # the WAL index lives in the owner's memory
+    store.save([record("b")])  # the owner is not disturbed
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreError):
+        store.save([record("c")])
+    again = SqliteOrderStore(path)  # released at close
+    assert [r.client_order_id for r in again.load()] == ["a", "b"]
+    assert again.take_warnings() == []
+    assert again.commits == 2
+    again.close()
+
+
+def test_a_replaced_older_copy_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    store = SqliteOrderStore(path)
+    store.save([record("a")])
+    store.close()
+    old = path.read_bytes()
+    store = SqliteOrderStore(path)
+    store.save([record("b")])
+    store.close()
+    path.write_bytes(old)
+    again = SqliteOrderStore(path)
+    warnings = again.take_warnings()
+    assert len(warnings) == 1 and "older copy" in warnings[0], warnings
+    again.close()
+
+
+def test_a_deleted_journal_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    store = SqliteOrderStore(path)
+    store.save([record("a")])
+    store.close()
+    path.unlink()
+    again = SqliteOrderStore(path)
+    warnings = again.take_warnings()
+    assert len(warnings) == 1 and "missing" in warnings[0], warnings
+    again.close()
+
+
+def test_memory_store_has_no_warnings() -> None:
+    assert MemoryOrderStore().take_warnings() == []
