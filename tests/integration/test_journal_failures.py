@@ -62,6 +62,8 @@ async def assert_refused_unsent(
     """``coid`` was refused with StoreError: nothing of it reached the venue, it is forgotten."""
     with pytest.raises(StoreError):
         await client.submit_order(coid, SYMBOL, "BUY", 100, BID)
+    await asyncio.sleep(0.2)  # a frame sent by mistake would have reached the venue by now
+    assert cid_for(coid) not in venue_cids(sim)
     rejected = rec.of(ev.OrderRejected, coid)
     assert [(r.reason, r.origin) for r in rejected] == [
         ("JOURNAL_WRITE_FAILED", ev.RejectOrigin.LOCAL)
@@ -69,8 +71,6 @@ async def assert_refused_unsent(
     resolved = [e for e in rec.of(ev.RequestResolved) if e.client_order_id == coid]
     assert [e.outcome for e in resolved] == [ev.RequestOutcome.LOCAL]
     assert client.order(coid) is None
-    await asyncio.sleep(0.2)  # a frame sent by mistake would have reached the venue by now
-    assert cid_for(coid) not in venue_cids(sim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,27 +174,36 @@ async def test_a_cid_above_2_63_is_journaled_at_login(
     assert stored[cid].external and stored[cid].status is OrderStatus.ACCEPTED
 
 
-async def test_a_cid_above_2_63_placed_elsewhere_while_connected(
-    sim: SimServer, tmp_path: Path
-) -> None:
+async def test_a_cid_above_2_63_learned_while_connected(sim: SimServer, tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
+    cid = 2**64 - 1
     rec = Recorder()
     async with client_for(sim, rec, store=path) as client:
         await rec.wait(ev.Resynced)
-        cid = 2**64 - 1
-        await client.place_order("own-1", SYMBOL, "SELL", 100, ASK)
-        # Another process of the account places an order that fills against ours.
-        sim.add_liquidity(SYMBOL, "BUY", ASK, 100)
-        await rec.wait(ev.OrderFilled, "own-1")
+        # Another process of the account places an order; this one is told of it.
         reply = sim.engine.place(
             sim.account_id, SYMBOL, Side.BUY, 50, BID, now=time.time_ns(), cid=cid, origin=7
         )
-        assert reply.ok
-        rid = await client.cancel_order("own-1")
-        await client.wait_for(rid)
+        assert reply.ok and reply.result is not None
+        oid = reply.result.venue_order_id
+        client.session.register_external_order(
+            client_order_id="elsewhere",
+            venue_order_id=oid,
+            symbol=SYMBOL,
+            side="BUY",
+            quantity=50,
+            price=BID,
+            now=time.time_ns(),
+            cid=cid,
+        )
+        client._pump()  # as a socket callback would: nothing may escape it
+        await client.place_order("mine-1", SYMBOL, "BUY", 100, BID)
         await assert_stayed_connected(sim, client, rec)
+        assert rec.of(ev.JournalWarning) == []
+    assert venue_cids(sim) == {cid, cid_for("mine-1")}
     stored = {r.client_order_id: r for r in SqliteOrderStore(path).load()}
-    assert stored["own-1"].status is OrderStatus.FILLED
+    assert stored["elsewhere"].cid == cid and stored["elsewhere"].external
+    assert stored["mine-1"].status is OrderStatus.ACCEPTED
 
 
 async def test_a_journal_failure_at_login_is_retried_without_reconnecting(
