@@ -187,6 +187,10 @@ _U64: Final = 1 << 64
 _I64: Final = 1 << 63
 _SYNCHRONOUS: Final = {"process": "NORMAL", "power": "FULL"}
 _LOCK_SIZE: Final = 96
+_UPSERT: Final = (
+    "INSERT OR REPLACE INTO orders (client_order_id, cid, venue_order_id, terminal, seq, data)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 def to_signed(cid: int) -> int:
@@ -209,12 +213,13 @@ class SqliteOrderStore:
     journal while it is open and no write of the owner can ever wait for a lock. A second
     opener, in this process or another, gets a :class:`StoreError` naming the file at once.
 
-    Damage: the side file also keeps the journal's commit counter (written after every
-    commit, without a sync) and whether the journal was closed. On open, a journal that holds
-    fewer commits than the side file counted (a lost or deleted write-ahead log, a file
-    replaced by an older copy), a missing database file, or a failed ``quick_check`` is
-    reported by :meth:`take_warnings`; so is a write-ahead log deleted while the journal is open
-    (found after the next commit, whose records are then checkpointed into the main file).
+    Damage: every written record gets the next number of a sequence that never goes back; the
+    side file also keeps the last number written (after every commit, without a sync) and
+    whether the journal was closed. On open, a journal whose sequence stops short of the side
+    file's (a lost or deleted write-ahead log, a file replaced by an older copy), a missing
+    database file, or a failed ``quick_check`` is reported by :meth:`take_warnings`; so is a
+    write-ahead log deleted while the journal is open (found after the next commit, whose
+    records are then checkpointed into the main file).
 
     Args:
         path: the database file (created with its directory when missing).
@@ -253,7 +258,7 @@ class SqliteOrderStore:
         self._lock = threading.Lock()
         self._warnings: list[str] = []
         self._closed = False
-        self._commits = 0
+        self._seq = 0
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._wal_path = self.path.with_name(self.path.name + "-wal")
         self._lock_fd = self._take_ownership()
@@ -267,7 +272,7 @@ class SqliteOrderStore:
                 row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the order journal {self.path}: {exc}") from exc
-            self._seq = int(row[0])
+            self._seq = max(self._seq, int(row[0]))
             self._prune(keep_ended)
             self._write_lock_file("open")
         except BaseException:
@@ -305,7 +310,7 @@ class SqliteOrderStore:
         return fd
 
     def _read_lock_file(self) -> tuple[str, int] | None:
-        """The previous owner's (state, commits), or None for a new side file."""
+        """The previous owner's (state, last sequence number), or None for a new side file."""
         try:
             fields = os.pread(self._lock_fd, _LOCK_SIZE, 0).split()
             return fields[1].decode(), int(fields[2])
@@ -313,7 +318,7 @@ class SqliteOrderStore:
             return None
 
     def _write_lock_file(self, state: str) -> None:
-        line = f"{os.getpid()} {state} {self._commits}\n".encode().ljust(_LOCK_SIZE)
+        line = f"{os.getpid()} {state} {self._seq}\n".encode().ljust(_LOCK_SIZE)
         os.pwrite(self._lock_fd, line, 0)
 
     def _connect(self) -> sqlite3.Connection:
@@ -347,7 +352,6 @@ class SqliteOrderStore:
                 " data BLOB NOT NULL)"
             )
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('commits', '0')")
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('owner', ?)", (str(os.getpid()),)
             )
@@ -372,9 +376,9 @@ class SqliteOrderStore:
     ) -> None:
         db = self._db
         try:
-            self._commits = int(
-                db.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()[0]
-            )
+            top = db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0]
+            kept = db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+            self._seq = max(int(top), int(kept[0]) if kept is not None else 0)
             check = db.execute("PRAGMA quick_check").fetchone()
         except (sqlite3.Error, ValueError, TypeError) as exc:
             raise StoreError(f"cannot read the order journal {self.path}: {exc}") from exc
@@ -387,18 +391,18 @@ class SqliteOrderStore:
         state, counted = previous
         if counted > 0 and not existed:
             self._warnings.append(
-                f"the order journal {self.path} is missing: it had {counted} commits and is"
+                f"the order journal {self.path} is missing: it had {counted} record writes and is"
                 " now empty; orders it held are unknown to this process"
             )
-        elif self._commits < counted:
-            lost = counted - self._commits
+        elif self._seq < counted:
+            lost = counted - self._seq
             why = (
                 "its write-ahead log was lost"
                 if state == "open" and not wal_existed
                 else "it was replaced by an older copy or lost its write-ahead log"
             )
             self._warnings.append(
-                f"the order journal {self.path} lost {lost} of its last commits ({why});"
+                f"the order journal {self.path} lost its last {lost} record writes ({why});"
                 " orders placed in them are unknown to this process"
             )
 
@@ -407,9 +411,9 @@ class SqliteOrderStore:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     @property
-    def commits(self) -> int:
-        """Transactions committed by :meth:`save` over the journal's life."""
-        return self._commits
+    def last_seq(self) -> int:
+        """The number of the last record written (the sequence never goes back)."""
+        return self._seq
 
     def take_warnings(self) -> list[str]:
         """What was found wrong with the journal since the last call (damage, a lost log)."""
@@ -423,6 +427,10 @@ class SqliteOrderStore:
                 " SELECT client_order_id FROM orders WHERE terminal = 1"
                 " ORDER BY seq DESC LIMIT ?)",
                 (keep_ended,),
+            )
+            # The sequence's high-water mark outlives the rows pruned here.
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('seq', ?)", (str(self._seq),)
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune the order journal {self.path}: {exc}") from exc
@@ -466,27 +474,21 @@ class SqliteOrderStore:
                 numbered.append((*row[:4], seq, row[5]))
             db = self._db
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO orders"
-                        " (client_order_id, cid, venue_order_id, terminal, seq, data)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        numbered,
-                    )
-                    db.execute(
-                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'commits'"
-                    )
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            db.execute("ROLLBACK")
-                    raise
+                if len(numbered) == 1:
+                    db.execute(_UPSERT, numbered[0])  # one statement: its own transaction
+                else:
+                    db.execute("BEGIN IMMEDIATE")
+                    try:
+                        db.executemany(_UPSERT, numbered)
+                        db.execute("COMMIT")
+                    except BaseException:
+                        if db.in_transaction:
+                            with contextlib.suppress(sqlite3.Error):
+                                db.execute("ROLLBACK")
+                        raise
             except (sqlite3.Error, OverflowError) as exc:
                 raise StoreError(f"cannot write the order journal {self.path}: {exc}") from exc
             self._seq = seq
-            self._commits += 1
             self._after_commit()
 
     def _after_commit(self) -> None:

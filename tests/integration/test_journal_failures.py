@@ -470,7 +470,7 @@ def test_a_lost_wal_open_check_works_without_a_client(tmp_path: Path) -> None:
     store = SqliteOrderStore(path)
     try:
         warnings = store.take_warnings()
-        assert len(warnings) == 1 and "lost 1" in warnings[0], warnings
+        assert len(warnings) == 1 and "lost its last 1 record" in warnings[0], warnings
         assert store.load() == []
     finally:
         store.close()

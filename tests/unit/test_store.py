@@ -222,7 +222,7 @@ def test_the_owner_holds_the_journal_exclusively(tmp_path: Path) -> None:
     again = SqliteOrderStore(path)  # released at close
     assert [r.client_order_id for r in again.load()] == ["a", "b"]
     assert again.take_warnings() == []
-    assert again.commits == 2
+    assert again.last_seq == 2
     again.close()
 
 
