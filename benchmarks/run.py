@@ -42,7 +42,7 @@ from rich.table import Table
 
 from axorders.model import Side
 from axorders.wire import orders as w
-from benchmarks import echo, flood, latency
+from benchmarks import bench_journal, echo, flood, latency
 from benchmarks.common import SimProcess
 
 __all__ = ["Row", "Sizes", "import_times", "memory_per_order", "render", "rows", "run_all"]
@@ -279,6 +279,7 @@ def run_all(
         figures["latency"] = latency.measure(
             sim, server.url, sizes.latency_count, sizes.latency_warmup
         )
+        figures["journal"] = bench_journal.measure(sim, sizes.latency_count, sizes.latency_warmup)
     log("(c) event flood")
     with SimProcess() as sim:
         figures["flood"] = flood.measure(
@@ -377,6 +378,8 @@ def rows(figures: dict[str, Any]) -> list[Row]:
             None,
         )
     )
+    if "journal" in figures:
+        out.extend(Row(*line, None) for line in bench_journal.rows(figures["journal"]))
     fl = figures["flood"]
     out.append(
         Row(

@@ -221,3 +221,50 @@ async def test_restart_after_sigkill_with_a_sqlite_journal(sim: SimServer, tmp_p
     assert store.journal_mode == "wal"
     async with client_for(sim, rec, store=store) as client:
         await check_recovered(sim, client, rec)
+
+
+def test_the_journal_benchmark_runs_and_fills_its_rows() -> None:
+    """``make bench``'s journal rows, from a tiny run (no timing is asserted)."""
+    from benchmarks import bench_journal, run
+    from benchmarks.common import SimProcess
+
+    with SimProcess() as server:
+        figures = bench_journal.measure(server, count=6, warmup=3)
+    for mode in bench_journal.MODES:
+        assert figures[f"journal_{mode}_n"] == 6
+    assert figures["journal_process_ratio"] > 0 and figures["save_power_p50_us"] > 0
+    lines = bench_journal.rows(figures)
+    assert [line[0] for line in lines] == [
+        "(b) submit→ack p50: journal (process) / no journal",
+        "(b) submit→ack p50: journal (power) / no journal",
+    ]
+    assert all(isinstance(r, run.Row) for r in run.rows({**_FIGURES, "journal": figures}))
+
+
+_FIGURES: dict[str, Any] = {
+    "session": None,
+    "latency": {
+        "client_p50_us": 300.0,
+        "client_p99_us": 400.0,
+        "raw_p50_us": 200.0,
+        "echo_rtt_p50_us": 50.0,
+        "echo_rtt_p99_us": 80.0,
+        "sim_p50_us": 40.0,
+        "sim_p99_us": 90.0,
+        "floor_p50_us": 90.0,
+        "ratio_client_floor": 300 / 90,
+        "ratio_client_raw": 1.5,
+    },
+    "flood": {
+        "client_events_per_s": 100_000.0,
+        "raw_frames_per_s": 800_000.0,
+        "ratio_client_raw": 0.125,
+    },
+    "imports": {
+        "import_msgspec_ms": 5.0,
+        "import_deps_ms": 200.0,
+        "import_axorders_ms": 40.0,
+        "import_client_ms": 250.0,
+    },
+    "memory": {"memory_bytes_per_order": 500.0, "memory_live_orders": 10.0},
+}
