@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ from axorders.client import OrdersClient
 from axorders.exceptions import StoreError
 from axorders.model import OrderStatus, OrderType, Side, cid_for
 from axorders.sim import SimServer
-from axorders.store import SqliteOrderStore
+from axorders.state import OrderRecord
+from axorders.store import MemoryOrderStore, SqliteOrderStore
 
 BID = MARK - 10 * TICK
 ASK = MARK + 10 * TICK
@@ -334,8 +336,6 @@ async def test_a_read_only_journal_refuses_commands_and_holds_venue_frames(
 
 def fill_up(store: SqliteOrderStore) -> None:
     """Cap the journal at its size, then write ended records until it is full."""
-    from axorders.state import OrderRecord
-
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages}")
     for i in range(10_000):
@@ -480,3 +480,61 @@ def test_a_lost_wal_open_check_works_without_a_client(tmp_path: Path) -> None:
     again.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Any store: a failure of another kind is a StoreError too, and never escapes a callback.
+
+
+class FlakyStore(MemoryOrderStore):
+    """A memory store whose writes raise ``OSError`` while ``broken``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    def save(self, records: Iterable[OrderRecord]) -> None:
+        if self.broken:
+            raise OSError(28, "No space left on device")
+        super().save(records)
+
+
+async def test_a_custom_store_failing_with_another_error(sim: SimServer) -> None:
+    store = FlakyStore()
+    rec = Recorder()
+    async with client_for(sim, rec, store=store) as client:
+        await client.place_order("fl-1", SYMBOL, "SELL", 100, ASK)
+        store.broken = True
+        await assert_refused_unsent(sim, client, rec, "fl-2")
+        sim.add_liquidity(SYMBOL, "BUY", ASK, 100)  # a venue change while broken
+        await rec.wait(ev.OrderFilled, "fl-1")
+        await assert_stayed_connected(sim, client, rec)
+        store.broken = False
+        await rec.wait(ev.JournalWarning, kind="WRITE_RECOVERED")
+        stored = {r.client_order_id: r for r in store.load()}
+        assert stored["fl-1"].status is OrderStatus.FILLED and "fl-2" not in stored
+    assert venue_cids(sim) == {cid_for("fl-1")}
+
+
+async def test_an_armed_stop_whose_write_fails_is_withdrawn(sim: SimServer, tmp_path: Path) -> None:
+    store = SqliteOrderStore(tmp_path / "journal.db")
+    rec = Recorder()
+    async with client_for(sim, rec, store=store) as client:
+        store._db.execute("PRAGMA query_only = ON")
+        with pytest.raises(StoreError):
+            await client.submit_order(
+                "stop-1",
+                SYMBOL,
+                "BUY",
+                100,
+                ASK + 5 * TICK,
+                order_type="STOP_LIMIT",
+                trigger_price=ASK,
+            )
+        assert client.order("stop-1") is None
+        rejected = rec.of(ev.OrderRejected, "stop-1")
+        assert [r.reason for r in rejected] == ["JOURNAL_WRITE_FAILED"]
+        store._db.execute("PRAGMA query_only = OFF")
+        await assert_stayed_connected(sim, client, rec)
+        assert all(r.client_order_id != "stop-1" for r in store.load())
+    assert venue_cids(sim) == set()
