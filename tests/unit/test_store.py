@@ -256,3 +256,53 @@ def test_a_deleted_journal_is_reported(tmp_path: Path) -> None:
 
 def test_memory_store_has_no_warnings() -> None:
     assert MemoryOrderStore().take_warnings() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The session's side: a command whose records cannot be journaled is withdrawn unsent.
+
+
+def test_the_session_withdraws_a_place_and_keeps_older_frames() -> None:
+    from session_harness import EUR, Link, px
+
+    from axorders import events as ev
+    from axorders.commands import CancelOrder, PlaceOrder
+
+    link = Link(session_kw={"track_changes": True})
+    link.connect()
+    link.do(PlaceOrder("old", EUR, "BUY", 100, price=px(-20)))
+    link.s.take_changed()
+    cancel_rid = link.s.send(CancelOrder("old"), link.now)  # queued, not yet sent
+    mark = link.s.journal_mark()
+    rid = link.s.send(PlaceOrder("new", EUR, "BUY", 100, price=px(-21)), link.now)
+    assert [r.client_order_id for r in link.s.take_changed()] == ["new"]
+    gone = link.s.withdraw(mark, link.now, "journal write failed", place="new")
+    assert gone is not None and gone.client_order_id == "new"
+    assert link.s.order("new") is None
+    events = link.s.events_received()
+    rejected = [e for e in events if isinstance(e, ev.OrderRejected)]
+    assert [(e.client_order_id, e.reason, e.origin) for e in rejected] == [
+        ("new", "JOURNAL_WRITE_FAILED", ev.RejectOrigin.LOCAL)
+    ]
+    resolved = [e for e in events if isinstance(e, ev.RequestResolved)]
+    assert [(e.request_id, e.outcome) for e in resolved] == [(rid, ev.RequestOutcome.LOCAL)]
+    # Only the cancel queued before the mark is left, and the same cid may be placed again.
+    frames = link.s.frames_to_send()
+    assert len(frames) == 1 and str(cancel_rid).encode() in frames[0]
+    assert link.s.send(PlaceOrder("new", EUR, "BUY", 100, price=px(-21)), link.now)
+
+
+def test_frames_since_a_mark_leave_the_older_ones_queued() -> None:
+    from session_harness import EUR, Link, px
+
+    from axorders.commands import PlaceOrder
+
+    link = Link()
+    link.connect()
+    link.s.send(PlaceOrder("a", EUR, "BUY", 100, price=px(-20)), link.now)
+    mark = link.s.journal_mark()
+    link.s.send(PlaceOrder("b", EUR, "BUY", 100, price=px(-21)), link.now)
+    taken = link.s.frames_since(mark)
+    assert len(taken) == 1 and str(cid_for("b")).encode() in taken[0]
+    left = link.s.frames_to_send()
+    assert len(left) == 1 and str(cid_for("a")).encode() in left[0]
