@@ -539,5 +539,7 @@ class SqliteOrderStore:
                 self._db.close()
                 with contextlib.suppress(OSError):
                     self._write_lock_file("closed")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot close the order journal {self.path}: {exc}") from exc
             finally:
                 os.close(self._lock_fd)
