@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import aiohttp
 
+from axorders.config import proxy_for
 from axorders.exceptions import AuthenticationError, ConnectError, RequestTimeoutError
 from axorders.security import Secret
 from axorders.wire.rest import AuthenticateRequest, AuthenticateResponse, decode_rest, encode_rest
@@ -23,12 +24,15 @@ __all__ = ["ApiKeyAuth", "StaticToken", "TokenProvider"]
 log = logging.getLogger("axorders.auth")
 
 
-def http_session(ssl_context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
+def http_session(
+    ssl_context: ssl.SSLContext | None = None, proxy: str | None = None
+) -> aiohttp.ClientSession:
     """A new aiohttp session; with ``ssl_context``, every ``https`` call uses it (otherwise
-    aiohttp verifies certificates against the system's trust store)."""
-    if ssl_context is None:
-        return aiohttp.ClientSession()
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context))
+    aiohttp verifies certificates against the system's trust store). With ``proxy`` (an
+    already resolved URL, see :func:`~axorders.config.proxy_for`), every call goes through
+    that proxy."""
+    connector = None if ssl_context is None else aiohttp.TCPConnector(ssl=ssl_context)
+    return aiohttp.ClientSession(connector=connector, proxy=proxy)
 
 
 @runtime_checkable
@@ -92,6 +96,8 @@ class ApiKeyAuth:
         timeout: seconds for one authenticate call.
         clock: monotonic seconds (injectable for tests).
         ssl_context: TLS settings for ``https`` (default: verify against the system's store).
+        proxy: a proxy URL, ``""`` for none, or None for ``HTTPS_PROXY``/``NO_PROXY``
+            (:func:`~axorders.config.proxy_for`).
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class ApiKeyAuth:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         if not api_key or not api_secret:
             raise AuthenticationError("an API key and an API secret are both required")
@@ -121,6 +128,7 @@ class ApiKeyAuth:
         self._owns_session = session is None
         self._clock = clock
         self._ssl = ssl_context
+        self._proxy = proxy_for(self.base_url, proxy)
         self._token: Secret | None = None
         self._refresh_at = 0.0
         self._expires_at: float | None = None
@@ -158,7 +166,7 @@ class ApiKeyAuth:
 
     async def _authenticate(self) -> None:
         if self._session is None:
-            self._session = http_session(self._ssl)
+            self._session = http_session(self._ssl, self._proxy)
         body = encode_rest(
             AuthenticateRequest(
                 api_key=self.api_key,
