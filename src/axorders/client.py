@@ -730,21 +730,27 @@ class OrdersClient:
     async def _timer_loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(_TICK_S)
-            if not self._paused:  # deadlines wait while reading is paused (see _pause)
-                self.session.tick(_now())
-            self._pump()
-            transport = self._transport
-            if transport is None or self._paused:
-                continue
-            mono = time.monotonic()
-            if mono - self._last_ping >= self.heartbeat and self._login.is_set():
-                self._last_ping = mono
-                with contextlib.suppress(Exception):
-                    transport.send_ping()
-            if self.watchdog > 0 and mono - self._last_rx > self.watchdog_limit:
-                log.warning("nothing from the venue for %.1f s; reconnecting", mono - self._last_rx)
-                self._last_rx = mono
-                transport.disconnect()
+            try:
+                self._tick()
+            except Exception:  # a bug must not stop the deadlines and the watchdog for good
+                log.exception("timer tick failed")
+
+    def _tick(self) -> None:
+        if not self._paused:  # deadlines wait while reading is paused (see _pause)
+            self.session.tick(_now())
+        self._pump()
+        transport = self._transport
+        if transport is None or self._paused:
+            return
+        mono = time.monotonic()
+        if mono - self._last_ping >= self.heartbeat and self._login.is_set():
+            self._last_ping = mono
+            with contextlib.suppress(Exception):
+                transport.send_ping()
+        if self.watchdog > 0 and mono - self._last_rx > self.watchdog_limit:
+            log.warning("nothing from the venue for %.1f s; reconnecting", mono - self._last_rx)
+            self._last_rx = mono
+            transport.disconnect()
 
     @property
     def watchdog_limit(self) -> float:
@@ -752,7 +758,7 @@ class OrdersClient:
         ``watchdog × max(venue_heartbeat, the longest of the last 8 gaps between the
         venue's messages)``. The venue's own cadence sets it, never the client's pings."""
         gaps = self._gaps
-        cadence = max(self.venue_heartbeat, *gaps)
+        cadence = max((self.venue_heartbeat, *gaps))
         return self.watchdog * cadence
 
     # -----------------------------------------------------------------------------------------
