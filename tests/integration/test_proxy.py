@@ -231,7 +231,9 @@ async def test_an_unreachable_proxy_is_named_without_its_credentials(
         token=sim.issue_token(),
         proxy=bad,
         account_id=sim.account_id,
-        instruments=[Instrument(symbol=SYMBOL, tick_size=TICK, minimum_order_size=100)],
+        instruments=[
+            Instrument(symbol=SYMBOL, tick_size=TICK, minimum_order_size=100, price_precision=4)
+        ],
         connect_attempts=1,
         connect_timeout=2.0,
     )
