@@ -231,9 +231,8 @@ async def test_close_with_requests_in_flight_leaves_nothing_behind(sim: SimServe
         await asyncio.sleep(0.1)
         assert not any(call.done() for call in calls)
         await client.close(timeout=1.0)
-        started = [client._timer, client._reconnector, client._attempt, client._fills_task]
-        assert all(task is None or task.done() for task in started)
-        assert all(task.done() for task in client._tasks)
+        started = [client._timer, client._reconnector, client._fills_task, *client._tasks]
+        assert all(task is None or task.done() for task in started)  # awaited, not only told
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         for outcome in outcomes:
             assert isinstance(outcome, InvalidStateError), outcome
@@ -255,17 +254,18 @@ async def test_a_venue_that_accepts_and_drops_at_once_is_retried_ever_more_slowl
     delays = record_backoff(monkeypatch, initial=0.02, maximum=0.32, jitter=0.0)
     rec = Recorder()
     async with client_for(sim, rec, instruments=INSTRUMENTS, account_id=sim.account_id) as client:
-        sim.faults.drop_after(1, repeat=True)  # every new socket: the login snapshot, then gone
+        # Every new socket: the login snapshot, one heartbeat (0.2 s), then gone.
+        sim.faults.drop_after(2, repeat=True)
         sim.faults.drop()
         await wait_until(lambda: len(delays) >= 7, timeout=10.0)
         window = len(rec.of(ev.Reconnected))
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(1.5)
         in_window = len(rec.of(ev.Reconnected)) - window
         sim.faults.clear()
         await wait_until(lambda: client.is_active, timeout=10.0)
     assert delays[:7] == [0.02, 0.04, 0.08, 0.16, 0.32, 0.32, 0.32]
-    # At the cap, 0.6 s holds at most two attempts (every 0.02 s without the fix).
-    assert in_window <= 3
+    # At the cap, 1.5 s holds at most three attempts (about seven without the fix).
+    assert in_window <= 4
 
 
 async def test_after_a_long_lived_connection_the_first_retry_goes_at_once(
