@@ -385,7 +385,9 @@ class OrdersClient:
                 continue
             waiter: asyncio.Future[Any] = asyncio.ensure_future(flag.wait())
             try:
-                await asyncio.wait({waiter, gone}, timeout=timeout)
+                await asyncio.wait(
+                    {waiter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 waiter.cancel()
             if gone.done() or self._transport is None:

@@ -191,7 +191,14 @@ async def test_connect_returns_after_a_late_login_snapshot_and_nothing_is_sent_b
 ) -> None:
     sim.faults.delay(0.4)  # every frame of the venue, the login snapshot included, is late
     rec = Recorder()
-    client = client_for(sim, rec, instruments=INSTRUMENTS, account_id=sim.account_id)
+    client = client_for(
+        sim,
+        rec,
+        instruments=INSTRUMENTS,
+        account_id=sim.account_id,
+        connect_timeout=30.0,
+        request_timeout=30.0,
+    )
     connecting = asyncio.create_task(client.connect())
     await wait_until(lambda: client._transport is not None)
     assert not client._login.is_set()
@@ -199,7 +206,8 @@ async def test_connect_returns_after_a_late_login_snapshot_and_nothing_is_sent_b
     await asyncio.sleep(0.1)
     assert not client._login.is_set()
     assert place_requests(sim, sim.account_id) == 0  # held until the login snapshot
-    await connecting
+    async with asyncio.timeout(10.0):  # returns with the snapshot, not at the timeout
+        await connecting
     assert client.is_active and client._resynced.is_set()
     assert rec.of(ev.Resynced)
     assert rid is not None
