@@ -369,14 +369,16 @@ class OrdersClient:
 
     async def _wait_ready(self, *, resync: bool = True) -> None:
         """Wait for the venue's login snapshot (``connect_timeout``), then with ``resync``
-        for the end of the resync it starts (``request_timeout`` more).
+        for the end of the resync it starts (``request_timeout + connect_timeout`` more).
 
         Raises:
             ConnectError: the socket closed first, or the time ran out.
         """
         steps = [(self._login, self.connect_timeout, "login snapshot")]
         if resync:
-            steps.append((self._resynced, self.request_timeout, "reconciliation"))
+            # Its status queries may each take request_timeout; the margin is connect_timeout.
+            limit = self.request_timeout + self.connect_timeout
+            steps.append((self._resynced, limit, "reconciliation"))
         for flag, timeout, what in steps:
             gone = self._gone
             if gone is None or gone.done() or self._transport is None:

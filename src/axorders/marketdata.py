@@ -113,6 +113,7 @@ class MarketDataFeed:
         self._rid = 0
         self._closed = False
         self._reconnector: asyncio.Task[None] | None = None
+        self._opening = asyncio.Lock()
         self._backoff = backoff if backoff is not None else Backoff(initial=0.5, maximum=5.0)
         self.malformed = 0
         self.errors = 0
@@ -143,6 +144,11 @@ class MarketDataFeed:
             raise InvalidStateError("the market-data feed is closed")
         if self._transport is not None:
             return
+        async with self._opening:  # one socket at a time: connect() and the reconnect task
+            if self._transport is None and not self._closed:
+                await self._open()
+
+    async def _open(self) -> None:
         token = await self._tokens.token()
         ssl_context = tls_context(self.url, self._ssl)
         try:

@@ -3,6 +3,7 @@ fresh token, refused and unreachable sockets, a failing callback, close."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -307,3 +308,14 @@ async def test_a_fragmented_message_beyond_the_cap_closes_the_socket(
         assert not prices.seen
     finally:
         await feed.close()
+
+
+async def test_concurrent_connects_open_one_socket(
+    sim: SimServer, make_feed: FeedFactory, eventually: Eventually
+) -> None:
+    feed = make_feed(sim, Prices())
+    await asyncio.gather(feed.connect(), feed.connect(), feed.connect())
+    assert feed.connected
+    await eventually(lambda: sim.md_connection_count() == 1)
+    await feed.close()
+    await eventually(lambda: sim.md_connection_count() == 0)
