@@ -24,15 +24,12 @@ __all__ = ["ApiKeyAuth", "StaticToken", "TokenProvider"]
 log = logging.getLogger("axorders.auth")
 
 
-def http_session(
-    ssl_context: ssl.SSLContext | None = None, proxy: str | None = None
-) -> aiohttp.ClientSession:
+def http_session(ssl_context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
     """A new aiohttp session; with ``ssl_context``, every ``https`` call uses it (otherwise
-    aiohttp verifies certificates against the system's trust store). With ``proxy`` (an
-    already resolved URL, see :func:`~axorders.config.proxy_for`), every call goes through
-    that proxy."""
-    connector = None if ssl_context is None else aiohttp.TCPConnector(ssl=ssl_context)
-    return aiohttp.ClientSession(connector=connector, proxy=proxy)
+    aiohttp verifies certificates against the system's trust store)."""
+    if ssl_context is None:
+        return aiohttp.ClientSession()
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context))
 
 
 @runtime_checkable
@@ -166,7 +163,7 @@ class ApiKeyAuth:
 
     async def _authenticate(self) -> None:
         if self._session is None:
-            self._session = http_session(self._ssl, self._proxy)
+            self._session = http_session(self._ssl)
         body = encode_rest(
             AuthenticateRequest(
                 api_key=self.api_key,
@@ -182,6 +179,7 @@ class ApiKeyAuth:
                 data=body,
                 headers={"Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self._proxy,
             ) as response:
                 data = await response.read()
                 status = response.status

@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import picows
-from python_socks import ProxyError
 
 from axorders import events as ev
 from axorders.auth import ApiKeyAuth, StaticToken, TokenProvider
@@ -68,6 +67,16 @@ from axorders.store import OrderStore
 __all__ = ["OrdersClient"]
 
 log = logging.getLogger("axorders.client")
+
+# picows's proxy failures (python-socks comes with the picows versions that support proxies).
+_PROXY_ERRORS: tuple[type[Exception], ...]
+try:
+    from python_socks import ProxyError
+except ImportError:  # pragma: no cover - an older picows without proxy support
+    _PROXY_ERRORS = ()
+else:
+    _PROXY_ERRORS = (ProxyError,)
+_WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (OSError, picows.WSError, *_PROXY_ERRORS)
 
 _T = TypeVar("_T")
 _CLOSED: Final = object()
@@ -434,8 +443,8 @@ class OrdersClient:
                     extra_headers=headers,
                     websocket_handshake_timeout=self.connect_timeout,
                     logger_name="axorders.ws",
-                    proxy=proxy,
                     max_frame_size=self.max_message_size,
+                    proxy=proxy,
                 ),
                 self.connect_timeout,
             )
@@ -447,7 +456,7 @@ class OrdersClient:
                     f"the venue refused the credentials (HTTP {int(status)})"
                 ) from None
             raise ConnectError(f"WebSocket upgrade failed: {_clean(exc)}") from None
-        except (OSError, picows.WSError, ProxyError) as exc:
+        except _WS_CONNECT_ERRORS as exc:
             via = f" through proxy {safe_proxy(proxy)}" if proxy else ""
             reason = redact(_clean(exc), *proxy_secrets(proxy))
             raise ConnectError(

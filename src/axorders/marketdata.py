@@ -15,7 +15,6 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import picows
-from python_socks import ProxyError
 
 from axorders.auth import TokenProvider
 from axorders.backoff import Backoff
@@ -44,6 +43,21 @@ from axorders.wire.md import (
 __all__ = ["MarketDataFeed", "PriceCallback"]
 
 log = logging.getLogger("axorders.marketdata")
+
+# picows's proxy failures (python-socks comes with the picows versions that support proxies).
+_PROXY_ERRORS: tuple[type[Exception], ...]
+try:
+    from python_socks import ProxyError
+except ImportError:  # pragma: no cover - an older picows without proxy support
+    _PROXY_ERRORS = ()
+else:
+    _PROXY_ERRORS = (ProxyError,)
+_WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    picows.WSError,
+    TimeoutError,
+    *_PROXY_ERRORS,
+)
 
 PriceCallback = Callable[[str, Decimal | None, Decimal | None, Decimal | None, int], None]
 """``(symbol, last, bid, ask, now_ns)``; a price that did not change is None."""
@@ -160,8 +174,8 @@ class MarketDataFeed:
                     extra_headers={"Authorization": f"Bearer {token}", "User-Agent": "axorders"},
                     websocket_handshake_timeout=self.connect_timeout,
                     logger_name="axorders.md",
-                    proxy=self.proxy,
                     max_frame_size=self.max_message_size,
+                    proxy=self.proxy,
                 ),
                 self.connect_timeout,
             )
@@ -173,7 +187,7 @@ class MarketDataFeed:
                     f"market data refused the token (HTTP {int(status)})"
                 ) from None
             raise ConnectError("market-data upgrade failed") from None
-        except (OSError, picows.WSError, TimeoutError, ProxyError) as exc:
+        except _WS_CONNECT_ERRORS as exc:
             via = f" through proxy {safe_proxy(self.proxy)}" if self.proxy else ""
             raise ConnectError(f"cannot reach {self.url}{via}: {type(exc).__name__}") from None
         assert isinstance(listener, _Listener)

@@ -131,7 +131,7 @@ class RestClient:
         auth: bool = True,
     ) -> T:
         if self._session is None:
-            self._session = http_session(self._ssl, self._proxy)
+            self._session = http_session(self._ssl)
         url = self.base_url + path
         for attempt in (1, 2):
             headers = {"Accept": "application/json"}
@@ -147,6 +147,7 @@ class RestClient:
                     data=encode_rest(body) if body is not None else None,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    proxy=self._proxy,
                 ) as response:
                     status = response.status
                     data = await response.read()
