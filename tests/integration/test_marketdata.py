@@ -319,3 +319,31 @@ async def test_concurrent_connects_open_one_socket(
     await eventually(lambda: sim.md_connection_count() == 1)
     await feed.close()
     await eventually(lambda: sim.md_connection_count() == 0)
+
+
+async def test_an_exception_in_a_socket_callback_is_logged_not_a_dropped_socket(
+    sim: SimServer,
+    make_feed: FeedFactory,
+    eventually: Eventually,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prices = Prices()
+    feed = make_feed(sim, prices)
+    await feed.connect()
+    original = MarketDataFeed._on_ws_frame
+    failures = [1]
+
+    def flaky(self: MarketDataFeed, *args: object) -> None:
+        if failures:
+            failures.pop()
+            raise RuntimeError("a bug in frame handling")
+        original(self, *args)
+
+    monkeypatch.setattr(MarketDataFeed, "_on_ws_frame", flaky)
+    await feed.subscribe(SYMBOL)
+    await eventually(lambda: not failures)
+    sim.add_liquidity(SYMBOL, "B", "1.1380", 100)
+    await eventually(lambda: prices.has(SYMBOL, bid=D("1.1380")))
+    assert feed.connected and feed.reconnects == 0
+    assert any("frame handling failed" in r.getMessage() for r in caplog.records)
