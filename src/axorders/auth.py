@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import aiohttp
 
+from axorders.config import proxy_for
 from axorders.exceptions import AuthenticationError, ConnectError, RequestTimeoutError
 from axorders.security import Secret
 from axorders.wire.rest import AuthenticateRequest, AuthenticateResponse, decode_rest, encode_rest
@@ -92,6 +93,8 @@ class ApiKeyAuth:
         timeout: seconds for one authenticate call.
         clock: monotonic seconds (injectable for tests).
         ssl_context: TLS settings for ``https`` (default: verify against the system's store).
+        proxy: a proxy URL, ``""`` for none, or None for ``HTTPS_PROXY``/``NO_PROXY``
+            (:func:`~axorders.config.proxy_for`).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class ApiKeyAuth:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         if not api_key or not api_secret:
             raise AuthenticationError("an API key and an API secret are both required")
@@ -121,6 +125,7 @@ class ApiKeyAuth:
         self._owns_session = session is None
         self._clock = clock
         self._ssl = ssl_context
+        self._proxy = proxy_for(self.base_url, proxy)
         self._token: Secret | None = None
         self._refresh_at = 0.0
         self._expires_at: float | None = None
@@ -174,6 +179,7 @@ class ApiKeyAuth:
                 data=body,
                 headers={"Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self._proxy,
             ) as response:
                 data = await response.read()
                 status = response.status

@@ -38,7 +38,7 @@ from axorders.commands import (
     QueryOrderStatus,
     ReplaceOrder,
 )
-from axorders.config import Endpoints, Environment
+from axorders.config import Endpoints, Environment, proxy_for, proxy_secrets, safe_proxy
 from axorders.exceptions import (
     AuthenticationError,
     AxOrdersError,
@@ -50,6 +50,7 @@ from axorders.exceptions import (
     RequestTimeoutError,
     StoreError,
 )
+from axorders.fragments import DEFAULT_MAX_MESSAGE_SIZE, FragmentError, Reassembler
 from axorders.marketdata import MarketDataFeed
 from axorders.model import (
     Instrument,
@@ -60,7 +61,7 @@ from axorders.model import (
     TriggerSource,
 )
 from axorders.rest import RestClient
-from axorders.security import check_url, tls_context
+from axorders.security import check_url, redact, tls_context
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
 from axorders.store import Durability, OrderStore, SqliteOrderStore
@@ -68,6 +69,16 @@ from axorders.store import Durability, OrderStore, SqliteOrderStore
 __all__ = ["OrdersClient"]
 
 log = logging.getLogger("axorders.client")
+
+# picows's proxy failures (python-socks comes with the picows versions that support proxies).
+_PROXY_ERRORS: tuple[type[Exception], ...]
+try:
+    from python_socks import ProxyError
+except ImportError:  # pragma: no cover - an older picows without proxy support
+    _PROXY_ERRORS = ()
+else:
+    _PROXY_ERRORS = (ProxyError,)
+_WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (OSError, picows.WSError, *_PROXY_ERRORS)
 
 _T = TypeVar("_T")
 _CLOSED: Final = object()
@@ -83,21 +94,32 @@ def _now() -> int:
 
 
 class _Listener(picows.WSListener):
-    """Hands frames to the client; no logic of its own."""
+    """Hands frames to the client; no logic of its own, and no exception leaves it (a bug is
+    logged, not turned into a dropped socket)."""
 
     def __init__(self, client: OrdersClient) -> None:
         self._client = client
         self.transport: picows.WSTransport | None = None
+        self.assembler = Reassembler(client.max_message_size)
 
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
         self.transport = transport
-        self._client._on_connected(self, transport)
+        try:
+            self._client._on_connected(self, transport)
+        except Exception:
+            log.exception("connection handling failed")
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        self._client._on_frame(self, frame)
+        try:
+            self._client._on_frame(self, frame)
+        except Exception:
+            log.exception("frame handling failed")
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
-        self._client._on_disconnected(self)
+        try:
+            self._client._on_disconnected(self)
+        except Exception:
+            log.exception("disconnect handling failed")
 
 
 class OrdersClient:
@@ -109,13 +131,25 @@ class OrdersClient:
         account_id: the account stamped on events; learned from the venue when omitted.
         trader_id: stamped on every order event.
         strategy_id: default strategy id of orders that do not name one.
-        heartbeat: seconds between WebSocket pings.
+        heartbeat: seconds between WebSocket pings (it plays no part in the watchdog).
         token / api_key + api_secret / token_provider: credentials (one of them).
         cancel_on_disconnect: ask the venue to cancel this connection's orders when it drops.
         request_timeout: seconds a request may wait for the venue's answer.
-        connect_timeout: seconds one connection attempt may take.
+        connect_timeout: seconds one connection attempt may take, from the TCP connect to the
+            venue's login snapshot.
         connect_attempts: attempts of the first connect (later reconnects never give up).
-        watchdog: reconnect when nothing came from the venue for ``watchdog × heartbeat``.
+        watchdog: reconnect when nothing came from the venue for ``watchdog × cadence``
+            seconds, where the cadence is the longer of ``venue_heartbeat`` and the longest
+            of the last 8 gaps between two messages of the venue (0 turns it off).
+        venue_heartbeat: the least interval (s) assumed between the venue's heartbeats.
+        stable_after: a connection that closes sooner than this (s) after its upgrade does
+            not start the reconnect delays again; after a longer one the first retry goes
+            out at once.
+        max_message_size: bytes one message may have, its fragments together (RFC 6455
+            §5.4); a bigger one closes the socket with 1009.
+        proxy: a proxy URL (``http://[user:password@]host:port``) for REST, authentication
+            and both WebSockets; ``""`` for none; None (default) for the standard
+            ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables.
         max_queue: the event queue's bound. Above it the client stops reading the socket
             until the consumer has caught up below ``low_water`` (default: half). Nothing is
             dropped.
@@ -159,6 +193,10 @@ class OrdersClient:
         allow_insecure: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         user_agent: str = "axorders",
+        venue_heartbeat: float = 5.0,
+        stable_after: float = 5.0,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        proxy: str | None = None,
     ) -> None:
         if isinstance(url, Environment) or url.lower() in ("sandbox", "production"):
             self.endpoints = Endpoints.for_environment(url)
@@ -170,11 +208,19 @@ class OrdersClient:
             raise ValueError("heartbeat and timeouts must be positive")
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        if venue_heartbeat <= 0 or stable_after < 0 or max_message_size < 1:
+            raise ValueError("venue_heartbeat and max_message_size must be positive")
         self.heartbeat = heartbeat
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
         self.connect_attempts = max(1, connect_attempts)
         self.watchdog = watchdog
+        self.venue_heartbeat = venue_heartbeat
+        self.stable_after = stable_after
+        self.max_message_size = max_message_size
+        self.proxy = proxy
+        # Resolved per endpoint (NO_PROXY may spare one host and not another).
+        self._ws_proxy = proxy_for(self.endpoints.orders_ws_url, proxy)
         self.cancel_on_disconnect = cancel_on_disconnect
         self.max_queue = max_queue
         self.low_water = low_water if low_water is not None else max_queue // 2
@@ -182,7 +228,7 @@ class OrdersClient:
         self._ssl = ssl_context
         self._user_agent = user_agent
         self._tokens = _token_provider(
-            self.endpoints, token, api_key, api_secret, token_provider, ssl_context
+            self.endpoints, token, api_key, api_secret, token_provider, ssl_context, proxy
         )
         self._account_known = account_id is not None
         self.session = OrdersSession(
@@ -229,6 +275,11 @@ class OrdersClient:
         self._closed = False
         self._connected_once = False
         self._reconnects = 0
+        self._attempt: asyncio.Task[None] | None = None  # the one connection attempt in flight
+        self._connecting = False  # connect() is making its own attempts
+        self._gone: asyncio.Future[None] | None = None  # done when the current socket closes
+        self._backoff = Backoff(initial=0.5, maximum=5.0, stable_after=stable_after)
+        self._gaps: collections.deque[float] = collections.deque(maxlen=8)
         self._rest: RestClient | None = None
         self._md: MarketDataFeed | None = None
         self._md_symbols: set[str] = set()
@@ -270,46 +321,65 @@ class OrdersClient:
                 self._tokens,
                 timeout=self.request_timeout,
                 ssl_context=self._ssl,
+                proxy=self.proxy,
             )
         return self._rest
 
     async def connect(self) -> None:
         """Connect, log in and reconcile with the venue.
 
-        Makes up to ``connect_attempts`` attempts with exponential backoff.
+        Returns once the venue's login snapshot has come and the resync it starts has ended.
+        Makes up to ``connect_attempts`` attempts with exponential backoff; each has
+        ``connect_timeout`` seconds to reach the login snapshot. Nothing is sent before it.
 
         Raises:
             AuthenticationError: the venue refused the credentials (never retried).
-            ConnectError: every attempt failed.
+            ConnectError: every attempt failed (or the client was closed meanwhile).
         """
         if self._closed:
             raise InvalidStateError("the client is closed")
-        if self._transport is not None:
+        if self._transport is not None and self._resynced.is_set():
             return
         self._closing = False
+        self._connecting = True
+        try:
+            await self._connect_attempts()
+        finally:
+            self._connecting = False
+        self._connected_once = True
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().create_task(self._timer_loop())
+
+    async def _connect_attempts(self) -> None:
+        # A reconnect task in flight hands over to connect(): its attempt, if one is under
+        # way, is shared (see _attempt_once), so two sockets are never opened.
+        reconnector, self._reconnector = self._reconnector, None
+        if reconnector is not None and not reconnector.done():
+            reconnector.cancel()
+            await asyncio.wait([reconnector])
         backoff = Backoff(initial=0.5, maximum=5.0)
         last: Exception | None = None
         for attempt in range(self.connect_attempts):
+            if self._closing or self._closed:
+                raise ConnectError("the client was closed while connecting")
             try:
                 await self._prepare()
-                await self._open()
-                break
+                if self._transport is None:
+                    await self._attempt_once()
+                await self._wait_ready()
+                return
             except AuthenticationError:
                 raise
             except (TimeoutError, ConnectError, RequestTimeoutError, OSError) as exc:
                 last = exc
                 log.warning("connect attempt %d failed: %s", attempt + 1, exc)
+                await self._drop_socket()  # a failed attempt leaves no socket behind
                 if attempt + 1 < self.connect_attempts:
                     await asyncio.sleep(backoff.next_delay())
-        else:
-            raise ConnectError(
-                f"could not connect to {self.endpoints.orders_ws_url} after"
-                f" {self.connect_attempts} attempts: {last}"
-            )
-        self._connected_once = True
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().create_task(self._timer_loop())
-        await self._wait_ready()
+        raise ConnectError(
+            f"could not connect to {self.endpoints.orders_ws_url} after"
+            f" {self.connect_attempts} attempts: {last}"
+        )
 
     async def _prepare(self) -> None:
         """What the first connection needs over REST: instruments, the account, the journal."""
@@ -325,11 +395,50 @@ class OrdersClient:
             self.session.restore(await asyncio.to_thread(self.store.load), _now())
             self._restored = True
 
-    async def _wait_ready(self) -> None:
+    async def _wait_ready(self, *, resync: bool = True) -> None:
+        """Wait for the venue's login snapshot (``connect_timeout``), then with ``resync``
+        for the end of the resync it starts (``request_timeout + connect_timeout`` more).
+
+        Raises:
+            ConnectError: the socket closed first, or the time ran out.
+        """
+        steps = [(self._login, self.connect_timeout, "login snapshot")]
+        if resync:
+            # Its status queries may each take request_timeout; the margin is connect_timeout.
+            limit = self.request_timeout + self.connect_timeout
+            steps.append((self._resynced, limit, "reconciliation"))
+        for flag, timeout, what in steps:
+            gone = self._gone
+            if gone is None or gone.done() or self._transport is None:
+                raise ConnectError(f"the venue closed the connection before its {what}")
+            if flag.is_set():
+                continue
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(flag.wait())
+            try:
+                await asyncio.wait(
+                    {waiter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                waiter.cancel()
+            if gone.done() or self._transport is None:
+                raise ConnectError(f"the venue closed the connection before its {what}")
+            if not flag.is_set():
+                raise ConnectError(f"no {what} from the venue within {timeout:g} s")
+
+    async def _attempt_once(self) -> None:
+        """Open a socket, or join the attempt already in flight: exactly one at a time."""
+        task = self._attempt
+        if task is None or task.done():
+            task = self._attempt = asyncio.get_running_loop().create_task(self._open())
+            task.add_done_callback(_retrieve)
         try:
-            await asyncio.wait_for(self._resynced.wait(), self.request_timeout)
-        except TimeoutError:
-            log.warning("no reconciliation with the venue within %.1f s", self.request_timeout)
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                # The attempt was stopped by close(), not this caller.
+                raise ConnectError("the connection attempt was stopped") from None
+            raise
 
     async def _open(self) -> None:
         """One connection attempt."""
@@ -339,8 +448,11 @@ class OrdersClient:
         token = await self._tokens.token()
         headers = {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent}
         ssl_context = tls_context(url, self._ssl)
+        if self._closing or self._closed:
+            raise ConnectError("the client was closed while connecting")
         self._login.clear()
         self._resynced.clear()
+        proxy = self._ws_proxy
         try:
             _, listener = await asyncio.wait_for(
                 picows.ws_connect(
@@ -350,6 +462,8 @@ class OrdersClient:
                     extra_headers=headers,
                     websocket_handshake_timeout=self.connect_timeout,
                     logger_name="axorders.ws",
+                    max_frame_size=self.max_message_size,
+                    proxy=proxy,
                 ),
                 self.connect_timeout,
             )
@@ -361,9 +475,11 @@ class OrdersClient:
                     f"the venue refused the credentials (HTTP {int(status)})"
                 ) from None
             raise ConnectError(f"WebSocket upgrade failed: {_clean(exc)}") from None
-        except (OSError, picows.WSError) as exc:
+        except _WS_CONNECT_ERRORS as exc:
+            via = f" through proxy {safe_proxy(proxy)}" if proxy else ""
+            reason = redact(_clean(exc), *proxy_secrets(proxy))
             raise ConnectError(
-                f"cannot reach {self.endpoints.orders_ws_url}: {_clean(exc)}"
+                f"cannot reach {self.endpoints.orders_ws_url}{via}: {reason}"
             ) from None
         except TimeoutError:
             raise ConnectError(f"connect timed out after {self.connect_timeout} s") from None
@@ -373,13 +489,22 @@ class OrdersClient:
 
     def _on_connected(self, listener: _Listener, transport: picows.WSTransport) -> None:
         # Called by picows before ws_connect returns: the login frame may follow at once.
+        if self._closing or self._closed or self._transport is not None:
+            # Closed (or another socket is up) while this one was opening: it is not kept.
+            transport.disconnect()
+            return
         self._listener = listener
         self._transport = transport
-        self._last_rx = self._last_ping = time.monotonic()
+        self._gone = asyncio.get_running_loop().create_future()
+        mono = time.monotonic()
+        self._last_rx = self._last_ping = mono
+        self._gaps.clear()
+        self._backoff.connected(mono)
         self.session.connection_made(_now())
         if self._connected_once:
             self._reconnects += 1
             self._publish([ev.Reconnected(ts_init=_now(), attempt=self._reconnects)])
+        # Nothing goes out before the login snapshot (see _pump): this pump only publishes.
         self._pump()
 
     async def disconnect(self) -> None:
@@ -390,7 +515,9 @@ class OrdersClient:
     async def close(self, timeout: float = 5.0) -> None:
         """Close gracefully: stop reconnecting, close the socket, release resources.
 
-        Bounded by ``timeout`` seconds; the event stream ends after the queued events.
+        Bounded by ``timeout`` seconds; the event stream ends after the queued events. Every
+        task the client started has ended when this returns, no socket is left open, and a
+        request still waiting for the venue ends with :class:`InvalidStateError`.
         """
         if self._closed:
             return
@@ -401,23 +528,42 @@ class OrdersClient:
             log.warning("close did not finish within %.1f s", timeout)
         finally:
             self._closed = True
-            for task in [self._timer, self._reconnector, self._fills_task, *self._tasks]:
-                if task is not None and not task.done():
-                    task.cancel()
+            current = asyncio.current_task()
+            tasks = [
+                task
+                for task in [
+                    self._timer,
+                    self._reconnector,
+                    self._attempt,
+                    self._fills_task,
+                    *self._tasks,
+                ]
+                if task is not None and task is not current and not task.done()
+            ]
+            for task in tasks:
+                task.cancel()
             closed = InvalidStateError("the client was closed")
-            for waiter in self._waiters.values():
-                if not waiter.done():
-                    waiter.set_exception(closed)
-            for answer in self._answers.values():
-                if not answer.done():
-                    answer.set_exception(closed)
+            futures: list[asyncio.Future[Any]] = [*self._waiters.values(), *self._answers.values()]
+            for future in futures:
+                if not future.done():
+                    future.set_exception(closed)
+                    # A caller awaiting it still gets the error; one that gave up on it
+                    # leaves no "exception was never retrieved" behind.
+                    future.exception()
             self._waiters.clear()
             self._answers.clear()
             self._queue_ready.set()
+            if tasks:
+                await asyncio.wait(tasks, timeout=max(timeout, 0.1))
             if self.store is not None:
                 self.store.close()
 
     async def _shutdown(self) -> None:
+        # First no new socket: the reconnect task and any attempt in flight end here.
+        for task in (self._reconnector, self._attempt):
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+                await asyncio.wait([task])
         await self._drop_socket()
         if self._md is not None:
             await self._md.close()
@@ -444,26 +590,64 @@ class OrdersClient:
         if listener is not self._listener:
             return
         kind = frame.msg_type
-        if kind is picows.WSMsgType.TEXT or kind is picows.WSMsgType.BINARY:
-            # Only the venue's own frames feed the watchdog: a pong proves the socket, not
+        text = picows.WSMsgType.TEXT
+        if kind is text or kind is picows.WSMsgType.BINARY or kind is picows.WSMsgType.CONTINUATION:
+            # Only the venue's own messages feed the watchdog: a pong proves the socket, not
             # that the venue is still sending (its heartbeats come every few seconds).
-            self._last_rx = time.monotonic()
-            self.session.receive(frame.get_payload_as_bytes(), _now())
-            self._pump()
+            mono = time.monotonic()
+            self._gaps.append(mono - self._last_rx)
+            self._last_rx = mono
+            assembler = listener.assembler
+            if frame.fin and kind is not picows.WSMsgType.CONTINUATION and not assembler.active:
+                data = frame.get_payload_as_bytes()  # one frame: the common case
+            else:
+                try:
+                    message = assembler.feed(
+                        kind,
+                        kind is picows.WSMsgType.CONTINUATION,
+                        frame.fin,
+                        frame.get_payload_as_bytes(),
+                    )
+                except FragmentError as exc:
+                    log.warning("%s; closing the connection (%d)", exc, exc.close_code)
+                    transport = self._transport
+                    if transport is not None:
+                        with contextlib.suppress(Exception):
+                            transport.send_close(picows.WSCloseCode(exc.close_code))
+                        transport.disconnect()
+                    return
+                if message is None:
+                    return
+                data = message
+            login = self._login
+            if login.is_set():
+                self.session.receive(data, _now())
+                self._pump()
+            else:
+                self.session.receive(data, _now())
+                self._pump()
+                if login.is_set():
+                    self._pump()  # the frames held until the login snapshot go now
         elif kind is picows.WSMsgType.CLOSE and self._transport is not None:
             self._transport.disconnect()
 
     def _on_disconnected(self, listener: _Listener) -> None:
+        listener.assembler.clear()
         if listener is not self._listener:
             return
+        self._backoff.disconnected(time.monotonic())
         self._listener = None
         self._transport = None
         self._paused = False
         self._login.clear()
+        gone, self._gone = self._gone, None
+        if gone is not None and not gone.done():
+            gone.set_result(None)
         reason = "closed by the client" if self._closing else "connection lost"
         self.session.connection_lost(_now(), reason)
         self._pump()
-        if not self._closing and not self._closed:
+        if not self._closing and not self._closed and not self._connecting:
+            # While connect() runs, its own attempts retry; a reconnect task would race them.
             self._start_reconnect()
 
     def _start_reconnect(self) -> None:
@@ -471,17 +655,24 @@ class OrdersClient:
             self._reconnector = asyncio.get_running_loop().create_task(self._reconnect_loop())
 
     async def _reconnect_loop(self) -> None:
-        backoff = Backoff(initial=0.5, maximum=5.0)
+        # One backoff for the client's life: only a connection that lasted stable_after
+        # seconds starts it again (see Backoff.disconnected), so a venue that accepts and
+        # drops at once is retried ever more slowly, and a long-lived one at once.
+        backoff = self._backoff
         while not self._closing and not self._closed and self._transport is None:
             await asyncio.sleep(backoff.next_delay())
+            if self._closing or self._closed:
+                return
             try:
-                await self._open()
+                await self._attempt_once()
+                await self._wait_ready(resync=False)
             except AuthenticationError as exc:
                 log.warning("reconnect refused (%s); fetching a fresh token", exc)
                 self._tokens.invalidate()
             except (ConnectError, AxOrdersError, OSError) as exc:
                 log.info("reconnect failed: %s", exc)
-        # Backoff restarts from its first delay at the next drop (a new Backoff).
+                if self._transport is not None and not self._login.is_set():
+                    await self._drop_socket()  # upgraded but no login: not a session
 
     # -----------------------------------------------------------------------------------------
     # The pump: session output to the journal, the socket and the user.
@@ -490,7 +681,9 @@ class OrdersClient:
         session = self.session
         # A frame leaves only once every changed record is journaled: while a write fails,
         # the frames wait in the session's queue (dropped by it if the connection goes).
-        if self.store is None or self._journal_write():
+        # Nothing leaves before the venue's login snapshot either: frames wait in the session.
+        journaled = self.store is None or self._journal_write()
+        if journaled and self._login.is_set():
             self._send_frames()
         events = session.events_received()
         if events:
@@ -655,21 +848,36 @@ class OrdersClient:
     async def _timer_loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(_TICK_S)
-            if not self._paused:  # deadlines wait while reading is paused (see _pause)
-                self.session.tick(_now())
-            self._pump()
-            transport = self._transport
-            if transport is None or self._paused:
-                continue
-            mono = time.monotonic()
-            if mono - self._last_ping >= self.heartbeat:
-                self._last_ping = mono
-                with contextlib.suppress(Exception):
-                    transport.send_ping()
-            if self.watchdog > 0 and mono - self._last_rx > self.heartbeat * self.watchdog:
-                log.warning("nothing from the venue for %.1f s; reconnecting", mono - self._last_rx)
-                self._last_rx = mono
-                transport.disconnect()
+            try:
+                self._tick()
+            except Exception:  # a bug must not stop the deadlines and the watchdog for good
+                log.exception("timer tick failed")
+
+    def _tick(self) -> None:
+        if not self._paused:  # deadlines wait while reading is paused (see _pause)
+            self.session.tick(_now())
+        self._pump()
+        transport = self._transport
+        if transport is None or self._paused:
+            return
+        mono = time.monotonic()
+        if mono - self._last_ping >= self.heartbeat and self._login.is_set():
+            self._last_ping = mono
+            with contextlib.suppress(Exception):
+                transport.send_ping()
+        if self.watchdog > 0 and mono - self._last_rx > self.watchdog_limit:
+            log.warning("nothing from the venue for %.1f s; reconnecting", mono - self._last_rx)
+            self._last_rx = mono
+            transport.disconnect()
+
+    @property
+    def watchdog_limit(self) -> float:
+        """Seconds of silence from the venue after which the watchdog drops the socket:
+        ``watchdog × max(venue_heartbeat, the longest of the last 8 gaps between the
+        venue's messages)``. The venue's own cadence sets it, never the client's pings."""
+        gaps = self._gaps
+        cadence = max((self.venue_heartbeat, *gaps))
+        return self.watchdog * cadence
 
     # -----------------------------------------------------------------------------------------
     # Fill recovery over REST.
@@ -778,7 +986,7 @@ class OrdersClient:
         if not own:
             # Its frames depend on no new record (a cancel, a query): they leave now, even
             # ahead of frames still held for a failed write.
-            if self._unsaved:
+            if self._unsaved and self._login.is_set():
                 self._send_frames(session.frames_since(mark))
             self._pump()
             return rid
@@ -885,6 +1093,8 @@ class OrdersClient:
                 self._on_price,
                 allow_insecure=self._allow_insecure,
                 ssl_context=self._ssl,
+                proxy=self.proxy,
+                max_message_size=self.max_message_size,
             )
             await self._md.connect()
         await self._md.subscribe(symbol)
@@ -1110,6 +1320,7 @@ def _token_provider(
     api_secret: str | None,
     provider: TokenProvider | None,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: str | None = None,
 ) -> TokenProvider:
     given = sum(x is not None for x in (token, provider)) + (api_key is not None)
     if given > 1:
@@ -1119,8 +1330,16 @@ def _token_provider(
     if token is not None:
         return StaticToken(token)
     if api_key is not None and api_secret is not None:
-        return ApiKeyAuth(endpoints.base_url, api_key, api_secret, ssl_context=ssl_context)
+        return ApiKeyAuth(
+            endpoints.base_url, api_key, api_secret, ssl_context=ssl_context, proxy=proxy
+        )
     raise AuthenticationError("no credentials: give a token, or an API key and secret")
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a shared attempt's outcome as seen: its awaiters may all have gone."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _clean(exc: BaseException) -> str:

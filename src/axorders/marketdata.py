@@ -18,6 +18,7 @@ import picows
 
 from axorders.auth import TokenProvider
 from axorders.backoff import Backoff
+from axorders.config import proxy_for, safe_proxy
 from axorders.exceptions import (
     AuthenticationError,
     AxOrdersError,
@@ -25,6 +26,7 @@ from axorders.exceptions import (
     InvalidStateError,
     RemoteProtocolError,
 )
+from axorders.fragments import DEFAULT_MAX_MESSAGE_SIZE, FragmentError, Reassembler
 from axorders.security import check_url, tls_context
 from axorders.wire.md import (
     L1BookMsg,
@@ -42,20 +44,43 @@ __all__ = ["MarketDataFeed", "PriceCallback"]
 
 log = logging.getLogger("axorders.marketdata")
 
+# picows's proxy failures (python-socks comes with the picows versions that support proxies).
+_PROXY_ERRORS: tuple[type[Exception], ...]
+try:
+    from python_socks import ProxyError
+except ImportError:  # pragma: no cover - an older picows without proxy support
+    _PROXY_ERRORS = ()
+else:
+    _PROXY_ERRORS = (ProxyError,)
+_WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    picows.WSError,
+    TimeoutError,
+    *_PROXY_ERRORS,
+)
+
 PriceCallback = Callable[[str, Decimal | None, Decimal | None, Decimal | None, int], None]
 """``(symbol, last, bid, ask, now_ns)``; a price that did not change is None."""
 
 
 class _Listener(picows.WSListener):
+    """Hands messages to the feed; no exception leaves a socket callback."""
+
     def __init__(self, feed: MarketDataFeed) -> None:
         self._feed = feed
+        self.assembler = Reassembler(feed.max_message_size)
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        if frame.msg_type is picows.WSMsgType.TEXT:
-            self._feed._on_frame(frame.get_payload_as_bytes())
+        try:
+            self._feed._on_ws_frame(self, transport, frame)
+        except Exception:
+            log.exception("market-data frame handling failed")
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
-        self._feed._on_disconnected(self)
+        try:
+            self._feed._on_disconnected(self)
+        except Exception:
+            log.exception("market-data disconnect handling failed")
 
 
 class MarketDataFeed:
@@ -68,7 +93,12 @@ class MarketDataFeed:
         on_price: ``(symbol, last, bid, ask, now_ns)``, called for every trade and book update
             of a watched symbol. Exceptions it raises are logged, not propagated.
         ssl_context: TLS settings for ``wss://`` (default: verify certificate and host name).
-        backoff: delays between reconnect attempts (default 0.5 s doubling to 5 s).
+        backoff: delays between reconnect attempts (default 0.5 s doubling to 5 s; only a
+            connection that lived ``backoff.stable_after`` seconds starts them again).
+        proxy: a proxy URL, ``""`` for none, or None for ``HTTPS_PROXY``/``NO_PROXY``
+            (:func:`~axorders.config.proxy_for`); picows makes the tunnel.
+        max_message_size: bytes one message may have, its fragments together; a bigger one
+            closes the socket with 1009 (and the feed reconnects).
     """
 
     def __init__(
@@ -81,8 +111,12 @@ class MarketDataFeed:
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 10.0,
         backoff: Backoff | None = None,
+        proxy: str | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self.url = check_url(url, allow_insecure=allow_insecure)
+        self.proxy = proxy_for(self.url, proxy)
+        self.max_message_size = max_message_size
         self._tokens = tokens
         self._on_price = on_price
         self._ssl = ssl_context
@@ -93,6 +127,7 @@ class MarketDataFeed:
         self._rid = 0
         self._closed = False
         self._reconnector: asyncio.Task[None] | None = None
+        self._opening = asyncio.Lock()
         self._backoff = backoff if backoff is not None else Backoff(initial=0.5, maximum=5.0)
         self.malformed = 0
         self.errors = 0
@@ -123,6 +158,11 @@ class MarketDataFeed:
             raise InvalidStateError("the market-data feed is closed")
         if self._transport is not None:
             return
+        async with self._opening:  # one socket at a time: connect() and the reconnect task
+            if self._transport is None and not self._closed:
+                await self._open()
+
+    async def _open(self) -> None:
         token = await self._tokens.token()
         ssl_context = tls_context(self.url, self._ssl)
         try:
@@ -134,6 +174,8 @@ class MarketDataFeed:
                     extra_headers={"Authorization": f"Bearer {token}", "User-Agent": "axorders"},
                     websocket_handshake_timeout=self.connect_timeout,
                     logger_name="axorders.md",
+                    max_frame_size=self.max_message_size,
+                    proxy=self.proxy,
                 ),
                 self.connect_timeout,
             )
@@ -145,14 +187,16 @@ class MarketDataFeed:
                     f"market data refused the token (HTTP {int(status)})"
                 ) from None
             raise ConnectError("market-data upgrade failed") from None
-        except (OSError, picows.WSError, TimeoutError) as exc:
-            raise ConnectError(f"cannot reach {self.url}: {type(exc).__name__}") from None
+        except _WS_CONNECT_ERRORS as exc:
+            via = f" through proxy {safe_proxy(self.proxy)}" if self.proxy else ""
+            raise ConnectError(f"cannot reach {self.url}{via}: {type(exc).__name__}") from None
         assert isinstance(listener, _Listener)
         if self._closed:  # closed while the upgrade was in flight
             transport.disconnect()
             return
         self._transport = transport
         self._listener = listener
+        self._backoff.connected(time.monotonic())
         for symbol in sorted(self._symbols):
             self._send_subscribe(symbol)
 
@@ -184,6 +228,29 @@ class MarketDataFeed:
             )
         )
         self._transport.send(picows.WSMsgType.TEXT, frame)
+
+    def _on_ws_frame(
+        self, listener: _Listener, transport: picows.WSTransport, frame: picows.WSFrame
+    ) -> None:
+        kind = frame.msg_type
+        assembler = listener.assembler
+        if kind is picows.WSMsgType.TEXT and frame.fin and not assembler.active:
+            self._on_frame(frame.get_payload_as_bytes())  # the common case: one frame
+            return
+        continuation = kind is picows.WSMsgType.CONTINUATION
+        if not continuation and kind not in (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY):
+            return  # ping, pong, close: picows answers them
+        try:
+            data = assembler.feed(kind, continuation, frame.fin, frame.get_payload_as_bytes())
+        except FragmentError as exc:
+            self.malformed += 1
+            log.warning("market data: %s; closing (%d)", exc, exc.close_code)
+            with contextlib.suppress(Exception):
+                transport.send_close(picows.WSCloseCode(exc.close_code))
+            transport.disconnect()
+            return
+        if data is not None and assembler.kind is picows.WSMsgType.TEXT:
+            self._on_frame(data)
 
     def _on_frame(self, data: bytes) -> None:
         try:
@@ -220,15 +287,17 @@ class MarketDataFeed:
             log.exception("market-data price callback failed for %s", symbol)
 
     def _on_disconnected(self, listener: _Listener) -> None:
+        listener.assembler.clear()
         if listener is not self._listener:
             return
+        self._backoff.disconnected(time.monotonic())
         self._transport = None
         self._listener = None
         if not self._closed and (self._reconnector is None or self._reconnector.done()):
             self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
-        self._backoff.reset()
+        # No reset here: the backoff starts again only after a connection that lasted.
         while not self._closed and self._transport is None:
             await asyncio.sleep(self._backoff.next_delay())
             try:

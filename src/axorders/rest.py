@@ -13,6 +13,7 @@ import aiohttp
 import msgspec
 
 from axorders.auth import TokenProvider, http_session
+from axorders.config import proxy_for
 from axorders.exceptions import (
     AuthenticationError,
     ConnectError,
@@ -87,6 +88,9 @@ class RestClient:
         RequestRejectedError: another error status.
         RequestTimeoutError / ConnectError: the gateway did not answer.
         RemoteProtocolError: an answer of the wrong shape.
+
+    ``proxy`` is a proxy URL, ``""`` for none, or None for ``HTTPS_PROXY``/``NO_PROXY``
+    (:func:`~axorders.config.proxy_for`).
     """
 
     def __init__(
@@ -97,11 +101,13 @@ class RestClient:
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens = tokens
         self.timeout = timeout
         self._ssl = ssl_context
+        self._proxy = proxy_for(self.base_url, proxy)
         self._session = session
         self._owns_session = session is None
 
@@ -141,6 +147,7 @@ class RestClient:
                     data=encode_rest(body) if body is not None else None,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    proxy=self._proxy,
                 ) as response:
                     status = response.status
                     data = await response.read()

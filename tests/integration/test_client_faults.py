@@ -60,7 +60,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 async def test_heartbeat_loss_triggers_a_watchdog_reconnect(sim: SimServer) -> None:
     rec = Recorder()
-    async with client_for(sim, rec, heartbeat=0.2, watchdog=2.0) as client:
+    async with client_for(sim, rec, heartbeat=0.2, watchdog=2.0, venue_heartbeat=0.2) as client:
         await client.place_order("hb-1", SYMBOL, "BUY", 100, BID)
         sim.faults.stop_heartbeats()
         sim.faults.stall(1.5)

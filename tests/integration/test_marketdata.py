@@ -3,6 +3,7 @@ fresh token, refused and unreachable sockets, a failing callback, close."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import NamedTuple
 
 import aiohttp
 import pytest
+from fragmenting import fragment_writes
 
 from axorders.auth import ApiKeyAuth, StaticToken, TokenProvider
 from axorders.backoff import Backoff
@@ -262,3 +264,86 @@ async def test_close(sim: SimServer, make_feed: FeedFactory, eventually: Eventua
     with pytest.raises(InvalidStateError):
         await feed.connect()
     assert feed.reconnects == 0
+
+
+async def test_fragmented_messages_are_reassembled(
+    sim: SimServer,
+    make_feed: FeedFactory,
+    eventually: Eventually,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    split = fragment_writes(monkeypatch, pieces=3)
+    prices = Prices()
+    feed = make_feed(sim, prices)
+    await feed.connect()
+    await feed.subscribe(SYMBOL)
+    sim.add_liquidity(SYMBOL, "B", "1.1380", 100)
+    sim.add_liquidity(SYMBOL, "S", "1.1390", 200)
+    await eventually(lambda: prices.has(SYMBOL, bid=D("1.1380"), ask=D("1.1390")))
+    assert split, "the venue fragmented nothing"
+    assert feed.malformed == 0 and feed.connected
+
+
+async def test_a_fragmented_message_beyond_the_cap_closes_the_socket(
+    sim: SimServer,
+    eventually: Eventually,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="axorders.marketdata")
+    fragment_writes(monkeypatch, pieces=3)
+    prices = Prices()
+    feed = MarketDataFeed(
+        sim.md_ws_url,
+        StaticToken(sim.issue_token()),
+        prices,
+        backoff=Backoff(initial=0.01, maximum=0.05, jitter=0.0),
+        max_message_size=30,
+    )
+    try:
+        await feed.connect()
+        await feed.subscribe(SYMBOL)
+        sim.add_liquidity(SYMBOL, "B", "1.1380", 100)
+        await eventually(lambda: any("(1009)" in r.getMessage() for r in caplog.records))
+        assert not prices.seen
+    finally:
+        await feed.close()
+
+
+async def test_concurrent_connects_open_one_socket(
+    sim: SimServer, make_feed: FeedFactory, eventually: Eventually
+) -> None:
+    feed = make_feed(sim, Prices())
+    await asyncio.gather(feed.connect(), feed.connect(), feed.connect())
+    assert feed.connected
+    await eventually(lambda: sim.md_connection_count() == 1)
+    await feed.close()
+    await eventually(lambda: sim.md_connection_count() == 0)
+
+
+async def test_an_exception_in_a_socket_callback_is_logged_not_a_dropped_socket(
+    sim: SimServer,
+    make_feed: FeedFactory,
+    eventually: Eventually,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prices = Prices()
+    feed = make_feed(sim, prices)
+    await feed.connect()
+    original = MarketDataFeed._on_ws_frame
+    failures = [1]
+
+    def flaky(self: MarketDataFeed, *args: object) -> None:
+        if failures:
+            failures.pop()
+            raise RuntimeError("a bug in frame handling")
+        original(self, *args)
+
+    monkeypatch.setattr(MarketDataFeed, "_on_ws_frame", flaky)
+    await feed.subscribe(SYMBOL)
+    await eventually(lambda: not failures)
+    sim.add_liquidity(SYMBOL, "B", "1.1380", 100)
+    await eventually(lambda: prices.has(SYMBOL, bid=D("1.1380")))
+    assert feed.connected and feed.reconnects == 0
+    assert any("frame handling failed" in r.getMessage() for r in caplog.records)

@@ -72,3 +72,54 @@ def test_a_huge_factor_does_not_overflow() -> None:
 def test_factor_one_is_constant() -> None:
     backoff = Backoff(initial=0.5, maximum=5.0, factor=1.0, jitter=0.0)
     assert [backoff.next_delay() for _ in range(3)] == [0.5, 0.5, 0.5]
+
+
+def test_a_connection_that_drops_at_once_does_not_reset_the_delays() -> None:
+    backoff = Backoff(initial=0.5, maximum=4.0, jitter=0.0, stable_after=5.0)
+    delays = []
+    now = 0.0
+    for _ in range(6):
+        delay = backoff.next_delay()
+        delays.append(delay)
+        now += delay
+        backoff.connected(now)
+        now += 0.2  # accepted, then dropped at once
+        backoff.disconnected(now)
+    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+def test_a_connection_just_short_of_stable_does_not_reset() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, jitter=0.0, stable_after=5.0)
+    assert backoff.next_delay() == 1.0
+    backoff.connected(10.0)
+    backoff.disconnected(14.999)
+    assert backoff.next_delay() == 2.0
+
+
+def test_after_a_long_lived_connection_the_first_retry_goes_at_once() -> None:
+    backoff = Backoff(initial=0.5, maximum=4.0, jitter=0.0, stable_after=5.0)
+    for _ in range(5):
+        backoff.next_delay()
+    backoff.connected(100.0)
+    backoff.disconnected(105.0)
+    assert [backoff.next_delay() for _ in range(4)] == [0.0, 0.5, 1.0, 2.0]
+
+
+def test_the_immediate_retry_is_spread_by_jitter_only() -> None:
+    backoff = Backoff(initial=0.5, maximum=4.0, jitter=0.2, rng=lambda: 1.0, stable_after=1.0)
+    backoff.connected(0.0)
+    backoff.disconnected(60.0)
+    assert backoff.next_delay() == pytest.approx(0.1)
+    assert backoff.next_delay() == pytest.approx(0.6)
+
+
+def test_disconnected_without_connected_changes_nothing() -> None:
+    backoff = Backoff(initial=0.5, maximum=4.0, jitter=0.0)
+    backoff.next_delay()
+    backoff.disconnected(1000.0)
+    assert backoff.next_delay() == 1.0
+
+
+def test_stable_after_must_not_be_negative() -> None:
+    with pytest.raises(ValueError):
+        Backoff(stable_after=-1.0)
