@@ -114,12 +114,13 @@ class _Reader:
 
 
 class _Wakeup:
-    """Wakes every waiting reader (``close()`` calls :meth:`set`)."""
+    """Wakes every waiting reader and awaitable method (``close()`` calls :meth:`set`)."""
 
-    __slots__ = ("_readers",)
+    __slots__ = ("_readers", "_watches")
 
-    def __init__(self, readers: list[_Reader]) -> None:
+    def __init__(self, readers: list[_Reader], watches: dict[str, list[_Watch]]) -> None:
         self._readers = readers
+        self._watches = watches
 
     def set(self) -> None:
         for reader in self._readers:
@@ -128,6 +129,10 @@ class _Wakeup:
                 reader.waiter = None
                 if not waiter.done():
                     waiter.set_result(None)
+        for found in self._watches.values():
+            for watch in found:
+                if watch.wake is not None and not watch.wake.done():
+                    watch.wake.set_result(None)
 
 
 class _Watch:
@@ -296,13 +301,13 @@ class OrdersClient:
         # that the next reader takes over. close() sets _queue_ready: every reader wakes.
         self._readers: list[_Reader] = []
         self._backlog: collections.deque[ev.Event] = collections.deque()
-        self._queue_ready = _Wakeup(self._readers)
+        self._watches: dict[str, list[_Watch]] = {}
+        self._queue_ready = _Wakeup(self._readers, self._watches)
         self._dropped = 0
         self._drop_logged = False
         self._paused = False
         self._paused_at = 0
         self._drops = 0  # connection drops seen, to tell a timeout from a lost connection
-        self._watches: dict[str, list[_Watch]] = {}
         self._special: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.RequestResolved: self._on_resolved,
             ev.OpenOrdersReceived: self._on_answer,
@@ -1405,31 +1410,39 @@ class OrdersClient:
             )
         return RequestTimeoutError(f"request {rid}: no answer from the venue", request_id=rid)
 
-    def _failure_or(self, result: ev.RequestResolved, drops: int) -> ev.RequestResolved:
-        """``result`` unless it is a TIMEOUT or LOST outcome, which are raised."""
+    def _failure_or(
+        self, result: ev.RequestResolved, drops: int, *, lost: bool = True
+    ) -> ev.RequestResolved:
+        """``result`` unless it is a TIMEOUT (or, with ``lost``, a LOST) outcome: raised."""
         outcome = result.outcome
         if outcome is ev.RequestOutcome.TIMEOUT:
             raise self._no_answer(result.request_id, drops)
-        if outcome is ev.RequestOutcome.LOST:
+        if outcome is ev.RequestOutcome.LOST and lost:
+            if result.kind in _ORDER_KINDS:
+                raise ConnectionLostError(
+                    f"request {result.request_id}: the connection dropped and the venue shows no"
+                    " trace of it; sending it again is safe",
+                    reached_venue=False,
+                    request_id=result.request_id,
+                )
             raise ConnectionLostError(
-                f"request {result.request_id}: the connection dropped and the venue never got"
-                " it; sending it again is safe",
-                reached_venue=False,
+                f"request {result.request_id}: the connection dropped before the answer",
+                reached_venue=None,
                 request_id=result.request_id,
             )
         return result
 
     async def _resolution(
-        self, rid: int, timeout: float | None, drops: int
+        self, rid: int, timeout: float | None, drops: int, *, lost: bool = True
     ) -> ev.RequestResolved:
-        """The OK, ERROR or LOCAL outcome of request ``rid``; TIMEOUT and LOST are raised."""
+        """The OK, ERROR or LOCAL outcome of request ``rid``; TIMEOUT (and LOST) are raised."""
         fut = self._waiter(rid)
         try:
             result = await asyncio.wait_for(fut, timeout or self.request_timeout * 2)
         except TimeoutError:
             self._waiters.pop(rid, None)
             raise self._no_answer(rid, drops) from None
-        return self._failure_or(result, drops)
+        return self._failure_or(result, drops, lost=lost)
 
     def _unsettled(self, what: str, rid: int, drops: int, wait: float) -> AxOrdersError:
         if self._drops != drops:
@@ -1467,8 +1480,10 @@ class OrdersClient:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while not done():
+            if self._closed:
+                raise InvalidStateError("the client was closed")
             remaining = end - loop.time()
-            if remaining <= 0 or self._closed:
+            if remaining <= 0:
                 return False
             wake = watch.wake = loop.create_future()
             try:
@@ -1482,14 +1497,15 @@ class OrdersClient:
     async def wait_for(self, request_id: int, timeout: float | None = None) -> ev.RequestResolved:
         """Wait for the outcome of a request sent by a ``submit_*`` method.
 
-        Returns its ``RequestResolved`` (OK, ERROR or LOCAL: check ``.ok``).
+        Returns its ``RequestResolved``, whatever the outcome (OK, ERROR, LOCAL or LOST:
+        check ``.ok``), except a timeout.
 
         Raises:
             RequestTimeoutError: the request timed out, or nothing came within ``timeout``.
-            ConnectionLostError: the connection dropped and the venue never got the request
-                (``reached_venue`` False), or whether it did is unknown.
+            ConnectionLostError: it timed out and the connection dropped meanwhile
+                (``reached_venue`` None: whether the venue got it is unknown).
         """
-        return await self._resolution(request_id, timeout, self._drops)
+        return await self._resolution(request_id, timeout, self._drops, lost=False)
 
     def register_external_order(
         self,
@@ -1524,6 +1540,11 @@ class OrdersClient:
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         return self.session.order(client_order_id)
+
+
+_ORDER_KINDS: Final = frozenset(
+    {ev.RequestKind.PLACE, ev.RequestKind.CANCEL, ev.RequestKind.REPLACE}
+)
 
 
 def _refusal(

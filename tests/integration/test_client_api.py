@@ -24,6 +24,7 @@ from axorders import (
     ConnectionLostError,
     DuplicateOrderError,
     InvalidOrderError,
+    InvalidStateError,
     OrderNotFoundError,
     OrderRejectedError,
     OrderResult,
@@ -201,10 +202,11 @@ async def test_a_request_the_venue_never_got_raises_connection_lost_not_reached(
     sim: SimServer,
 ) -> None:
     async with client_for(sim, Recorder(), request_timeout=5.0) as client:
-        sim.faults.stall(2.0)
-        rid = await client.submit_order("p-lost", SYMBOL, "BUY", 100, BID)
-        assert rid is not None
-        # What the session publishes when a resync finds no trace of the request.
+        sim.faults.stall(2.0)  # the venue's own answer comes too late to matter
+        task = asyncio.create_task(client.place_order("p-lost", SYMBOL, "BUY", 100, BID))
+        await wait_until(lambda: bool(client.session.pending_request_ids()))
+        (rid,) = client.session.pending_request_ids()
+        # What the session publishes when a resync finds no trace of a place.
         client._publish(
             [
                 ev.RequestResolved(
@@ -217,8 +219,20 @@ async def test_a_request_the_venue_never_got_raises_connection_lost_not_reached(
             ]
         )
         with pytest.raises(ConnectionLostError) as info:
-            await client.wait_for(rid)
+            await task
         assert info.value.reached_venue is False and info.value.request_id == rid
+
+
+async def test_close_ends_a_waiting_call(sim: SimServer) -> None:
+    client = client_for(sim, Recorder())
+    await client.connect()
+    sim.faults.stall(3.0)
+    task = asyncio.create_task(client.place_order("p-close", SYMBOL, "BUY", 100, BID))
+    await wait_until(lambda: bool(client.session.pending_request_ids()))
+    await client.close(timeout=1.0)
+    with pytest.raises(InvalidStateError):
+        async with asyncio.timeout(2.0):
+            await task
 
 
 # ---------------------------------------------------------------------------------------------
