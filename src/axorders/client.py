@@ -172,6 +172,10 @@ class EventStream:
             reader = self._reader = client._attach()
         queue = reader.queue
         while not queue:
+            if client._pending:
+                client._flush()
+                queue = reader.queue
+                continue
             if client._closed:
                 self.close()
                 raise StopAsyncIteration
@@ -302,6 +306,8 @@ class OrdersClient:
         self._readers: list[_Reader] = []
         self._backlog: collections.deque[ev.Event] = collections.deque()
         self._watches: dict[str, list[_Watch]] = {}
+        self._pending: list[ev.Event] = []  # published, not yet handed to the readers
+        self._flush_soon = False
         self._queue_ready = _Wakeup(self._readers, self._watches)
         self._dropped = 0
         self._drop_logged = False
@@ -629,14 +635,30 @@ class OrdersClient:
                     log.exception("on_event callback failed")
         if self._watches:
             self._notify_watches(events)
-        if not self._event_queue:
+        if self._event_queue:
+            # The readers get the events of a whole socket read at once, in _flush.
+            self._pending.extend(events)
+            if not self._flush_soon:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # called outside the loop: hand them over now
+                    self._flush()
+                    return
+                self._flush_soon = True
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Hand the events published since the last flush to the readers (or the backlog):
+        once per batch, with one wake-up per reader and one check of the bound."""
+        self._flush_soon = False
+        events = self._pending
+        if not events:
             return
+        self._pending = []
         readers = self._readers
         if not readers:
             self._keep(events)
             return
-        # One wake-up per reader per batch: a reader already woken by an earlier frame of
-        # the same socket read has no waiter any more.
         bound = self.max_queue
         for reader in readers:
             queue = reader.queue
@@ -742,6 +764,7 @@ class OrdersClient:
 
     def _attach(self) -> _Reader:
         """A new events() reader: the first one takes over the backlog."""
+        self._flush()
         reader = _Reader()
         if not self._readers:
             reader.queue, self._backlog = self._backlog, collections.deque()
@@ -750,6 +773,7 @@ class OrdersClient:
 
     def _detach(self, reader: _Reader) -> None:
         """A reader stopped: with nobody else reading, what it did not read is kept."""
+        self._flush()
         try:
             self._readers.remove(reader)
         except ValueError:
@@ -763,6 +787,7 @@ class OrdersClient:
     @property
     def events_dropped(self) -> int:
         """Events dropped from the backlog while no :meth:`events` reader was attached."""
+        self._flush()
         return self._dropped
 
     # -----------------------------------------------------------------------------------------
