@@ -123,14 +123,14 @@ class _Wakeup:
         self._watches = watches
 
     def set(self) -> None:
-        for reader in self._readers:
+        for reader in tuple(self._readers):
             waiter = reader.waiter
             if waiter is not None:
                 reader.waiter = None
                 if not waiter.done():
                     waiter.set_result(None)
-        for found in self._watches.values():
-            for watch in found:
+        for found in list(self._watches.values()):
+            for watch in tuple(found):
                 if watch.wake is not None and not watch.wake.done():
                     watch.wake.set_result(None)
 
@@ -660,7 +660,7 @@ class OrdersClient:
             self._keep(events)
             return
         bound = self.max_queue
-        for reader in readers:
+        for reader in tuple(readers):  # a dropped iterator may detach meanwhile
             queue = reader.queue
             queue.extend(events)
             waiter = reader.waiter

@@ -34,6 +34,7 @@ from axorders import (
     RequestTimeoutError,
     SimConfig,
     SimServer,
+    UnknownInstrumentError,
     UnknownOrderError,
 )
 from axorders import events as ev
@@ -364,6 +365,33 @@ async def test_submit_methods_return_request_ids_at_once(sim: SimServer) -> None
         assert isinstance(cancel_all, int) and (await client.wait_for(cancel_all)).ok
         assert len({place, replace, cancel, cancel_all}) == 4
         await rec.wait(ev.OrderCanceled, "s-1")
+
+
+async def test_submit_methods_refuse_locally_before_sending(sim: SimServer) -> None:
+    async with client_for(sim, Recorder()) as client:
+        before = len(sim.engine.history(sim.account_id))
+        with pytest.raises(UnknownOrderError):
+            await client.submit_cancel("nobody")
+        with pytest.raises(UnknownOrderError):
+            await client.submit_replace("nobody", price=BID)
+        with pytest.raises(UnknownInstrumentError):
+            await client.submit_cancel_all("NOPE-PERP")
+        with pytest.raises(UnknownInstrumentError):
+            await client.cancel_all("NOPE-PERP")
+        await client.place_order("s-2", SYMBOL, "BUY", 100, BID)
+        with pytest.raises(InvalidOrderError):
+            await client.submit_replace("s-2")  # nothing to replace
+        with pytest.raises(InvalidOrderError):
+            await client.replace_order("s-2", price=BID + TICK / 2)
+        assert len(sim.engine.history(sim.account_id)) == before + 1
+
+
+async def test_next_event_times_out_with_request_timeout(sim: SimServer) -> None:
+    async with client_for(sim) as client:
+        first = await client.next_event(timeout=2)
+        assert isinstance(first, ev.LoginSnapshot)
+        with pytest.raises(RequestTimeoutError):
+            await client.next_event(lambda e: isinstance(e, ev.OrderFilled), timeout=0.2)
 
 
 # ---------------------------------------------------------------------------------------------
