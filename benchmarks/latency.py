@@ -104,7 +104,7 @@ async def client_latency(
     async with client:
         for i in range(warmup + count):
             if i and i % batch == 0:
-                await client.wait_for(await client.cancel_all(SYMBOL))
+                await client.cancel_all(SYMBOL)
             coid = f"lat-{run}-{i}"
             fut = waiting[coid] = loop.create_future()
             started = clock()
@@ -114,7 +114,7 @@ async def client_latency(
                 samples.append(acked.pop(coid) - started)
             else:
                 acked.pop(coid)
-        await client.wait_for(await client.cancel_all(SYMBOL))
+        await client.cancel_all(SYMBOL)
     return summary_us(samples, "client")
 
 

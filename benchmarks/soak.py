@@ -158,7 +158,7 @@ async def _worker(args: argparse.Namespace) -> int:
             rec = client.order(target)
             if rec is not None and not rec.is_terminal and rec.venue_order_id is not None:
                 if rng.random() < 0.5:
-                    await send("cancel", lambda t=target: client.cancel_order(t))
+                    await send("cancel", lambda t=target: client.submit_cancel(t))
                 elif rec.status.value == "ACCEPTED" and rec.price is not None:
                     step = inst.tick_size if rec.side is Side.SELL else -inst.tick_size
                     new_price = client.instrument(rec.symbol).round_to_tick(
@@ -167,7 +167,7 @@ async def _worker(args: argparse.Namespace) -> int:
                     log.write(k="replace", coid=target)
                     await send(
                         "replace",
-                        lambda t=target, p=new_price: client.replace_order(t, price=p),
+                        lambda t=target, p=new_price: client.submit_replace(t, price=p),
                     )
         if (index - args.start) % 20 == 19:
             while len(client.session.pending_request_ids()) > 20:
@@ -184,7 +184,7 @@ async def _worker(args: argparse.Namespace) -> int:
 
 async def _finish(client: Any, send: Any, log: _Log) -> None:
     """Cancel what rests, then wait until every order and request has settled."""
-    await send("cancel_all", client.cancel_all)
+    await send("cancel_all", client.submit_cancel_all)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         settled = (
@@ -198,7 +198,7 @@ async def _finish(client: Any, send: Any, log: _Log) -> None:
             break
         live = [r for r in client.orders() if not r.is_terminal and r.venue_order_id]
         if client.is_active and live and not client.session.pending_request_ids():
-            await send("cancel_all", client.cancel_all)
+            await send("cancel_all", client.submit_cancel_all)
         await asyncio.sleep(0.2)
     log.write(k="settled", ok=time.monotonic() < deadline)
 

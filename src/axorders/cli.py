@@ -34,6 +34,7 @@ from axorders.exceptions import (
     AxOrdersError,
     DuplicateOrderError,
     InvalidOrderError,
+    OrderNotFoundError,
     UnknownOrderError,
 )
 from axorders.model import Instrument, OrderType, Side, TimeInForce, to_decimal
@@ -493,7 +494,7 @@ async def _cancel(args: argparse.Namespace) -> int:
     try:
         await client.connect()
         try:
-            rid = await client.cancel_order(args.client_order_id, args.venue_order_id)
+            rid = await client.submit_cancel(args.client_order_id, args.venue_order_id)
         except UnknownOrderError:
             raise _not_open(args) from None
         coid = _coid_of(client, args)
@@ -526,7 +527,7 @@ async def _replace(args: argparse.Namespace) -> int:
     try:
         await client.connect()
         try:
-            rid = await client.replace_order(
+            rid = await client.submit_replace(
                 args.client_order_id,
                 args.venue_order_id,
                 price=args.price,
@@ -559,7 +560,7 @@ async def _cancel_all(args: argparse.Namespace) -> int:
             for rec in client.orders()
             if rec.status.is_open and args.symbol in (None, rec.symbol)
         }
-        rid = await client.cancel_all(args.symbol)
+        rid = await client.submit_cancel_all(args.symbol)
         canceled = 0
         resolved = False
         try:
@@ -618,13 +619,14 @@ async def _status(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
         await client.connect()
-        answer = await client.order_status(args.client_order_id, args.venue_order_id, args.timeout)
+        try:
+            answer = await client.order_status(
+                args.client_order_id, args.venue_order_id, args.timeout
+            )
+        except OrderNotFoundError:
+            raise Failure(f"{_ref(args)}: not found on this account") from None
     finally:
         await client.close()
-    if isinstance(answer, ev.RequestResolved):
-        if answer.code == 404:
-            raise Failure(f"{_ref(args)}: not found on this account")
-        raise _refused(f"status of {_ref(args)}", answer)
     if args.client_order_id is not None:
         # The venue knows the order by the cid made from this id: show the id asked for.
         answer = msgspec.structs.replace(answer, client_order_id=args.client_order_id)

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -42,10 +42,15 @@ from axorders.config import Endpoints, Environment, proxy_for, proxy_secrets, sa
 from axorders.exceptions import (
     AuthenticationError,
     AxOrdersError,
+    CancelRejectedError,
     ConnectError,
     ConnectionLostError,
     InvalidOrderError,
     InvalidStateError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    OrderRequestError,
+    ReplaceRejectedError,
     RequestRejectedError,
     RequestTimeoutError,
     StoreError,
@@ -54,6 +59,7 @@ from axorders.fragments import DEFAULT_MAX_MESSAGE_SIZE, FragmentError, Reassemb
 from axorders.marketdata import MarketDataFeed
 from axorders.model import (
     Instrument,
+    OrderStatus,
     OrderType,
     RequestId,
     Side,
@@ -61,12 +67,13 @@ from axorders.model import (
     TriggerSource,
 )
 from axorders.rest import RestClient
+from axorders.results import OrderResult
 from axorders.security import check_url, redact, tls_context
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
 from axorders.store import Durability, OrderStore, SqliteOrderStore
 
-__all__ = ["OrdersClient"]
+__all__ = ["EventStream", "OrdersClient"]
 
 log = logging.getLogger("axorders.client")
 
@@ -122,6 +129,109 @@ class _Listener(picows.WSListener):
             log.exception("disconnect handling failed")
 
 
+class _Reader:
+    """One events() reader: its own queue, and the future it waits on when that is empty."""
+
+    __slots__ = ("queue", "waiter")
+
+    def __init__(self) -> None:
+        self.queue: collections.deque[ev.Event] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+
+class _Wakeup:
+    """Wakes every waiting reader and awaitable method (``close()`` calls :meth:`set`)."""
+
+    __slots__ = ("_readers", "_watches")
+
+    def __init__(self, readers: list[_Reader], watches: dict[str, list[_Watch]]) -> None:
+        self._readers = readers
+        self._watches = watches
+
+    def set(self) -> None:
+        for reader in tuple(self._readers):
+            waiter = reader.waiter
+            if waiter is not None:
+                reader.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+        for found in list(self._watches.values()):
+            for watch in tuple(found):
+                if watch.wake is not None and not watch.wake.done():
+                    watch.wake.set_result(None)
+
+
+class _Watch:
+    """The events of some orders, collected for an awaitable method waiting on them."""
+
+    __slots__ = ("events", "keys", "wake")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self.events: list[ev.Event] = []
+        self.wake: asyncio.Future[None] | None = None
+
+
+class EventStream:
+    """An async iterator over a client's events (see :meth:`OrdersClient.events`).
+
+    It attaches to the client at its first ``__anext__`` and detaches when exhausted, on
+    :meth:`aclose`/:meth:`close`, or when it is dropped.
+    """
+
+    __slots__ = ("__weakref__", "_client", "_ended", "_reader")
+
+    def __init__(self, client: OrdersClient) -> None:
+        self._client = client
+        self._reader: _Reader | None = None
+        self._ended = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        reader = self._reader
+        client = self._client
+        if reader is None:
+            if self._ended:
+                raise StopAsyncIteration
+            reader = self._reader = client._attach()
+        queue = reader.queue
+        while not queue:
+            if client._pending:
+                client._flush()
+                queue = reader.queue
+                continue
+            if client._closed:
+                self.close()
+                raise StopAsyncIteration
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            reader.waiter = waiter
+            try:
+                await waiter
+            finally:
+                reader.waiter = None
+        event = queue.popleft()
+        if client._paused and len(queue) <= client.low_water:
+            client._maybe_resume()
+        return event
+
+    def close(self) -> None:
+        """Detach from the client; the iterator ends."""
+        self._ended = True
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            self._client._detach(reader)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
 class OrdersClient:
     """An AX orders client over the orders WebSocket.
 
@@ -150,9 +260,11 @@ class OrdersClient:
         proxy: a proxy URL (``http://[user:password@]host:port``) for REST, authentication
             and both WebSockets; ``""`` for none; None (default) for the standard
             ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables.
-        max_queue: the event queue's bound. Above it the client stops reading the socket
-            until the consumer has caught up below ``low_water`` (default: half). Nothing is
-            dropped.
+        max_queue: the bound of each :meth:`events` reader's queue. While a reader is that far
+            behind, the client stops reading the socket until every reader has caught up to
+            ``low_water`` (default: half); nothing is dropped. While no reader is attached,
+            the newest ``max_queue`` events are kept for the next one and the socket is never
+            paused (older ones are counted in :attr:`events_dropped`).
         event_queue: False when events are only consumed through ``on_event`` and awaits.
         on_event: called with every event, in order, before it is queued.
         store: an order journal, or the path of a SQLite one to open; records are written
@@ -254,10 +366,27 @@ class OrdersClient:
         self._journal_error = ""
         self._on_event = on_event
         self._event_queue = event_queue
-        self._queue: collections.deque[ev.Event] = collections.deque()
-        self._queue_ready = asyncio.Event()
+        # One queue per events() reader (fan-out); while nobody reads, a bounded backlog
+        # that the next reader takes over. close() sets _queue_ready: every reader wakes.
+        self._readers: list[_Reader] = []
+        self._backlog: collections.deque[ev.Event] = collections.deque()
+        self._watches: dict[str, list[_Watch]] = {}
+        self._pending: list[ev.Event] = []  # published, not yet handed to the readers
+        self._flush_soon = False
+        self._queue_ready = _Wakeup(self._readers, self._watches)
+        self._dropped = 0
+        self._drop_logged = False
         self._paused = False
         self._paused_at = 0
+        self._drops = 0  # connection drops seen, to tell a timeout from a lost connection
+        self._special: dict[type[ev.Event], Callable[[Any], None]] = {
+            ev.RequestResolved: self._on_resolved,
+            ev.OpenOrdersReceived: self._on_answer,
+            ev.OrderStatusReport: self._on_answer,
+            ev.LoginSnapshot: self._on_login_snapshot,
+            ev.Resynced: self._on_resynced,
+            ev.Disconnected: self._on_dropped,
+        }
         self._waiters: dict[int, asyncio.Future[ev.RequestResolved]] = {}
         self._answers: dict[int, asyncio.Future[ev.Event]] = {}
         self._resolved: collections.OrderedDict[int, ev.RequestResolved] = collections.OrderedDict()
@@ -556,6 +685,7 @@ class OrdersClient:
             if tasks:
                 await asyncio.wait(tasks, timeout=max(timeout, 0.1))
             if self.store is not None:
+                self._journal_write(now=True)  # a last try for records a failed write left
                 self.store.close()
 
     async def _shutdown(self) -> None:
@@ -785,33 +915,96 @@ class OrdersClient:
         )
 
     def _publish(self, events: list[ev.Event]) -> None:
+        special = self._special
         callback = self._on_event
-        for event in events:
-            cls = type(event)
-            if cls is ev.RequestResolved:
-                self._on_resolved(event)  # type: ignore[arg-type]
-            elif cls is ev.OpenOrdersReceived or cls is ev.OrderStatusReport:
-                fut = self._answers.pop(event.request_id, None)  # type: ignore[attr-defined]
-                if fut is not None and not fut.done():
-                    fut.set_result(event)
-            elif cls is ev.LoginSnapshot:
-                self._login.set()
-                if not self._account_known:
-                    self.session.account_id = event.login_id  # type: ignore[attr-defined]
-            elif cls is ev.Resynced:
-                self._resynced.set()
-                if self._gap_prices:
-                    asyncio.get_running_loop().call_soon(self._replay_gap)
-            if callback is not None:
+        if callback is None:
+            for event in events:
+                handler = special.get(type(event))
+                if handler is not None:
+                    handler(event)
+        else:
+            for event in events:
+                handler = special.get(type(event))
+                if handler is not None:
+                    handler(event)
                 try:
                     callback(event)
                 except Exception:
                     log.exception("on_event callback failed")
+        if self._watches:
+            self._notify_watches(events)
         if self._event_queue:
-            self._queue.extend(events)
-            self._queue_ready.set()
-            if len(self._queue) >= self.max_queue and not self._paused:
+            # The readers get the events of a whole socket read at once, in _flush.
+            self._pending.extend(events)
+            if not self._flush_soon:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # called outside the loop: hand them over now
+                    self._flush()
+                    return
+                self._flush_soon = True
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Hand the events published since the last flush to the readers (or the backlog):
+        once per batch, with one wake-up per reader and one check of the bound."""
+        self._flush_soon = False
+        events = self._pending
+        if not events:
+            return
+        self._pending = []
+        readers = self._readers
+        if not readers:
+            self._keep(events)
+            return
+        bound = self.max_queue
+        for reader in tuple(readers):  # a dropped iterator may detach meanwhile
+            queue = reader.queue
+            queue.extend(events)
+            waiter = reader.waiter
+            if waiter is not None:
+                reader.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+            if len(queue) >= bound and not self._paused:
                 self._pause(True)
+
+    def _keep(self, events: list[ev.Event]) -> None:
+        """Nobody reads events(): keep the newest ``max_queue`` for the next reader, never
+        pause the socket for them, and count (and log once) what falls out."""
+        backlog = self._backlog
+        backlog.extend(events)
+        over = len(backlog) - self.max_queue
+        if over > 0:
+            self._dropped += over
+            popleft = backlog.popleft
+            for _ in range(over):
+                popleft()
+            if not self._drop_logged:
+                self._drop_logged = True
+                log.warning(
+                    "nobody reads events(): only the newest %d events are kept for a later"
+                    " reader (see OrdersClient.events_dropped)",
+                    self.max_queue,
+                )
+
+    def _on_answer(self, event: ev.OpenOrdersReceived | ev.OrderStatusReport) -> None:
+        fut = self._answers.pop(event.request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(event)
+
+    def _on_login_snapshot(self, event: ev.LoginSnapshot) -> None:
+        self._login.set()
+        if not self._account_known:
+            self.session.account_id = event.login_id
+
+    def _on_resynced(self, event: ev.Resynced) -> None:
+        self._resynced.set()
+        if self._gap_prices:
+            asyncio.get_running_loop().call_soon(self._replay_gap)
+
+    def _on_dropped(self, event: ev.Disconnected) -> None:
+        self._drops += 1
 
     def _on_resolved(self, event: ev.RequestResolved) -> None:
         fut = self._waiters.pop(event.request_id, None)
@@ -823,6 +1016,21 @@ class OrdersClient:
         resolved[event.request_id] = event
         if len(resolved) > 10_000:
             resolved.popitem(last=False)
+
+    def _notify_watches(self, events: list[ev.Event]) -> None:
+        """Hand the events of watched orders to the awaitable methods waiting on them."""
+        watches = self._watches
+        for event in events:
+            coid = getattr(event, "client_order_id", None)
+            if coid is None:
+                continue
+            found = watches.get(coid)
+            if found:
+                for watch in found:
+                    watch.events.append(event)
+                    wake = watch.wake
+                    if wake is not None and not wake.done():
+                        wake.set_result(None)
 
     def _pause(self, pause: bool) -> None:
         transport = self._transport
@@ -841,6 +1049,44 @@ class OrdersClient:
             # The silence while paused was ours: the watchdog's window starts again.
             self._last_rx = time.monotonic()
             underlying.resume_reading()
+
+    def _maybe_resume(self) -> None:
+        """Resume reading once every attached reader is at or below ``low_water``."""
+        if not self._paused:
+            return
+        low = self.low_water
+        for reader in self._readers:
+            if len(reader.queue) > low:
+                return
+        self._pause(False)
+
+    def _attach(self) -> _Reader:
+        """A new events() reader: the first one takes over the backlog."""
+        self._flush()
+        reader = _Reader()
+        if not self._readers:
+            reader.queue, self._backlog = self._backlog, collections.deque()
+        self._readers.append(reader)
+        return reader
+
+    def _detach(self, reader: _Reader) -> None:
+        """A reader stopped: with nobody else reading, what it did not read is kept."""
+        self._flush()
+        try:
+            self._readers.remove(reader)
+        except ValueError:
+            return
+        if not self._readers and reader.queue:
+            self._backlog = reader.queue
+            self._keep([])
+        reader.queue = collections.deque()
+        self._maybe_resume()
+
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped from the backlog while no :meth:`events` reader was attached."""
+        self._flush()
+        return self._dropped
 
     # -----------------------------------------------------------------------------------------
     # Timers: deadlines, pings, the watchdog.
@@ -904,38 +1150,42 @@ class OrdersClient:
     # -----------------------------------------------------------------------------------------
     # Events.
 
-    async def events(self) -> AsyncIterator[ev.Event]:
-        """Every event, in order, until the client is closed."""
-        queue = self._queue
-        ready = self._queue_ready
-        while True:
-            while queue:
-                event = queue.popleft()
-                if self._paused and len(queue) <= self.low_water:
-                    self._pause(False)
-                yield event
-            if self._closed:
-                return
-            ready.clear()
-            await ready.wait()
+    def events(self) -> EventStream:
+        """An iterator over every event, in order, until the client is closed.
+
+        Every iterator gets every event published while it is attached (fan-out); the first
+        one attached also gets the events kept while nobody was reading (at most
+        ``max_queue``, the newest). Reading is paused only while an attached reader is
+        ``max_queue`` events behind, so a program that never calls this never stalls. An
+        iterator detaches when it is closed (``aclose()``), exhausted, or dropped (e.g. after
+        ``break``); what it left unread goes back to the backlog when it was the only one.
+        """
+        return EventStream(self)
 
     stream = events
 
     async def next_event(
         self, predicate: Callable[[ev.Event], bool] | None = None, timeout: float | None = None
     ) -> ev.Event:
-        """The next queued event (matching ``predicate``), waiting up to ``timeout`` seconds."""
+        """The next event (matching ``predicate``), waiting up to ``timeout`` seconds.
 
-        async def first() -> ev.Event:
-            async for event in self.events():
-                if predicate is None or predicate(event):
-                    return event
-            raise InvalidStateError("the client was closed")
+        Events before the match are consumed, as with an :meth:`events` iterator.
 
+        Raises:
+            RequestTimeoutError: nothing matched within ``timeout``.
+            InvalidStateError: the client was closed first.
+        """
+        stream = EventStream(self)
         try:
-            return await asyncio.wait_for(first(), timeout)
+            async with asyncio.timeout(timeout):
+                async for event in stream:
+                    if predicate is None or predicate(event):
+                        return event
         except TimeoutError:
             raise RequestTimeoutError(f"no matching event within {timeout} s") from None
+        finally:
+            stream.close()
+        raise InvalidStateError("the client was closed")
 
     # -----------------------------------------------------------------------------------------
     # Instruments.
@@ -1157,26 +1407,198 @@ class OrdersClient:
         *,
         timeout: float | None = None,
         **kwargs: Any,
-    ) -> ev.RequestResolved | None:
-        """:meth:`submit_order`, then wait for the venue's answer to the place request.
+    ) -> OrderResult:
+        """Place an order and wait for the venue's answer: the order as the venue now has it.
 
-        Returns None for an armed STOP_LIMIT or an unpriceable MARKET order.
+        Takes the arguments of :meth:`submit_order`. The result's ``status`` is ACCEPTED for
+        an order resting on the book, PARTIALLY_FILLED / FILLED when it traded at once,
+        EXPIRED for an IOC (MARKET included) whose rest was canceled, and ARMED for a
+        STOP_LIMIT, which the client holds until its trigger (nothing is sent yet).
 
         Raises:
+            InvalidOrderError: bad input (nothing was sent).
+            DuplicateOrderError: the client order id is in use.
+            OrderRejectedError: the venue rejected the order (``reason``, ``code``), or a
+                MARKET order found no liquidity (``reason`` ``NO_LIQUIDITY``, nothing sent).
             RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
+            ConnectionLostError: the connection dropped first (``reached_venue`` says
+                whether the venue got the order).
         """
-        rid = await self.submit_order(client_order_id, symbol, side, quantity, price, **kwargs)
-        if rid is None:
-            return None
-        return await self.wait_for(rid, timeout)
+        wait = timeout or self.request_timeout
+        watch = self._watch([client_order_id])
+        drops = self._drops
+        try:
+            rid = await self.submit_order(
+                client_order_id, symbol, side, quantity, price, **kwargs
+            )
+            if rid is None:
+                rec = self.session.order(client_order_id)
+                if rec is not None and rec.status is OrderStatus.ARMED:
+                    return OrderResult.from_record(rec)
+                raise self._rejection(watch, client_order_id, None, None)
+            resolved = await self._resolution(rid, timeout, drops)
+            if resolved.outcome is not ev.RequestOutcome.OK:
+                raise self._rejection(watch, client_order_id, rid, resolved)
 
-    async def cancel_order(
+            def answered() -> bool:
+                rec = self.session.order(client_order_id)
+                return rec is None or rec.status is not OrderStatus.PENDING
+
+            if not await self._settle(watch, wait, answered) and self._drops != drops:
+                raise ConnectionLostError(
+                    f"order {client_order_id!r}: the venue took it, then the connection"
+                    " dropped before its state was known",
+                    reached_venue=True,
+                    request_id=rid,
+                )
+            rec = self.session.order(client_order_id)
+            if rec is None or rec.status is OrderStatus.REJECTED:
+                raise self._rejection(watch, client_order_id, rid, resolved)
+            return OrderResult.from_record(rec, rid)
+        finally:
+            self._unwatch(watch)
+
+    def _rejection(
+        self,
+        watch: _Watch,
+        client_order_id: str,
+        rid: int | None,
+        resolved: ev.RequestResolved | None,
+    ) -> AxOrdersError:
+        """The error for a place that did not become an order."""
+        rejected = None
+        for event in watch.events:
+            if type(event) is ev.OrderRejected:
+                rejected = event
+        if rejected is not None and rejected.reason == "LOST_IN_TRANSIT":
+            return ConnectionLostError(
+                f"order {client_order_id!r}: {rejected.text}", reached_venue=False, request_id=rid
+            )
+        if rejected is not None:
+            return OrderRejectedError(
+                f"order {client_order_id!r} rejected: {rejected.reason}: {rejected.text}",
+                reason=rejected.reason,
+                text=rejected.text,
+                code=rejected.code,
+                client_order_id=client_order_id,
+                venue_order_id=rejected.venue_order_id,
+                request_id=rid,
+            )
+        code = resolved.code if resolved is not None else None
+        text = resolved.message if resolved is not None else ""
+        reason = f"VENUE_ERROR_{code}" if code is not None else "UNKNOWN"
+        return OrderRejectedError(
+            f"order {client_order_id!r} rejected: {reason}: {text}",
+            reason=reason,
+            text=text,
+            code=code,
+            client_order_id=client_order_id,
+            request_id=rid,
+        )
+
+    async def submit_cancel(
         self, client_order_id: str | None = None, venue_order_id: str | None = None
     ) -> RequestId:
-        """Cancel one order, by client order id or venue order id; returns the request id."""
+        """Send a cancel of one order (by client or venue order id); returns its request id
+        at once. The outcome arrives as events (:class:`~axorders.events.OrderCanceled` or
+        :class:`~axorders.events.CancelRejected`, then a ``RequestResolved``).
+
+        Raises:
+            UnknownOrderError: no tracked order has that id (nothing was sent).
+            InvalidStateError: not connected.
+        """
         rid = self._send(CancelOrder(client_order_id, venue_order_id))
         assert rid is not None
         return rid
+
+    async def submit_replace(
+        self,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+        *,
+        price: Decimal | str | float | None = None,
+        quantity: int | Decimal | str | None = None,
+    ) -> RequestId:
+        """Send a cancel-replace of an open order's price and/or quantity; returns its request
+        id at once. The outcome arrives as events (``OrderReplaced`` or ``ReplaceRejected``).
+
+        Raises:
+            InvalidOrderError: bad price or quantity (nothing was sent).
+            UnknownOrderError: no tracked order has that id.
+        """
+        rid = self._send(ReplaceOrder(client_order_id, venue_order_id, price, quantity))
+        assert rid is not None
+        return rid
+
+    async def submit_cancel_all(self, symbol: str | None = None) -> RequestId:
+        """Send a cancel of every open order (of ``symbol``); returns its request id at once.
+
+        Armed STOP_LIMIT orders (of ``symbol``) are canceled locally at once.
+        """
+        rid = self._send(CancelAllOrders(symbol))
+        assert rid is not None
+        return rid
+
+    def _tracked(
+        self, client_order_id: str | None, venue_order_id: str | None
+    ) -> OrderRecord | None:
+        rec = self.session.order(client_order_id) if client_order_id is not None else None
+        if rec is None and venue_order_id is not None:
+            rec = self.session.order_by_venue_id(venue_order_id)
+        return rec
+
+    async def cancel_order(
+        self,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> OrderResult:
+        """Cancel one order (by client or venue order id) and wait until the venue confirms.
+
+        Returns the order as it ended (status CANCELED; an armed STOP_LIMIT is canceled
+        locally, nothing is sent).
+
+        Raises:
+            OrderNotFoundError: the order is unknown (to the client or the venue) or has
+                already ended (``reason`` ``ORDER_ALREADY_ENDED``, ``status`` its end).
+            CancelRejectedError: the venue refused the cancel for another reason.
+            RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
+            ConnectionLostError: the connection dropped first.
+        """
+        wait = timeout or self.request_timeout
+        known = self._tracked(client_order_id, venue_order_id)
+        coid = client_order_id or (known.client_order_id if known is not None else None)
+        watch = self._watch([coid] if coid is not None else [])
+        drops = self._drops
+        try:
+            rid = await self.submit_cancel(client_order_id, venue_order_id)
+            rec = self._tracked(client_order_id, venue_order_id)
+            name = repr(coid if coid is not None else venue_order_id)
+            resolved = await self._resolution(rid, timeout, drops)
+
+            def refused() -> ev.CancelRejected | None:
+                for event in watch.events:
+                    if type(event) is ev.CancelRejected:
+                        return event
+                return None
+
+            if resolved.outcome is ev.RequestOutcome.OK:
+
+                def ended() -> bool:
+                    return (rec is not None and rec.is_terminal) or refused() is not None
+
+                if not await self._settle(watch, wait, ended):
+                    raise self._unsettled(f"cancel of {name}", rid, drops, wait)
+            no = refused()
+            if no is not None or resolved.outcome is ev.RequestOutcome.ERROR:
+                raise _refusal(
+                    CancelRejectedError, f"cancel of {name}", no, resolved, rec, rid
+                )
+            assert rec is not None
+            return OrderResult.from_record(rec, rid)
+        finally:
+            self._unwatch(watch)
 
     async def replace_order(
         self,
@@ -1185,32 +1607,110 @@ class OrdersClient:
         *,
         price: Decimal | str | float | None = None,
         quantity: int | Decimal | str | None = None,
-    ) -> RequestId:
-        """Cancel-replace an open order's price and/or quantity; returns the request id."""
-        rid = self._send(ReplaceOrder(client_order_id, venue_order_id, price, quantity))
-        assert rid is not None
-        return rid
+        timeout: float | None = None,
+    ) -> OrderResult:
+        """Cancel-replace an open order's price and/or quantity and wait until it took effect.
 
-    async def cancel_all(self, symbol: str | None = None) -> RequestId:
-        """Cancel every open order (of ``symbol``); returns the request id."""
-        rid = self._send(CancelAllOrders(symbol))
-        assert rid is not None
-        return rid
-
-    async def get_open_orders(self, timeout: float | None = None) -> list[ev.OrderSnapshot]:
-        """The venue's open orders.
+        Returns the order with its new price, quantity and venue order id (an armed
+        STOP_LIMIT is amended locally).
 
         Raises:
-            ConnectionLostError: the connection dropped before the answer.
+            InvalidOrderError: bad price or quantity (nothing was sent).
+            OrderNotFoundError: the order is unknown or has already ended.
+            ReplaceRejectedError: the venue refused the replace (e.g. a price outside the
+                band); the order keeps its old price and quantity.
+            RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
+            ConnectionLostError: the connection dropped first.
+        """
+        wait = timeout or self.request_timeout
+        known = self._tracked(client_order_id, venue_order_id)
+        coid = client_order_id or (known.client_order_id if known is not None else None)
+        watch = self._watch([coid] if coid is not None else [])
+        drops = self._drops
+        try:
+            rid = await self.submit_replace(
+                client_order_id, venue_order_id, price=price, quantity=quantity
+            )
+            rec = self._tracked(client_order_id, venue_order_id)
+            name = repr(coid if coid is not None else venue_order_id)
+            resolved = await self._resolution(rid, timeout, drops)
+
+            def outcome() -> ev.Event | None:
+                for event in watch.events:
+                    cls = type(event)
+                    if cls is ev.OrderReplaced or cls is ev.ReplaceRejected:
+                        return event
+                return None
+
+            if resolved.outcome is ev.RequestOutcome.OK:
+
+                def done() -> bool:
+                    return (rec is not None and rec.is_terminal) or outcome() is not None
+
+                if not await self._settle(watch, wait, done):
+                    raise self._unsettled(f"replace of {name}", rid, drops, wait)
+            got = outcome()
+            if resolved.outcome is ev.RequestOutcome.ERROR or not isinstance(
+                got, ev.OrderReplaced
+            ):
+                no = got if isinstance(got, ev.ReplaceRejected) else None
+                raise _refusal(
+                    ReplaceRejectedError, f"replace of {name}", no, resolved, rec, rid
+                )
+            assert rec is not None
+            return OrderResult.from_record(rec, rid)
+        finally:
+            self._unwatch(watch)
+
+    async def cancel_all(
+        self, symbol: str | None = None, *, timeout: float | None = None
+    ) -> list[OrderResult]:
+        """Cancel every open order (of ``symbol``) and wait until the venue has canceled them.
+
+        Returns the orders this canceled, as they ended (status CANCELED), in the order they
+        were placed; an empty list when nothing was open. Armed STOP_LIMIT orders are
+        canceled locally and included. An order that filled before the cancel reached it is
+        not in the list.
+
+        Raises:
+            UnknownInstrumentError: ``symbol`` is not a known instrument.
+            CancelRejectedError: the venue refused the request.
+            RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
+            ConnectionLostError: the connection dropped first.
+        """
+        wait = timeout or self.request_timeout
+        wanted = self.session.instrument(symbol).symbol if symbol is not None else None
+        live = [
+            rec
+            for rec in self.session.orders()
+            if not rec.is_terminal and wanted in (None, rec.symbol)
+        ]
+        watch = self._watch([rec.client_order_id for rec in live])
+        drops = self._drops
+        try:
+            rid = await self.submit_cancel_all(symbol)
+            resolved = await self._resolution(rid, timeout, drops)
+            if resolved.outcome is ev.RequestOutcome.ERROR:
+                raise _refusal(CancelRejectedError, "cancel-all", None, resolved, None, rid)
+            await self._settle(watch, wait, lambda: all(rec.is_terminal for rec in live))
+            return [
+                OrderResult.from_record(rec, rid)
+                for rec in live
+                if rec.status is OrderStatus.CANCELED
+            ]
+        finally:
+            self._unwatch(watch)
+
+    async def get_open_orders(self, timeout: float | None = None) -> list[ev.OrderSnapshot]:
+        """The venue's open orders, as the venue reports them.
+
+        Raises:
             RequestTimeoutError: no answer in time.
+            ConnectionLostError: the connection dropped before the answer.
             RequestRejectedError: the venue answered with an error.
         """
         answer = await self._ask(QueryOpenOrders(), timeout)
         if isinstance(answer, ev.RequestResolved):
-            if answer.outcome is ev.RequestOutcome.LOST:
-                raise ConnectionLostError(
-                    f"request {answer.request_id}: the connection dropped before the answer"
-                )
             raise RequestRejectedError(answer.code or 0, answer.message or answer.outcome.value)
         assert isinstance(answer, ev.OpenOrdersReceived)
         return list(answer.orders)
@@ -1220,13 +1720,34 @@ class OrdersClient:
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
         timeout: float | None = None,
-    ) -> ev.OrderStatusReport | ev.RequestResolved:
-        """The venue's status of one order, or the failed request (e.g. 404 not found)."""
+    ) -> ev.OrderStatusReport:
+        """The venue's status of one order (open or ended), as the venue reports it.
+
+        Raises:
+            OrderNotFoundError: the venue has no such order (404).
+            RequestRejectedError: the venue answered with another error.
+            RequestTimeoutError: no answer in time.
+            ConnectionLostError: the connection dropped before the answer.
+        """
         answer = await self._ask(QueryOrderStatus(client_order_id, venue_order_id), timeout)
-        assert isinstance(answer, ev.OrderStatusReport | ev.RequestResolved)
+        if isinstance(answer, ev.RequestResolved):
+            name = repr(client_order_id if client_order_id is not None else venue_order_id)
+            if answer.code == 404:
+                raise OrderNotFoundError(
+                    f"order {name}: not found on this account",
+                    code=404,
+                    text=answer.message,
+                    client_order_id=client_order_id,
+                    venue_order_id=venue_order_id,
+                    request_id=answer.request_id,
+                )
+            raise RequestRejectedError(answer.code or 0, answer.message or answer.outcome.value)
+        assert isinstance(answer, ev.OrderStatusReport)
         return answer
 
     async def _ask(self, command: Command, timeout: float | None) -> ev.Event:
+        """Send a query; its answer event, or its failed ``RequestResolved`` (ERROR)."""
+        drops = self._drops
         rid = self._send(command)
         assert rid is not None
         loop = asyncio.get_running_loop()
@@ -1245,11 +1766,9 @@ class OrdersClient:
         if answer in done:
             return answer.result()
         if resolved in done:
-            result = resolved.result()
-            if result.outcome is ev.RequestOutcome.TIMEOUT:
-                raise RequestTimeoutError(f"request {rid}: no answer from the venue")
-            return result
-        raise RequestTimeoutError(f"request {rid}: no answer within the timeout")
+            return self._failure_or(resolved.result(), drops)
+        self._waiters.pop(rid, None)
+        raise self._no_answer(rid, drops)
 
     def _waiter(self, rid: int) -> asyncio.Future[ev.RequestResolved]:
         fut: asyncio.Future[ev.RequestResolved] = asyncio.get_running_loop().create_future()
@@ -1260,23 +1779,112 @@ class OrdersClient:
             self._waiters[rid] = fut
         return fut
 
-    async def wait_for(self, request_id: int, timeout: float | None = None) -> ev.RequestResolved:
-        """Wait for the outcome of a request.
+    def _no_answer(self, rid: int, drops: int) -> AxOrdersError:
+        if self._drops != drops:
+            return ConnectionLostError(
+                f"request {rid}: the connection dropped and no answer came; whether it reached"
+                " the venue is not known",
+                reached_venue=None,
+                request_id=rid,
+            )
+        return RequestTimeoutError(f"request {rid}: no answer from the venue", request_id=rid)
 
-        Raises:
-            RequestTimeoutError: the request timed out, or nothing came within ``timeout``.
-        """
-        fut = self._waiter(request_id)
+    def _failure_or(
+        self, result: ev.RequestResolved, drops: int, *, lost: bool = True
+    ) -> ev.RequestResolved:
+        """``result`` unless it is a TIMEOUT (or, with ``lost``, a LOST) outcome: raised."""
+        outcome = result.outcome
+        if outcome is ev.RequestOutcome.TIMEOUT:
+            raise self._no_answer(result.request_id, drops)
+        if outcome is ev.RequestOutcome.LOST and lost:
+            if result.kind in _ORDER_KINDS:
+                raise ConnectionLostError(
+                    f"request {result.request_id}: the connection dropped and the venue shows no"
+                    " trace of it; sending it again is safe",
+                    reached_venue=False,
+                    request_id=result.request_id,
+                )
+            raise ConnectionLostError(
+                f"request {result.request_id}: the connection dropped before the answer",
+                reached_venue=None,
+                request_id=result.request_id,
+            )
+        return result
+
+    async def _resolution(
+        self, rid: int, timeout: float | None, drops: int, *, lost: bool = True
+    ) -> ev.RequestResolved:
+        """The OK, ERROR or LOCAL outcome of request ``rid``; TIMEOUT (and LOST) are raised."""
+        fut = self._waiter(rid)
         try:
             result = await asyncio.wait_for(fut, timeout or self.request_timeout * 2)
         except TimeoutError:
-            self._waiters.pop(request_id, None)
-            raise RequestTimeoutError(
-                f"request {request_id}: no outcome within the timeout"
-            ) from None
-        if result.outcome is ev.RequestOutcome.TIMEOUT:
-            raise RequestTimeoutError(f"request {request_id}: no answer from the venue")
-        return result
+            self._waiters.pop(rid, None)
+            raise self._no_answer(rid, drops) from None
+        return self._failure_or(result, drops, lost=lost)
+
+    def _unsettled(self, what: str, rid: int, drops: int, wait: float) -> AxOrdersError:
+        if self._drops != drops:
+            return ConnectionLostError(
+                f"{what}: the venue took it, then the connection dropped before it confirmed",
+                reached_venue=True,
+                request_id=rid,
+            )
+        return RequestTimeoutError(
+            f"{what}: the venue took the request but confirmed nothing within {wait:g} s",
+            request_id=rid,
+        )
+
+    def _watch(self, client_order_ids: Iterable[str]) -> _Watch:
+        watch = _Watch(tuple(client_order_ids))
+        watches = self._watches
+        for coid in watch.keys:
+            watches.setdefault(coid, []).append(watch)
+        return watch
+
+    def _unwatch(self, watch: _Watch) -> None:
+        watches = self._watches
+        for coid in watch.keys:
+            found = watches.get(coid)
+            if found is not None:
+                with contextlib.suppress(ValueError):
+                    found.remove(watch)
+                if not found:
+                    del watches[coid]
+
+    async def _settle(self, watch: _Watch, timeout: float, done: Callable[[], bool]) -> bool:
+        """Wait until ``done()`` holds, re-checking after each event of a watched order."""
+        if done():
+            return True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not done():
+            if self._closed:
+                raise InvalidStateError("the client was closed")
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return False
+            wake = watch.wake = loop.create_future()
+            try:
+                await asyncio.wait_for(wake, remaining)
+            except TimeoutError:
+                return done()
+            finally:
+                watch.wake = None
+        return True
+
+    async def wait_for(self, request_id: int, timeout: float | None = None) -> ev.RequestResolved:
+        """Wait for the outcome of a request sent by a ``submit_*`` method.
+
+        Returns its ``RequestResolved``, whatever the outcome (OK, ERROR, LOCAL or LOST:
+        check ``.ok``), except a timeout.
+
+        Raises:
+            RequestTimeoutError: the request timed out, or nothing came within ``timeout``.
+            ConnectionLostError: it timed out and the connection dropped meanwhile
+                (``reached_venue`` None: whether the venue got it is unknown).
+        """
+        return await self._resolution(request_id, timeout, self._drops, lost=False)
 
     def register_external_order(
         self,
@@ -1311,6 +1919,47 @@ class OrdersClient:
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         return self.session.order(client_order_id)
+
+
+_ORDER_KINDS: Final = frozenset(
+    {ev.RequestKind.PLACE, ev.RequestKind.CANCEL, ev.RequestKind.REPLACE}
+)
+
+
+def _refusal(
+    cls: type[OrderRequestError],
+    what: str,
+    event: ev.CancelRejected | ev.ReplaceRejected | None,
+    resolved: ev.RequestResolved,
+    rec: OrderRecord | None,
+    rid: int,
+) -> OrderRequestError:
+    """The error for a refused cancel or replace: not found / already ended, or ``cls``."""
+    code = event.code if event is not None and event.code is not None else resolved.code
+    reason = event.reason if event is not None else f"VENUE_ERROR_{code}"
+    text = event.text if event is not None else resolved.message
+    coid = rec.client_order_id if rec is not None else resolved.client_order_id
+    voi = rec.venue_order_id if rec is not None else resolved.venue_order_id
+    kwargs: dict[str, Any] = {
+        "reason": reason,
+        "text": text,
+        "code": code,
+        "client_order_id": coid,
+        "venue_order_id": voi,
+        "request_id": rid,
+    }
+    ended = rec is not None and rec.is_terminal
+    if (
+        code == 404
+        or reason in ("ORDER_NOT_FOUND", "ORDER_ALREADY_ENDED", "ORIGINAL_ORDER_TERMINATED")
+        or (ended and event is None)
+    ):
+        if event is None and ended and code is None:
+            kwargs["reason"] = "ORDER_ALREADY_ENDED"
+        status = rec.status.value if rec is not None and ended else None
+        detail = f"order already ended ({status})" if status else "no such order"
+        return OrderNotFoundError(f"{what}: {detail}: {text}", status=status, **kwargs)
+    return cls(f"{what} refused: {reason}: {text}", **kwargs)
 
 
 def _token_provider(

@@ -154,7 +154,7 @@ class _Demo:
         await self.wait(client, lambda: _ended(client, "demo-stop"), "the stop to trigger and fill")
 
         self.log("[bold]4. cancel[/]")
-        await client.wait_for(await client.cancel_order("demo-limit"))
+        await client.cancel_order("demo-limit")
         await self.wait(client, lambda: _ended(client, "demo-limit"), "the cancel")
 
         self.log("[bold]5. the connection drops while an order fills[/]")

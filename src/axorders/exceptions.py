@@ -1,22 +1,29 @@
 """The one exception tree of axorders.
 
-A venue "no" (a reject, a cancel reject, an error reply) is never raised: it arrives as an
-event. Exceptions are for programming errors, bad input and broken transports::
+The sans-I/O core never raises for a venue "no" (a reject, a cancel reject, an error reply):
+it reports it as an event. The awaitable methods of :class:`~axorders.client.OrdersClient`
+(``place_order``, ``cancel_order``, ...) turn the venue's "no" to *their* request into an
+:class:`OrderRequestError`; the event is published all the same::
 
     AxOrdersError
     ├── ProtocolError                 sans-I/O core only
     │   ├── LocalProtocolError        the caller asked for something illegal now
     │   │   ├── InvalidOrderError     a command failed local validation (names the field)
-    │   │   ├── UnknownInstrumentError
-    │   │   ├── UnknownOrderError     no tracked order has that id
+    │   │   │   └── UnknownInstrumentError
+    │   │   ├── UnknownOrderError     no tracked order has that id (also an OrderNotFoundError)
     │   │   └── DuplicateOrderError   client order id or cid already live
     │   └── RemoteProtocolError       the venue sent malformed JSON or an impossible frame
     ├── TransportError                asyncio layer only
     │   ├── ConnectError              could not open the socket (after retries)
-    │   └── ConnectionLostError       the socket went away while a call needed it
+    │   └── ConnectionLostError       the socket went away while a request needed it
+    ├── OrderRequestError             the venue (or the order's state) said no to a request
+    │   ├── OrderRejectedError        a place was rejected: reason and code
+    │   ├── CancelRejectedError       a cancel was refused
+    │   ├── ReplaceRejectedError      a replace was refused
+    │   └── OrderNotFoundError        the order is unknown or has already ended
     ├── AuthenticationError           the venue refused the credentials; never retried
     ├── RequestTimeoutError           no answer for a request before its deadline
-    ├── RequestRejectedError          a REST call answered with an error status
+    ├── RequestRejectedError          a query (REST or WebSocket) answered with an error status
     ├── InvalidStateError             e.g. a call on a closed client
     ├── InsecureTransportError        a plain ws:// or http:// URL to a non-loopback host
     └── StoreError                    the order journal could not be read or written
@@ -26,9 +33,12 @@ Messages never carry tokens or secrets.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "AxOrdersError",
+    "CancelRejectedError",
     "ConnectError",
     "ConnectionLostError",
     "DuplicateOrderError",
@@ -36,8 +46,12 @@ __all__ = [
     "InvalidOrderError",
     "InvalidStateError",
     "LocalProtocolError",
+    "OrderNotFoundError",
+    "OrderRejectedError",
+    "OrderRequestError",
     "ProtocolError",
     "RemoteProtocolError",
+    "ReplaceRejectedError",
     "RequestRejectedError",
     "RequestTimeoutError",
     "StoreError",
@@ -86,7 +100,64 @@ class UnknownInstrumentError(InvalidOrderError):
         self.symbol = symbol
 
 
-class UnknownOrderError(LocalProtocolError):
+class OrderRequestError(AxOrdersError):
+    """The venue, or the order's known state, said no to a request about an order.
+
+    Attributes:
+        reason: a short code: the venue's reject reason (``POST_ONLY_WOULD_CROSS``,
+            ``INSUFFICIENT_MARGIN``...), ``VENUE_ERROR_<code>`` for an error reply, or a local
+            code such as ``NO_LIQUIDITY`` or ``ORDER_ALREADY_ENDED``.
+        text: the venue's (or the client's) explanation.
+        code: the venue's error code (400, 404...) when it answered with an error reply.
+        client_order_id: the order's client order id, when known.
+        venue_order_id: the order's venue order id, when known.
+        request_id: the request that was refused, when one was sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "",
+        text: str = "",
+        code: int | None = None,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+        request_id: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.text = text or message
+        self.code = code
+        self.client_order_id = client_order_id
+        self.venue_order_id = venue_order_id
+        self.request_id = request_id
+
+
+class OrderRejectedError(OrderRequestError):
+    """An order was rejected: by the venue (a ``j`` event or an error reply) or before it
+    could be sent (a MARKET order with no liquidity: ``NO_LIQUIDITY``)."""
+
+
+class CancelRejectedError(OrderRequestError):
+    """A cancel was refused by the venue for a reason other than an unknown order."""
+
+
+class ReplaceRejectedError(OrderRequestError):
+    """A replace was refused (e.g. a new price outside the band, or a post-only cross)."""
+
+
+class OrderNotFoundError(OrderRequestError):
+    """The order is not open: unknown to the venue (404) or to the client, or already ended
+    (``reason`` ``ORDER_ALREADY_ENDED``; ``status`` then names its final state)."""
+
+    def __init__(self, message: str, *, status: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("reason", "ORDER_NOT_FOUND")
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class UnknownOrderError(LocalProtocolError, OrderNotFoundError):
     """No tracked order matches the given client order id or venue order id."""
 
 
@@ -107,7 +178,21 @@ class ConnectError(TransportError):
 
 
 class ConnectionLostError(TransportError):
-    """The connection was lost while an operation needed it."""
+    """The connection was lost while a request needed it.
+
+    Attributes:
+        reached_venue: whether the request reached the venue: True (it did, but what became
+            of it after the drop is not known yet), False (it did not: the reconciliation
+            found no trace of it, so sending it again is safe), None (unknown).
+        request_id: the request, when one was sent.
+    """
+
+    def __init__(
+        self, message: str, *, reached_venue: bool | None = None, request_id: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reached_venue = reached_venue
+        self.request_id = request_id
 
 
 class AuthenticationError(AxOrdersError):
@@ -115,11 +200,20 @@ class AuthenticationError(AxOrdersError):
 
 
 class RequestTimeoutError(AxOrdersError):
-    """No answer arrived for a request before its deadline."""
+    """No answer arrived for a request before its deadline.
+
+    Attributes:
+        request_id: the request, when one was sent.
+    """
+
+    def __init__(self, message: str, *, request_id: int | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class RequestRejectedError(AxOrdersError):
-    """A REST call was answered with an error status (the venue's "no" to a query).
+    """A query was answered with an error status (the venue's "no" to a REST call or to an
+    open-orders request).
 
     Attributes:
         status: the HTTP status.

@@ -20,7 +20,7 @@ from axorders.auth import ApiKeyAuth
 from axorders.backoff import Backoff
 from axorders.client import OrdersClient
 from axorders.exceptions import AuthenticationError, ConnectError, InvalidStateError
-from axorders.model import Instrument
+from axorders.model import Instrument, OrderStatus
 from axorders.sim import SimConfig, SimServer
 
 BID = MARK - 10 * TICK
@@ -116,8 +116,8 @@ async def test_expired_token_reconnects_with_a_fresh_one(sim_factory: SimFactory
         assert client.is_active
         assert tokens.refreshes > first
         # The new session works.
-        resolved = await client.place_order("exp-2", SYMBOL, "BUY", 100, BID - TICK)
-        assert resolved is not None and resolved.ok
+        placed = await client.place_order("exp-2", SYMBOL, "BUY", 100, BID - TICK)
+        assert placed.status is OrderStatus.ACCEPTED
 
 
 async def test_malformed_and_unknown_frames_are_reported_and_survived(sim: SimServer) -> None:
@@ -129,8 +129,8 @@ async def test_malformed_and_unknown_frames_are_reported_and_survived(sim: SimSe
         assert sim.faults.send_unknown() == 1
         unknown = await rec.wait(ev.UnknownMessage)
         assert unknown.count == 1 and "zz" in unknown.text
-        resolved = await client.place_order("after-junk", SYMBOL, "BUY", 100, BID)
-        assert resolved is not None and resolved.ok
+        placed = await client.place_order("after-junk", SYMBOL, "BUY", 100, BID)
+        assert placed.status is OrderStatus.ACCEPTED
         assert client.is_active
         assert client.session.stats().malformed_messages == 1
 
@@ -143,8 +143,8 @@ async def test_duplicated_events_are_delivered_once(sim: SimServer) -> None:
         await client.place_order("dup-b", SYMBOL, "BUY", 100, BID - TICK)
         sim.add_liquidity(SYMBOL, "SELL", BID, 100)
         sim.add_liquidity(SYMBOL, "SELL", BID, 200)
-        rid = await client.cancel_order("dup-b")
-        assert (await client.wait_for(rid)).ok
+        canceled = await client.cancel_order("dup-b")
+        assert canceled.status is OrderStatus.CANCELED
         await rec.wait(ev.OrderCanceled, "dup-b")
         await rec.wait(ev.OrderFilled, "dup-a", count=2)
         # A later event proves that every duplicate has been read.
@@ -234,11 +234,15 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
     async with client_for(
         sim, max_queue=20, heartbeat=0.2, watchdog=2.0, request_timeout=0.3
     ) as client:
+        # A reader is attached (it read one event) and then stops reading.
+        reader = client.events()
+        await reader.__anext__()
         await client.place_order("flood", symbol, "BUY", fills_wanted, price)
         for _ in range(fills_wanted):
             sim.add_liquidity(symbol, "SELL", price, 1)
         await wait_until(lambda: client._paused)
-        assert len(client._queue) >= client.max_queue
+        (attached,) = client._readers
+        assert len(attached.queue) >= client.max_queue
         # The venue's side backs up while reading is paused.
         assert client._transport is not None
         assert not client._transport.underlying_transport.is_reading()
@@ -251,13 +255,15 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
         got: list[ev.OrderFilled] = []
         outcomes: list[ev.RequestResolved] = []
         async with asyncio.timeout(10.0):
-            async for event in client.events():
+            async for event in reader:
                 if isinstance(event, ev.RequestResolved) and event.request_id == rid:
                     outcomes.append(event)
                 if isinstance(event, ev.OrderFilled):
                     got.append(event)
                     if event.is_final:
                         break
+        # The reader stops; what it did not read is kept for the next one.
+        await reader.aclose()
         async with asyncio.timeout(5.0):
             while not outcomes:
                 event = await client.next_event()
@@ -269,7 +275,7 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
         await wait_until(lambda: not client._paused)
         assert client._transport.underlying_transport.is_reading()
         await asyncio.sleep(0.6)
-        counts = Counter(type(e).__name__ for e in client._queue)
+        counts = Counter(type(e).__name__ for e in client._backlog)
         assert counts["OrderFilled"] == 0
         assert counts["Disconnected"] == 0 and client.is_active
 

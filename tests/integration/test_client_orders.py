@@ -8,7 +8,12 @@ import pytest
 from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, fills, wait_until
 
 from axorders import events as ev
-from axorders.exceptions import DuplicateOrderError, InvalidOrderError
+from axorders.exceptions import (
+    DuplicateOrderError,
+    InvalidOrderError,
+    OrderNotFoundError,
+    OrderRejectedError,
+)
 from axorders.model import Instrument, LiquiditySide, OrderStatus, Side, TimeInForce
 from axorders.sim import SimServer
 
@@ -19,10 +24,11 @@ ASK = MARK + 10 * TICK
 async def test_limit_gtc_partial_then_full_fill(sim: SimServer) -> None:
     rec = Recorder()
     async with client_for(sim, rec) as client:
-        resolved = await client.place_order("gtc-1", SYMBOL, "BUY", 500, BID)
-        assert resolved is not None and resolved.ok
-        assert resolved.kind is ev.RequestKind.PLACE and resolved.client_order_id == "gtc-1"
+        placed = await client.place_order("gtc-1", SYMBOL, "BUY", 500, BID)
+        assert placed.status is OrderStatus.ACCEPTED and placed.client_order_id == "gtc-1"
+        assert placed.request_id is not None and placed.filled_qty == 0
         accepted = await rec.wait(ev.OrderAccepted, "gtc-1")
+        assert placed.venue_order_id == accepted.venue_order_id
         assert accepted.price == BID and accepted.quantity == 500
         assert accepted.time_in_force is TimeInForce.GTC and accepted.venue_order_id
 
@@ -47,8 +53,8 @@ async def test_limit_ioc_fills_what_it_can_and_expires_the_rest(sim: SimServer) 
     rec = Recorder()
     sim.add_liquidity(SYMBOL, "SELL", ASK, 100)
     async with client_for(sim, rec) as client:
-        resolved = await client.place_order("ioc-1", SYMBOL, "BUY", 300, ASK, time_in_force="IOC")
-        assert resolved is not None and resolved.ok
+        placed = await client.place_order("ioc-1", SYMBOL, "BUY", 300, ASK, time_in_force="IOC")
+        assert placed.status is OrderStatus.EXPIRED and placed.filled_qty == 100
         expired = await rec.wait(ev.OrderExpired, "ioc-1")
         assert expired.filled_qty == 100 and not expired.done_for_day
         (fill,) = fills(rec, "ioc-1")
@@ -74,9 +80,10 @@ async def test_replace_price_and_quantity(sim: SimServer) -> None:
     async with client_for(sim, rec) as client:
         await client.place_order("rep-1", SYMBOL, "BUY", 100, BID)
         accepted = await rec.wait(ev.OrderAccepted, "rep-1")
-        rid = await client.replace_order("rep-1", price=BID - TICK, quantity=200)
-        assert (await client.wait_for(rid)).ok
+        result = await client.replace_order("rep-1", price=BID - TICK, quantity=200)
+        assert (result.price, result.quantity) == (BID - TICK, 200) and result.is_open
         replaced = await rec.wait(ev.OrderReplaced, "rep-1")
+        assert result.venue_order_id == replaced.venue_order_id
         assert replaced.old_venue_order_id == accepted.venue_order_id
         assert replaced.venue_order_id and replaced.venue_order_id != accepted.venue_order_id
         assert (replaced.price, replaced.quantity) == (BID - TICK, 200)
@@ -85,8 +92,8 @@ async def test_replace_price_and_quantity(sim: SimServer) -> None:
         assert order.status.is_open and order.quantity == 200
 
         # By venue id, the new one; then a fill arrives under the same client order id.
-        rid = await client.replace_order(venue_order_id=replaced.venue_order_id, price=BID)
-        assert (await client.wait_for(rid)).ok
+        result = await client.replace_order(venue_order_id=replaced.venue_order_id, price=BID)
+        assert result.client_order_id == "rep-1" and result.price == BID
         again = await rec.wait(ev.OrderReplaced, "rep-1", count=2)
         assert again.old_venue_order_id == replaced.venue_order_id and again.price == BID
         sim.add_liquidity(SYMBOL, "SELL", BID, 200)
@@ -101,12 +108,12 @@ async def test_cancel_by_client_id_and_by_venue_id(sim: SimServer) -> None:
         await client.place_order("c-1", SYMBOL, "BUY", 100, BID)
         await client.place_order("c-2", SYMBOL, "BUY", 100, BID - TICK)
         second = await rec.wait(ev.OrderAccepted, "c-2")
-        rid = await client.cancel_order("c-1")
-        assert (await client.wait_for(rid)).ok
+        result = await client.cancel_order("c-1")
+        assert result.status is OrderStatus.CANCELED and result.client_order_id == "c-1"
         await rec.wait(ev.OrderCanceled, "c-1")
         assert second.venue_order_id is not None
-        rid = await client.cancel_order(venue_order_id=second.venue_order_id)
-        assert (await client.wait_for(rid)).ok
+        result = await client.cancel_order(venue_order_id=second.venue_order_id)
+        assert result.status is OrderStatus.CANCELED and result.client_order_id == "c-2"
         canceled = await rec.wait(ev.OrderCanceled, "c-2")
         assert canceled.venue_order_id == second.venue_order_id and canceled.filled_qty == 0
         assert sim.engine.open_orders(sim.account_id) == []
@@ -118,7 +125,7 @@ async def test_cancel_right_after_submit_before_the_ack(sim: SimServer) -> None:
     rec = Recorder()
     async with client_for(sim, rec) as client:
         place = await client.submit_order("fast-1", SYMBOL, "BUY", 100, BID)
-        cancel = await client.cancel_order("fast-1")
+        cancel = await client.submit_cancel("fast-1")
         assert place is not None
         assert (await client.wait_for(place)).ok
         assert (await client.wait_for(cancel)).ok
@@ -131,14 +138,14 @@ async def test_cancel_all_and_by_symbol(sim: SimServer) -> None:
         await client.place_order("a-1", SYMBOL, "BUY", 100, BID)
         await client.place_order("a-2", SYMBOL, "SELL", 100, ASK)
         await client.place_order("a-3", "XAU-PERP", "BUY", 1, Decimal("3600.0"))
-        rid = await client.cancel_all(SYMBOL)
-        assert (await client.wait_for(rid)).ok
+        canceled = await client.cancel_all(SYMBOL)
+        assert [r.client_order_id for r in canceled] == ["a-1", "a-2"]
+        assert {r.status for r in canceled} == {OrderStatus.CANCELED}
         await rec.wait(ev.OrderCanceled, "a-1")
         await rec.wait(ev.OrderCanceled, "a-2")
         open_orders = await client.get_open_orders()
         assert [o.client_order_id for o in open_orders] == ["a-3"]
-        rid = await client.cancel_all()
-        assert (await client.wait_for(rid)).ok
+        assert [r.client_order_id for r in await client.cancel_all()] == ["a-3"]
         await rec.wait(ev.OrderCanceled, "a-3")
         assert await client.get_open_orders() == []
         assert client.orders() == []
@@ -162,8 +169,8 @@ async def test_market_order_with_liquidity(sim: SimServer) -> None:
     sim.add_liquidity(SYMBOL, "SELL", ASK, 100)
     sim.add_liquidity(SYMBOL, "SELL", ASK + TICK, 100)
     async with client_for(sim, rec) as client:
-        resolved = await client.place_order("mkt-1", SYMBOL, "BUY", 200, order_type="MARKET")
-        assert resolved is not None and resolved.ok
+        placed = await client.place_order("mkt-1", SYMBOL, "BUY", 200, order_type="MARKET")
+        assert placed.status is OrderStatus.FILLED and placed.filled_qty == 200
         await wait_until(lambda: sum(f.last_qty for f in fills(rec, "mkt-1")) == 200)
         got = fills(rec, "mkt-1")
         assert [f.last_price for f in got] == [ASK, ASK + TICK]
@@ -178,15 +185,16 @@ async def test_market_order_without_liquidity_is_rejected_locally(sim: SimServer
     rec = Recorder()
     async with client_for(sim, rec) as client:
         before = len(sim.engine.history(sim.account_id))
-        resolved = await client.place_order("mkt-2", SYMBOL, "SELL", 100, order_type="MARKET")
-        assert resolved is None
+        with pytest.raises(OrderRejectedError) as info:
+            await client.place_order("mkt-2", SYMBOL, "SELL", 100, order_type="MARKET")
+        assert info.value.reason == "NO_LIQUIDITY" and info.value.request_id is None
         rejected = await rec.wait(ev.OrderRejected, "mkt-2")
         assert rejected.origin is ev.RejectOrigin.LOCAL and rejected.reason == "NO_LIQUIDITY"
         assert len(sim.engine.history(sim.account_id)) == before
         # The id is free again.
         sim.add_liquidity(SYMBOL, "BUY", BID, 100)
-        resolved = await client.place_order("mkt-2", SYMBOL, "SELL", 100, order_type="MARKET")
-        assert resolved is not None and resolved.ok
+        placed = await client.place_order("mkt-2", SYMBOL, "SELL", 100, order_type="MARKET")
+        assert placed.status is OrderStatus.FILLED
         await rec.wait(ev.OrderFilled, "mkt-2")
 
 
@@ -234,11 +242,8 @@ async def test_stop_limit_canceled_while_armed(sim: SimServer) -> None:
             order_type="STOP_LIMIT",
             trigger_price=MARK + 10 * TICK,
         )
-        rid = await client.cancel_order("stop-2")
-        assert (await client.wait_for(rid)).outcome in (
-            ev.RequestOutcome.OK,
-            ev.RequestOutcome.LOCAL,
-        )
+        result = await client.cancel_order("stop-2")
+        assert result.status is OrderStatus.CANCELED and result.venue_order_id is None
         await rec.wait(ev.OrderCanceled, "stop-2")
         assert sim.engine.history(sim.account_id) == []
 
@@ -261,9 +266,9 @@ async def test_open_orders_and_status(sim: SimServer) -> None:
         assert isinstance(by_venue, ev.OrderStatusReport)
         assert by_venue.venue_order_id == snap.venue_order_id
 
-        missing = await client.order_status(venue_order_id="O-DOES-NOT-EXIST")
-        assert isinstance(missing, ev.RequestResolved)
-        assert missing.outcome is ev.RequestOutcome.ERROR and missing.code == 404
+        with pytest.raises(OrderNotFoundError) as info:
+            await client.order_status(venue_order_id="O-DOES-NOT-EXIST")
+        assert info.value.code == 404
 
 
 async def test_wait_for_a_request_already_resolved(sim: SimServer) -> None:

@@ -10,7 +10,12 @@ from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, wait_until
 from axorders import events as ev
 from axorders.auth import ApiKeyAuth, StaticToken
 from axorders.client import OrdersClient
-from axorders.exceptions import AuthenticationError, InsecureTransportError, UnknownOrderError
+from axorders.exceptions import (
+    AuthenticationError,
+    InsecureTransportError,
+    OrderNotFoundError,
+    UnknownOrderError,
+)
 from axorders.marketdata import MarketDataFeed
 from axorders.model import OrderStatus
 from axorders.rest import RestClient
@@ -154,16 +159,17 @@ async def test_one_user_cannot_see_or_cancel_another_users_orders(sim: SimServer
             assert intruder.session.account_id == other.account_id
             assert theirs.of(ev.ExternalOrderDiscovered) == []
             assert await intruder.get_open_orders() == []
-            status = await intruder.order_status(venue_order_id=oid)
-            assert isinstance(status, ev.RequestResolved) and not status.ok
+            with pytest.raises(OrderNotFoundError):
+                await intruder.order_status(venue_order_id=oid)
             with pytest.raises(UnknownOrderError):
                 await intruder.cancel_order(venue_order_id=oid)
             # Even when told about the order, the venue refuses to cancel it.
             intruder.register_external_order("stolen", oid, SYMBOL, "BUY", 100, BID)
-            rid = await intruder.cancel_order("stolen")
-            assert not (await intruder.wait_for(rid)).ok
+            with pytest.raises(OrderNotFoundError) as info:
+                await intruder.cancel_order("stolen")
+            assert info.value.code == 404
             await theirs.wait(ev.CancelRejected)
-            rid = await intruder.cancel_all()
+            rid = await intruder.submit_cancel_all()
             assert (await intruder.wait_for(rid)).ok
             fills = await intruder.rest.fills()
             assert fills == []
