@@ -35,6 +35,7 @@ from axorders.events import (
     Resynced,
     UnknownMessage,
     VenueError,
+    format_event,
 )
 from axorders.exceptions import (
     AuthenticationError,
@@ -130,4 +131,5 @@ __all__ = [
     "VenueError",
     "VenueOrderId",
     "cid_for",
+    "format_event",
 ]
