@@ -78,7 +78,7 @@ def test_every_event_prints_as_one_readable_line(cls: type[ev.Event]) -> None:
     event = _sample(cls)
     line = str(event)
     assert line == ev.format_event(event) == axorders.format_event(event)
-    assert line.split(" ")[0] == cls.__name__
+    assert line.split(" ", maxsplit=1)[0] == cls.__name__
     assert "\n" not in line and "ts_init" not in line and "1795981527506849343" not in line
     assert "<" not in line and "Decimal(" not in line  # no reprs of enums or decimals
     for pair in line.split(" ")[1:]:
