@@ -461,7 +461,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _console(wide: bool = False) -> Any:
+def make_console(wide: bool = False) -> Any:
     """A rich console without automatic highlighting, as wide as the terminal.
 
     Not writing to a terminal (a pipe, a file), ``wide`` tables get all the width they need,
@@ -474,17 +474,51 @@ def _console(wide: bool = False) -> Any:
     return Console(highlight=False)
 
 
-def _print_table(headers: list[str], rows: list[list[Any]]) -> None:
+def _print_table(
+    headers: list[str],
+    rows: list[list[Any]],
+    console: Any = None,
+    *,
+    shrink: Iterable[str] = (),
+) -> None:
+    """Print a table as wide as the terminal. When it is too narrow, only the ``shrink``
+    columns are cut short (with an ellipsis); the others never wrap."""
     from rich import box
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table(*headers, box=box.SIMPLE_HEAD)
-    for row in rows:
-        table.add_row(*("" if v is None else _text(v) for v in row))
-    console = _console(wide=True)
+    cut = set(shrink)
+    cells = [["" if v is None else _text(v) for v in row] for row in rows]
+    fitted = [
+        max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)
+    ]
+
+    def build() -> Table:
+        table = Table(
+            *(
+                Column(h, no_wrap=True, overflow="ellipsis", width=fitted[i])
+                for i, h in enumerate(headers)
+            ),
+            box=box.SIMPLE_HEAD,
+        )
+        for row in cells:
+            table.add_row(*row)
+        return table
+
+    console = console or make_console(wide=True)
+    table = build()
+    needed = console.measure(table, options=console.options.update_width(100_000)).maximum
     if console.width >= 10_000:
-        # Measure the table and print it at exactly its own width.
-        console.width = console.measure(table).maximum
+        console.width = needed  # not a terminal: print the table at its own width
+    # Too wide for the terminal: cut the ``shrink`` columns (widest first), never the others.
+    excess = needed - console.width
+    while excess > 0:
+        candidates = [i for i, h in enumerate(headers) if h in cut and fitted[i] > 10]
+        if not candidates:
+            break
+        i = max(candidates, key=lambda k: fitted[k])
+        fitted[i] -= 1
+        excess -= 1
+    table = build()
     console.print(table)
 
 
@@ -509,7 +543,7 @@ def fill_rows(fills: Iterable[FillInfo], name_of: Callable[[str | None], str | N
     """The rows of a fills table: one per fill, with its fee and the user's client order id."""
     return [
         [
-            f.timestamp.replace("T", " ")[:23],
+            _when(f.timestamp),
             name_of(f.order_id),
             f.order_id,
             f.symbol,
@@ -524,9 +558,24 @@ def fill_rows(fills: Iterable[FillInfo], name_of: Callable[[str | None], str | N
     ]
 
 
-def print_fills(fills: Iterable[FillInfo], name_of: Callable[[str | None], str | None]) -> None:
+def _when(timestamp: str) -> str:
+    """``2026-11-29T20:45:53.365Z`` as ``11-29 20:45:53`` (UTC, as the venue writes it)."""
+    date, _, clock = timestamp.partition("T")
+    return f"{date[5:]} {clock[:8]}" if clock else timestamp
+
+
+def print_fills(
+    fills: Iterable[FillInfo],
+    name_of: Callable[[str | None], str | None],
+    console: Any = None,
+) -> None:
     """Print a fills table (the same in ``axorders fills`` and the demo)."""
-    _print_table(FILL_COLUMNS, fill_rows(fills, name_of))
+    _print_table(
+        FILL_COLUMNS,
+        fill_rows(fills, name_of),
+        console,
+        shrink=("venue order id", "trade id"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
