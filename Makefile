@@ -7,6 +7,12 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 DOCS   := build/docs
+# The modules of the API reference (pdoc follows a package's __all__, so submodules are named).
+API_MODULES := axorders axorders.client axorders.events axorders.commands axorders.exceptions \
+	axorders.model axorders.config axorders.store axorders.rest axorders.marketdata \
+	axorders.session axorders.state axorders.security axorders.auth axorders.backoff \
+	axorders.names axorders.cli axorders.sim axorders.sim.server axorders.sim.faults \
+	axorders.sim.engine axorders.wire
 
 .PHONY: test demo docs docs-check bench bench-peers soak fuzz lint clean
 
@@ -28,7 +34,7 @@ lint: $(DEV_STAMP)
 
 # The API reference builds from the docstrings (into a throw-away folder) as part of the tests.
 docs-check: $(DEV_STAMP)
-	@out=$$(mktemp -d) && $(BIN)/pdoc -o "$$out" axorders && rm -rf "$$out" \
+	@out=$$(mktemp -d) && $(BIN)/pdoc -o "$$out" $(API_MODULES) && rm -rf "$$out" \
 		&& echo "pdoc: the API reference builds"
 
 test: lint docs-check
@@ -40,7 +46,7 @@ demo: $(RUNTIME_STAMP)
 # The API reference, built from the docstrings by pdoc, in build/docs/ (not committed).
 docs: $(DEV_STAMP)
 	rm -rf $(DOCS)
-	$(BIN)/pdoc -o $(DOCS) axorders
+	$(BIN)/pdoc -o $(DOCS) $(API_MODULES)
 	@echo "open $(DOCS)/index.html"
 
 bench: $(DEV_STAMP)
