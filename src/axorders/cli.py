@@ -4,8 +4,9 @@ Credentials come from ``AX_API_KEY`` and ``AX_API_SECRET``, or from ``AX_TOKEN``
 ``--token``). ``--env sandbox|production`` (or ``AX_ENV``) picks the venue; ``--url`` (or
 ``AX_URL``) points anywhere else, such as a simulator started with ``axorders sim``.
 
-Exit status: 0 on success; 2 for bad input, reported in one line on stderr before anything is
-sent to the venue; 1 when the venue says no or the network fails (also one line on stderr);
+Exit status: 0 on success; 2 for bad input (URLs and client order ids included), reported in
+one line on stderr that names the argument to fix, before anything is sent to the venue; 1 when
+the venue says no or the network fails (one line in plain words, e.g. "connection refused");
 130 after Ctrl-C (``watch`` ends with 0 on Ctrl-C or SIGTERM: stopping is how it ends).
 
 Events print as one line each (:func:`axorders.format_event`): the event's name, then
