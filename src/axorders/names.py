@@ -69,6 +69,7 @@ class OrderNames:
     def __init__(self, path: Path, *, max_names: int = MAX_NAMES) -> None:
         self.path = path
         self._cache: dict[int, str] = {}
+        self._written: set[tuple[int, str | None]] = set()  # already in the file, this process
         self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,8 +122,12 @@ class OrderNames:
             return  # "CID-<n>" is what names replace, not a name
         cid = cid_for(client_order_id)
         self._cache[cid] = client_order_id
-        if self._db is None:
+        if self._db is None or (cid, venue_order_id) in self._written:
             return
+        if len(self._written) >= MAX_NAMES or len(self._cache) >= MAX_NAMES:
+            self._written.clear()  # a long `watch`: stay bounded
+            self._cache.clear()
+            self._cache[cid] = client_order_id
         now = time.time_ns()
         try:
             with self._db:
@@ -140,6 +145,7 @@ class OrderNames:
                         " seen = excluded.seen",
                         (venue_order_id, cid, now),
                     )
+            self._written.add((cid, venue_order_id))
         except sqlite3.Error as exc:
             _LOG.debug("names file %s: %s", self.path, exc)
 
