@@ -1,39 +1,66 @@
 # axorders: every target bootstraps its own virtualenv in .venv on first use.
+# `make demo` installs only what the package needs to run; the development tools (pytest,
+# hypothesis, mypy, ruff, pdoc) are installed by the targets that use them.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP     := $(VENV)/.installed-dev
+DOCS   := build/docs
+# The modules of the API reference (pdoc follows a package's __all__, so submodules are named).
+API_MODULES := axorders axorders.client axorders.events axorders.commands axorders.exceptions \
+	axorders.model axorders.config axorders.store axorders.rest axorders.marketdata \
+	axorders.session axorders.state axorders.security axorders.auth axorders.backoff \
+	axorders.names axorders.cli axorders.sim axorders.sim.server axorders.sim.faults \
+	axorders.sim.engine axorders.wire
 
-.PHONY: test demo bench bench-peers soak fuzz lint clean
+.PHONY: test demo docs docs-check bench bench-peers soak fuzz lint clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	@touch $(STAMP)
 
-lint: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $(RUNTIME_STAMP)
+
+$(DEV_STAMP): pyproject.toml $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(DEV_STAMP)
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy --strict src
 
-test: lint
+# The API reference builds from the docstrings (into a throw-away folder) as part of the tests.
+docs-check: $(DEV_STAMP)
+	@out=$$(mktemp -d) && $(BIN)/pdoc -o "$$out" $(API_MODULES) && rm -rf "$$out" \
+		&& echo "pdoc: the API reference builds"
+
+test: lint docs-check
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/axorders demo
 
-bench: $(STAMP)
+# The API reference, built from the docstrings by pdoc, in build/docs/ (not committed).
+docs: $(DEV_STAMP)
+	rm -rf $(DOCS)
+	$(BIN)/pdoc -o $(DOCS) $(API_MODULES)
+	@echo "open $(DOCS)/index.html"
+
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run
 
-bench-peers: $(STAMP)
+bench-peers: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.peers
 
-soak: $(STAMP)
+soak: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.soak
 
-fuzz: $(STAMP)
+fuzz: $(DEV_STAMP)
 	@$(BIN)/python -m pip install -q atheris || echo "atheris did not install: fuzzing without it"
 	$(BIN)/python -m benchmarks.fuzz
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DOCS) .mypy_cache .pytest_cache .ruff_cache

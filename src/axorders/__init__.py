@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         Resynced,
         UnknownMessage,
         VenueError,
+        format_event,
     )
     from axorders.exceptions import (
         AuthenticationError,
@@ -151,6 +152,7 @@ _WHERE: dict[str, str] = {
     "RequestResolved": "axorders.events",
     "Resynced": "axorders.events",
     "UnknownMessage": "axorders.events",
+    "format_event": "axorders.events",
     "JournalWarning": "axorders.events",
     "VenueError": "axorders.events",
     "AuthenticationError": "axorders.exceptions",
@@ -305,6 +307,7 @@ __all__ = [
     "VenueError",
     "VenueOrderId",
     "cid_for",
+    "format_event",
 ]
 
 

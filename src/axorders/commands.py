@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from axorders.model import OrderType, Side, TimeInForce
+from axorders.model import OrderType, Side, TimeInForce, check_client_order_id
 
 __all__ = [
     "CancelAllOrders",
@@ -56,6 +56,12 @@ class PlaceOrder:
     post_only: bool = False
     strategy_id: str | None = None
     tag: str | None = None
+
+    def __post_init__(self) -> None:
+        # The id's length and characters are checked for every place, whoever builds it; a
+        # missing or blank id is refused by the session with the rest of the order.
+        if isinstance(self.client_order_id, str) and self.client_order_id.strip():
+            check_client_order_id(self.client_order_id)
 
 
 @dataclass(frozen=True, slots=True)

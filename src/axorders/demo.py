@@ -14,73 +14,57 @@ import time
 from decimal import Decimal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from axorders import events as ev
+from axorders.cli import make_console, print_fills
 from axorders.client import OrdersClient
+from axorders.events import format_event
 from axorders.sim import SimConfig, SimServer
+from axorders.wire.rest import FillInfo
 
 __all__ = ["run_demo"]
 
 SYMBOL = "EURUSD-PERP"
 
 
+_STYLES: dict[type[ev.Event], str] = {
+    ev.OrderAccepted: "green",
+    ev.OrderFilled: "bold green",
+    ev.OrderReplaced: "cyan",
+    ev.OrderCanceled: "yellow",
+    ev.OrderExpired: "yellow",
+    ev.OrderRejected: "red",
+    ev.OrderTriggered: "magenta",
+    ev.Disconnected: "red",
+    ev.Reconnected: "green",
+    ev.Resynced: "green",
+    ev.RequestResolved: "red",
+}
+
+
 def _describe(event: ev.Event) -> str | None:
-    """One log line for an event, or None for the quiet ones."""
-    if isinstance(event, ev.OrderAccepted):
-        return (
-            f"[green]accepted[/]  {event.client_order_id} {event.side.name}"
-            f" {event.quantity} @ {event.price}"
-        )
-    if isinstance(event, ev.OrderFilled):
-        kind = "filled   " if event.is_final else "partial  "
-        fee = f" fee {event.fee}" if event.fee is not None else ""
-        return (
-            f"[bold green]{kind}[/] {event.client_order_id} {event.last_qty} @ {event.last_price}"
-            f" ({event.liquidity_side.name.lower()}, {event.filled_qty}/{event.quantity}){fee}"
-        )
-    if isinstance(event, ev.OrderReplaced):
-        return f"[cyan]replaced[/]  {event.client_order_id} now {event.quantity} @ {event.price}"
-    if isinstance(event, ev.OrderCanceled):
-        return f"[yellow]canceled[/]  {event.client_order_id} (filled {event.filled_qty})"
-    if isinstance(event, ev.OrderExpired):
-        return f"[yellow]expired[/]   {event.client_order_id} (filled {event.filled_qty})"
-    if isinstance(event, ev.OrderRejected):
-        return f"[red]rejected[/]  {event.client_order_id}: {event.reason} {event.text}"
-    if isinstance(event, ev.OrderTriggered):
-        return (
-            f"[magenta]triggered[/] {event.client_order_id}: market {event.market_price}"
-            f" crossed {event.trigger_price}"
-        )
-    if isinstance(event, ev.Disconnected):
-        return f"[red]disconnected[/] ({event.reason}; {event.in_flight} request(s) in flight)"
-    if isinstance(event, ev.Reconnected):
-        return f"[green]reconnected[/] (attempt {event.attempt})"
-    if isinstance(event, ev.Resynced):
-        return (
-            f"[green]resynced[/]  {event.orders_checked} order(s) checked, {event.changed} changed,"
-            f" {event.fills_recovered} fill(s) recovered"
-        )
-    if isinstance(event, ev.RequestResolved) and not event.ok:
-        return (
-            f"[red]request {event.request_id} {event.kind.value}: {event.outcome.value}[/]"
-            f" {event.message}"
-        )
-    return None
+    """One log line for an event (its :func:`~axorders.format_event` line, the name coloured),
+    or None for the quiet ones."""
+    style = _STYLES.get(type(event))
+    if style is None or (isinstance(event, ev.RequestResolved) and event.ok):
+        return None
+    name, _, fields = format_event(event).partition(" ")
+    return f"[{style}]{name}[/] {escape(fields)}"
 
 
 class _Demo:
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.fills: list[ev.OrderFilled] = []
         self.t0 = time.monotonic()
 
     def log(self, text: str) -> None:
-        self.console.print(f"[dim]{time.monotonic() - self.t0:6.2f}s[/] {text}")
+        self.console.print(
+            f"[dim]{time.monotonic() - self.t0:6.2f}s[/] {text}", highlight=False, soft_wrap=True
+        )
 
     def on_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.OrderFilled):
-            self.fills.append(event)
         line = _describe(event)
         if line is not None:
             self.log(line)
@@ -106,7 +90,8 @@ class _Demo:
             )
             async with client:
                 await self.script(client, sim)
-            self.tables(client)
+                fills = await client.rest.fills()  # as the venue reports them, with fees
+            self.tables(client, fills)
         return 0
 
     async def script(self, client: OrdersClient, sim: SimServer) -> None:
@@ -167,12 +152,17 @@ class _Demo:
         sim.add_liquidity(SYMBOL, "SELL", rest_price, 100_000, time_in_force="IOC")
         self.log("a seller hit demo-gap while the client was away")
         await self.wait(client, lambda: _ended(client, "demo-gap"), "the resync")
+        self.log("reconnected and resynced: demo-gap's fill was recovered from the venue")
 
-    def tables(self, client: OrdersClient) -> None:
+    def tables(self, client: OrdersClient, fills: list[FillInfo]) -> None:
         orders = Table(title="orders")
         for column in ("client order id", "type", "side", "qty", "price", "filled", "state"):
             orders.add_column(column)
+        names: dict[str, str] = {}
         for rec in sorted(client.orders(include_ended=True), key=lambda r: r.ts_init):
+            for oid in (rec.venue_order_id, *rec.prior_venue_order_ids):
+                if oid is not None:
+                    names[oid] = rec.client_order_id
             orders.add_row(
                 rec.client_order_id,
                 rec.order_type.value,
@@ -182,19 +172,15 @@ class _Demo:
                 str(rec.filled_qty),
                 rec.status.value,
             )
-        fills = Table(title="fills")
-        for column in ("client order id", "trade id", "qty", "price", "liquidity"):
-            fills.add_column(column)
-        for fill in self.fills:
-            fills.add_row(
-                fill.client_order_id,
-                fill.trade_id,
-                str(fill.last_qty),
-                str(fill.last_price),
-                fill.liquidity_side.name,
-            )
         self.console.print(orders)
-        self.console.print(fills)
+        # The fills as the venue reports them over REST, fees included: the same table as
+        # `axorders fills`.
+        self.console.print("fills", style="italic")
+        print_fills(
+            sorted(fills, key=lambda f: f.timestamp),
+            lambda oid: names.get(oid) if oid is not None else None,
+            self.console,
+        )
 
 
 def _book(sim: SimServer, symbol: str) -> tuple[Decimal, Decimal] | None:
@@ -221,5 +207,5 @@ def _ended(client: OrdersClient, coid: str) -> bool:
 
 def run_demo(console: Console | None = None) -> int:
     """Run the demo; returns the exit status."""
-    demo = _Demo(console or Console())
+    demo = _Demo(console or make_console(wide=True))
     return asyncio.run(demo.run())

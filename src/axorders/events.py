@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -45,6 +46,7 @@ __all__ = [
     "Resynced",
     "UnknownMessage",
     "VenueError",
+    "format_event",
 ]
 
 
@@ -95,6 +97,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
 
     ts_init: int  # local receive time, ns
+
+    def __str__(self) -> str:
+        return format_event(self)
 
 
 class OrderEvent(Event, frozen=True, kw_only=True):
@@ -242,6 +247,9 @@ class OrderSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tag: str | None
     ts_event: int
 
+    def __str__(self) -> str:
+        return format_event(self)
+
 
 class LoginSnapshot(Event, frozen=True, kw_only=True):
     """The venue's rid-0 login response: who we are and every open order."""
@@ -351,3 +359,55 @@ class JournalWarning(Event, frozen=True, kw_only=True):
     path: str
     message: str
     pending: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# One readable line per event.
+
+# Fields left out of the line: timestamps and the metadata that is the same for every event of
+# a session. ``repr()`` keeps every field.
+_QUIET = frozenset({"ts_init", "ts_event", "account_id", "trader_id", "strategy_id"})
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Side):
+        return value.name
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    text = str(value)
+    if text.isprintable():
+        return text
+    # A value never breaks the line: control characters are written as escapes.
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def _pairs(struct: msgspec.Struct, skip: frozenset[str]) -> list[str]:
+    fields = []
+    for key in struct.__struct_fields__:
+        if key in skip:
+            continue
+        value = getattr(struct, key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, tuple):
+            # The orders of a snapshot: their number (each order prints on its own).
+            fields.append(f"{'open_' + key if key == 'orders' else key}={len(value)}")
+        elif isinstance(value, msgspec.Struct):
+            fields.extend(_pairs(value, skip | {"cid"}))
+        else:
+            fields.append(f"{key}={_text(value)}")
+    return fields
+
+
+def format_event(event: Event | OrderSnapshot) -> str:
+    """One readable line for an event: its name, then ``key=value`` pairs.
+
+    This is also ``str(event)``, and the format the ``axorders`` command line prints. Empty
+    values, timestamps and the account, trader and strategy ids are left out; sides print as
+    ``BUY``/``SELL``, other enums as their value, a tuple of orders as ``open_orders=<count>``
+    and a nested order as its own fields. The line never holds a line break.
+
+    >>> format_event(Reconnected(ts_init=0, attempt=2))
+    'Reconnected attempt=2'
+    """
+    return " ".join([type(event).__name__, *_pairs(event, _QUIET)])

@@ -16,6 +16,8 @@ from axorders.exceptions import InvalidOrderError
 
 __all__ = [
     "CID_MASK",
+    "MAX_CLIENT_ORDER_ID_LENGTH",
+    "MAX_QUANTITY",
     "ClientOrderId",
     "Instrument",
     "LiquiditySide",
@@ -26,6 +28,7 @@ __all__ = [
     "TimeInForce",
     "TriggerSource",
     "VenueOrderId",
+    "check_client_order_id",
     "cid_for",
     "to_decimal",
 ]
@@ -40,6 +43,39 @@ RequestId = NewType("RequestId", int)
 """A request id, unique per session, in 1 … 2**31 - 1."""
 
 CID_MASK = 0x7FFF_FFFF_FFFF_FFFF
+
+MAX_CLIENT_ORDER_ID_LENGTH = 64
+"""The longest client order id accepted, in characters (the venue only sees its ``cid``)."""
+
+MAX_QUANTITY = 2**63 - 1
+"""The largest quantity the wire carries: a quantity is a non-negative 64-bit integer."""
+
+
+def check_client_order_id(client_order_id: object) -> str:
+    """Return ``client_order_id`` if it can name an order, or raise.
+
+    A client order id is a string of 1 to :data:`MAX_CLIENT_ORDER_ID_LENGTH` characters, not
+    only blanks, without control characters (so that it prints on one line).
+
+    Raises:
+        InvalidOrderError: not a string, empty or blank, too long, or holding a control
+            character.
+    """
+    if not isinstance(client_order_id, str) or not client_order_id.strip():
+        raise InvalidOrderError("client_order_id", "MISSING", "must be a non-empty string")
+    if len(client_order_id) > MAX_CLIENT_ORDER_ID_LENGTH:
+        raise InvalidOrderError(
+            "client_order_id",
+            "TOO_LONG",
+            f"{len(client_order_id)} characters; at most {MAX_CLIENT_ORDER_ID_LENGTH}",
+        )
+    if not client_order_id.replace(" ", "").isprintable():
+        raise InvalidOrderError(
+            "client_order_id",
+            "CONTROL_CHARACTER",
+            f"{client_order_id!r} holds a control character (a line break, a tab, ...)",
+        )
+    return client_order_id
 
 
 def cid_for(client_order_id: str) -> int:
@@ -276,7 +312,8 @@ class Instrument:
         """Return ``quantity`` as a whole number of contracts, or raise.
 
         Raises:
-            InvalidOrderError: fractional, not positive, or below the instrument minimum.
+            InvalidOrderError: fractional, not positive, below the instrument minimum, or
+                beyond what the wire carries (:data:`MAX_QUANTITY`).
         """
         if isinstance(quantity, bool):
             raise InvalidOrderError("quantity", "INVALID_QUANTITY", "must be a number")
@@ -296,6 +333,10 @@ class Instrument:
                 "quantity",
                 "INVALID_QUANTITY",
                 f"{contracts} must be a positive number of contracts",
+            )
+        if contracts > MAX_QUANTITY:
+            raise InvalidOrderError(
+                "quantity", "QUANTITY_TOO_LARGE", f"{contracts} is more than {MAX_QUANTITY}"
             )
         if contracts < self.minimum_order_size:
             raise InvalidOrderError(

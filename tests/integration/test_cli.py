@@ -39,6 +39,14 @@ SUBCOMMANDS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every ``axorders`` process of a test keeps its names file in a fresh state directory."""
+    home = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return home
+
+
 @dataclass
 class Run:
     code: int
@@ -264,8 +272,8 @@ async def test_fills_after_a_trade_with_a_second_user(sim: SimServer) -> None:
         on_sim(sim, "fills", "--symbol", SYMBOL, "--token", token, env=taker_env),
     )
     assert ok(maker_fills).out.count(maker_oid) == 2  # two trades against the resting order
-    assert maker_fills.out.count("False") == 2  # not the taker
-    assert ok(taker_fills).out.count("True") == 2
+    assert maker_fills.out.count("MAKER") == 2  # not the taker
+    assert ok(taker_fills).out.count("TAKER") == 2
     assert taker_fills.out.count("0.0228") == 2  # the taker fee: 0.0002 of 100 x 1.14
     status = ok(await on_sim(sim, "status", "--id", "mk-1")).line("OrderStatusReport")
     assert "status=PARTIALLY_FILLED" in status and "filled_qty=200" in status
@@ -389,3 +397,225 @@ async def test_sim_subcommand_serves_the_cli() -> None:
         if sim.returncode is None:
             sim.kill()
             await sim.communicate()
+
+
+# ---------------------------------------------------------------------------------------------
+# The user's own client order ids, across processes (the names file).
+
+
+async def test_other_processes_show_the_users_own_client_order_ids(
+    sim: SimServer, state_home: Path
+) -> None:
+    taker = sim.add_user()
+    token = sim.issue_token(taker.user_id)
+    watch = await spawn("watch", "--url", sim.base_url, env=venue_env(sim))
+    try:
+        await read_until(watch, "Resynced")
+        placed = ok(await on_sim(sim, "place", SYMBOL, "SELL", "300", "1.1400", "--id", "mine-1"))
+        oid = field(placed.line("OrderAccepted"), "venue_order_id")
+        ok(await on_sim(sim, "place", SYMBOL, "BUY", "100", "1.0400", "--id", "mine-2"))
+        # The watch learned of mine-1 from another process: it shows the user's id.
+        seen = await read_until(watch, "OrderAccepted client_order_id=mine-2")
+        assert any(line.startswith("OrderAccepted client_order_id=mine-1 ") for line in seen)
+        assert not any("CID-" in line for line in seen), seen
+
+        listed = ok(await on_sim(sim, "orders"))
+        assert "mine-1" in listed.out and "mine-2" in listed.out and "CID-" not in listed.out
+        status = ok(await on_sim(sim, "status", "--venue-id", oid)).line("OrderStatusReport")
+        assert "client_order_id=mine-1" in status
+
+        lift = await on_sim(
+            sim, "place", SYMBOL, "BUY", "100", "1.1400", "--tif", "IOC", "--token", token,
+            env=clean_env(),
+        )  # fmt: skip
+        ok(lift)
+        fills = ok(await on_sim(sim, "fills"))
+        rows = [line for line in fills.out.splitlines() if oid in line]
+        assert len(rows) == 1, fills.out
+        row = rows[0]
+        assert "mine-1" in row and "MAKER" in row and "0.0000" not in row
+
+        bare = ok(await on_sim(sim, "orders", "--no-names"))
+        assert "CID-" in bare.out and "mine-1" not in bare.out
+
+        canceled = ok(await on_sim(sim, "cancel-all"))
+        assert "client_order_id=mine-1" in canceled.out and "client_order_id=mine-2" in canceled.out
+        assert "CID-" not in canceled.out
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        await finish(watch, timeout=10)
+    files = sorted(p.name for p in (state_home / "axorders").glob("names-*.sqlite3"))
+    assert len(files) == 2, files  # one per account: the user's and the taker's
+    assert any("127.0.0.1" in name and sim.account_id in name for name in files), files
+
+
+async def test_names_path_picks_the_file(sim: SimServer, tmp_path: Path) -> None:
+    names = tmp_path / "elsewhere" / "names.sqlite3"
+    ok(await on_sim(sim, "place", SYMBOL, "BUY", "100", "1.0400", "--id", "n-1", "--names",
+                    str(names)))  # fmt: skip
+    assert names.exists()
+    default = ok(await on_sim(sim, "orders"))  # the default file never heard of n-1
+    assert "CID-" in default.out
+    chosen = ok(await on_sim(sim, "orders", "--names", str(names)))
+    assert "n-1" in chosen.out and "CID-" not in chosen.out
+
+
+async def test_many_processes_write_names_at_once(sim: SimServer) -> None:
+    runs = await asyncio.gather(
+        *(on_sim(sim, "place", SYMBOL, "BUY", "100", "1.04", "--id", f"par-{i}") for i in range(6))
+    )
+    for run in runs:
+        ok(run)
+    listed = ok(await on_sim(sim, "orders")).out
+    assert all(f"par-{i}" in listed for i in range(6)) and "CID-" not in listed
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain words, exit status 2 and the flag that fixes it.
+
+
+async def test_local_mistakes_exit_2_and_name_the_flag(sim: SimServer) -> None:
+    processed = sim.engine.orders_processed
+    place = ("place", SYMBOL, "BUY")
+    token = clean_env(AX_TOKEN="t")
+    cases: list[tuple[tuple[str, ...], tuple[str, ...], dict[str, str] | None]] = [
+        (("orders", "--url", "ftp://example.com"), ("--url", "ftp://"), token),
+        (("orders", "--url", "http://10.1.2.3:8080"), ("--url", "--allow-insecure"), token),
+        (("orders", "--url", "nonsense"), ("--url",), token),
+        (("orders", "--url", "http://127.0.0.1:99999"), ("--url",), token),
+        (("orders", "--proxy", "ftp://proxy:1"), ("--proxy",), token),
+        ((*place, str(10**20), "1.05"), ("quantity", str(10**20)), None),
+        ((*place, "100", "1.05", "--id", ""), ("--id", "non-empty"), None),
+        ((*place, "100", "1.05", "--id", "x" * 100_000), ("--id", "at most 64"), None),
+        ((*place, "100", "1.05", "--id", "two\nlines"), ("--id", "control character"), None),
+        (("cancel", "--id", "bad\tid"), ("--id", "control character"), None),
+        ((*place, "100", "1.05", "--trigger", "1.04"), ("--trigger",), None),
+        (("replace", "--id", "keep", "--quantity", str(10**20)), ("--quantity",), None),
+    ]
+    runs = await asyncio.gather(
+        *(axorders(*args, env=env or venue_env(sim)) if "--url" in args
+          else on_sim(sim, *args, env=env) for args, _, env in cases)
+    )  # fmt: skip
+    for (args, words, _), run in zip(cases, runs, strict=True):
+        assert run.code == 2, (args[:4], run)
+        refused(run, 2, *words)
+    assert sim.engine.orders_processed == processed
+
+
+async def test_a_refused_connection_is_said_in_plain_words() -> None:
+    run = await axorders(
+        "orders", "--url", "http://127.0.0.1:1", "--timeout", "1", env=clean_env(AX_TOKEN="t")
+    )
+    line = refused(run, 1)
+    assert line == (
+        "axorders: error: could not connect to ws://127.0.0.1:1/orders/ws: connection refused"
+        " — is the simulator running (axorders sim)?"
+    )
+    assert "Error" not in line.removeprefix("axorders: error:")
+
+
+async def test_an_unknown_symbol_suggests_only_a_close_one(sim: SimServer) -> None:
+    near, far = await asyncio.gather(
+        on_sim(sim, "place", "EURUSD-PREP", "BUY", "100", "1.05"),
+        on_sim(sim, "place", "ZZZ", "BUY", "100", "1.05"),
+    )
+    assert refused(near, 2).endswith("did you mean EURUSD-PERP?")
+    line = refused(far, 2, "known:", "EURUSD-PERP", "XAU-PERP")
+    assert "did you mean" not in line
+
+
+async def test_status_shows_no_request_id(sim: SimServer) -> None:
+    ok(await on_sim(sim, "place", SYMBOL, "BUY", "100", "1.0400", "--id", "st-1"))
+    line = ok(await on_sim(sim, "status", "--id", "st-1")).line("OrderStatusReport")
+    assert "request_id" not in line and "client_order_id=st-1" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# watch and the stop-limit wait.
+
+
+async def test_watch_count_fails_after_its_timeout(sim: SimServer) -> None:
+    run = await on_sim(sim, "watch", "--count", "1", "--timeout", "1")
+    assert run.code == 1, run
+    assert run.err_lines[-1] == (
+        "axorders: error: watch: 0 of 1 order event(s) within 1 s (--timeout)"
+    )
+
+
+async def test_watch_prints_every_reconnect_attempt_and_resync(sim: SimServer) -> None:
+    watch = await spawn("watch", "--url", sim.base_url, env=venue_env(sim))
+    try:
+        await read_until(watch, "Resynced")
+        sim.faults.reject_next_auth(2)
+        sim.faults.drop()
+        lines = await read_until(watch, "Resynced")
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        run = await finish(watch, timeout=10)
+    assert run.code == 0, run
+    assert lines[0].startswith("Disconnected ")
+    attempts = [line for line in lines if line.startswith("reconnect attempt ")]
+    assert attempts and attempts[0].startswith("reconnect attempt 1 failed: "), lines
+    assert any(line.startswith("Reconnected ") for line in lines)
+    assert lines[-1].startswith("Resynced orders_checked=")
+
+
+async def test_a_stop_limit_says_it_waits_shows_the_mark_and_is_withdrawn(
+    sim: SimServer,
+) -> None:
+    processed = sim.engine.orders_processed
+    args = ("place", SYMBOL, "BUY", "100", "1.2000", "--type", "STOP_LIMIT", "--trigger")
+    stop = await spawn(*args, "1.1990", "--id", "stop-1", "--url", sim.base_url,
+                       env=venue_env(sim))  # fmt: skip
+    try:
+        [armed] = await read_until(stop, "armed ")
+        assert "waiting for the trigger" in armed and "nothing is sent" in armed
+        processed = sim.engine.orders_processed
+        # A trade between two other parties moves the last price below the trigger.
+        sim.add_liquidity(SYMBOL, "SELL", "1.1300", 100)
+        taker = sim.add_user()
+        lift = await on_sim(sim, "place", SYMBOL, "BUY", "100", "1.1300", "--tif", "IOC",
+                            "--token", sim.issue_token(taker.user_id), env=clean_env())  # fmt: skip
+        ok(lift)
+        [*_, mark] = await read_until(stop, "waiting for the trigger 1.1990: last trade 1.13")
+        assert "bid" in mark and "ask" in mark
+        stop.send_signal(signal.SIGINT)
+        run = await finish(stop, timeout=10)
+    finally:
+        if stop.returncode is None:
+            stop.kill()
+            await stop.communicate()
+    assert (run.code, run.err) == (130, ""), run
+    assert run.out.strip().splitlines()[-1] == (
+        "withdrew the stop stop-1: it never triggered and nothing was sent to the venue"
+    )
+    assert sim.engine.orders_processed == processed + 2  # the two other parties' orders only
+
+
+async def test_proxy_flag_is_parsed_for_every_networked_command() -> None:
+    from axorders.cli import build_parser
+
+    parser = build_parser()
+    proxy = "http://user:secret@127.0.0.1:3128"
+    for argv in (
+        ["place", SYMBOL, "BUY", "100", "1.05"],
+        ["cancel", "--id", "x"],
+        ["replace", "--id", "x", "--price", "1"],
+        ["cancel-all"],
+        ["orders"],
+        ["status", "--id", "x"],
+        ["fills"],
+        ["watch"],
+    ):
+        assert parser.parse_args([*argv, "--proxy", proxy]).proxy == proxy
+        assert parser.parse_args(argv).proxy is None
+
+
+async def test_the_demo_has_no_automatic_highlighting() -> None:
+    colour = clean_env(FORCE_COLOR="1", TERM="xterm-256color", COLUMNS="120")
+    run = await axorders("demo", env=colour)
+    assert run.code == 0, run
+    assert "\x1b[1;36m" not in run.out  # rich's highlighting of numbers (bold cyan)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", run.out)
+    assert "OrderAccepted client_order_id=demo-limit" in plain
+    assert "client order id" in plain and "fee" in plain and "liquidity" in plain
