@@ -72,7 +72,7 @@ async def _round(
             acked = await fut
             if i >= warmup:
                 samples.append(acked - started)
-        await client.wait_for(await client.cancel_all(SYMBOL))
+        await client.cancel_all(SYMBOL)
     return samples
 
 

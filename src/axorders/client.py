@@ -526,10 +526,11 @@ class OrdersClient:
 
     async def _wait_ready(self, *, resync: bool = True) -> None:
         """Wait for the venue's login snapshot (``connect_timeout``), then with ``resync``
-        for the end of the resync it starts (``request_timeout + connect_timeout`` more).
+        for the end of the resync it starts (``request_timeout + connect_timeout`` more; past
+        that a warning is logged and the resync goes on).
 
         Raises:
-            ConnectError: the socket closed first, or the time ran out.
+            ConnectError: the socket closed first, or no login snapshot came in time.
         """
         steps = [(self._login, self.connect_timeout, "login snapshot")]
         if resync:
@@ -552,6 +553,11 @@ class OrdersClient:
             if gone.done() or self._transport is None:
                 raise ConnectError(f"the venue closed the connection before its {what}")
             if not flag.is_set():
+                if flag is self._resynced:
+                    # Logged in: the resync goes on (a held journal write may be delaying it)
+                    # and Resynced follows when it ends; the connection stands.
+                    log.warning("no reconciliation with the venue within %g s", timeout)
+                    return
                 raise ConnectError(f"no {what} from the venue within {timeout:g} s")
 
     async def _attempt_once(self) -> None:

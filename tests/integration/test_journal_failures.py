@@ -310,7 +310,7 @@ async def test_a_read_only_journal_refuses_commands_and_holds_venue_frames(
         store._db.execute("PRAGMA query_only = ON")  # the file turned read-only
         await assert_refused_unsent(sim, client, rec, "ro-2")
         # A cancel depends on no new record: it still leaves, and the venue cancels.
-        rid = await client.cancel_order("ro-c")
+        rid = await client.submit_cancel("ro-c")
         assert (await client.wait_for(rid)).ok
         await rec.wait(ev.OrderCanceled, "ro-c")
         # A fill from the venue is delivered; its record waits for the journal.

@@ -128,7 +128,7 @@ async def session_with_stop(client: OrdersClient, rec: Recorder, name: str) -> N
     """Log in, place and cancel an order, and arm a STOP_LIMIT (market data)."""
     await client.connect()
     resolved = await client.place_order(name, SYMBOL, "BUY", 100, BID)
-    assert resolved is not None and resolved.ok
+    assert resolved.venue_order_id is not None
     await client.submit_order(
         name + "-stop", SYMBOL, "BUY", 100, MARK + 20 * TICK, order_type="STOP_LIMIT",
         trigger_price=MARK + 10 * TICK,
