@@ -10,12 +10,13 @@ events). The venue layer encodes them and fans events out to every session of th
 Where things are
 ----------------
 This module holds the commands and the :class:`Engine` that joins the parts: it checks a
-request, decides between an ``err`` and a ``j``, and answers the queries. The price levels, the
-tick and band rules and the market-data views of one symbol are in :mod:`axorders.sim.book`;
-the life of an accepted order (acknowledge, match, rest, expire, cancel) and its events in
-:mod:`axorders.sim.matching`; balances, positions, fees and margin in
-:mod:`axorders.sim.accounts`; the configuration, the texts and the order states in
-:mod:`axorders.sim.rules` (all re-exported here).
+request, decides between an ``err`` and a ``j``, and hands an accepted order to the matching.
+The engine's read side (queries, market-data views) is
+:class:`~axorders.sim.views.EngineViews`, its base class. The price levels and the tick and
+band rules of one symbol are in :mod:`axorders.sim.book`; the life of an accepted order
+(acknowledge, match, rest, expire, cancel) and its events in :mod:`axorders.sim.matching`;
+balances, positions, fees and margin in :mod:`axorders.sim.accounts`; the configuration, the
+texts, the order states and :class:`Reply` in :mod:`axorders.sim.rules` (re-exported here).
 
 Which failures are what (SPEC §6, §7.1, §8.4, Q13):
 
