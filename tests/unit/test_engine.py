@@ -346,3 +346,29 @@ def test_commands_for_makers(engine: Engine) -> None:
     assert len(engine.apply(CancelAll("B", EUR), T0).events) == 1
 
 
+
+
+def test_the_engine_interface_stays_importable_from_the_engine_module() -> None:
+    """The gateway, the makers and the REST layer import these names from one place."""
+    import axorders.sim.engine as module
+
+    names = [
+        "Cancel",
+        "CancelAll",
+        "CancelReject",
+        "Command",
+        "Engine",
+        "EngineConfig",
+        "Events",
+        "Fill",
+        "MarginFailure",
+        "Place",
+        "Reply",
+        "SetMark",
+        "StpMode",
+        "Texts",
+    ]
+    assert sorted(module.__all__) == sorted(names)
+    for name in names:
+        assert getattr(module, name) is not None
+    assert module.Texts.NO_MATCHING_ORDERS == "no matching orders"
