@@ -135,17 +135,6 @@ class Matcher:
 
     # -- the book -------------------------------------------------------------------------------
 
-    def rest(self, order: Order, book: Book) -> None:
-        """Put ``order`` on the book, counting its exposure in the account's position."""
-        remaining = book.rest(order)
-        positions = self.accounts[order.account_id].positions
-        pos = positions.get(order.symbol)
-        if pos is None:
-            pos = positions[order.symbol] = Position()
-        pos.open_notional += order.ticks * remaining
-        if self.record_md:
-            self.md_dirty.add(order.symbol)
-
     def rest_again(self, order: Order, book: Book) -> None:
         """Put back an order taken off for a refused replace (it keeps its time priority)."""
         remaining = book.put_back(order)
@@ -154,7 +143,10 @@ class Matcher:
         )
 
     def unrest(self, order: Order) -> None:
-        """Take a live order off its level (lazily: the FIFO entry is skipped later)."""
+        """Take a live order off its level (lazily: the FIFO entry is skipped later).
+
+        :meth:`cancel` does the same inline.
+        """
         if not order.live:
             return
         remaining = self.books[order.symbol].take_off(order)
@@ -228,7 +220,15 @@ class Matcher:
             )
             order.text = Texts.NO_LIQUIDITY  # in the history, not in the event
             return
-        self.rest(order, book)
+        # Rest it, counting its exposure in the account's position (inline: the hot path).
+        remaining = book.rest(order)
+        positions = self.accounts[account_id].positions
+        pos = positions.get(order.symbol)
+        if pos is None:
+            pos = positions[order.symbol] = Position()
+        pos.open_notional += ticks * remaining
+        if self.record_md:
+            self.md_dirty.add(order.symbol)
         if ack and not early and not order.filled:
             events.append(
                 (
@@ -244,7 +244,13 @@ class Matcher:
 
     def cancel(self, order: Order, now: int, events: Events, reason: str, text: str) -> None:
         """Take ``order`` off the book, end it as CANCELED and emit its ``c``."""
-        self.unrest(order)
+        if order.live:  # :meth:`unrest`, inline: the hot path
+            remaining = self.books[order.symbol].take_off(order)
+            self.accounts[order.account_id].position(order.symbol).open_notional -= (
+                order.ticks * remaining
+            )
+            if self.record_md:
+                self.md_dirty.add(order.symbol)
         order.status = CANCELED
         self.finish(order)
         events.append(
