@@ -284,13 +284,6 @@ class Instrument:
         exponent = tick_size.normalize().as_tuple().exponent
         return max(0, -exponent) if isinstance(exponent, int) else 0
 
-    @classmethod
-    def from_rest(cls, data: bytes | str) -> Instrument:
-        """Build an instrument from one object of the REST ``/instruments`` shape."""
-        from axorders.wire.rest import decode_instrument
-
-        return decode_instrument(data).to_instrument()
-
     def check_price(self, price: Decimal | str | int | float, field: str = "price") -> Decimal:
         """Return ``price`` as a Decimal on this instrument's tick, or raise.
 

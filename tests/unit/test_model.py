@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
+import inspect
+import os
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -491,7 +495,7 @@ def test_round_to_tick_is_the_nearest_tick_in_its_direction() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Instrument.from_rest
+# Instrument (its decoding from REST lives in axorders.wire.rest: test_wire_md_rest.py)
 
 
 def test_precision_of() -> None:
@@ -503,47 +507,45 @@ def test_precision_of() -> None:
     assert Instrument.precision_of(D("5")) == 0
 
 
-def test_from_rest_full_object() -> None:
-    body = (
-        b'{"symbol":"EURUSD-PERP","product":"EURUSD","expiration":null,"multiplier":"1",'
-        b'"price_scale":10000,"minimum_order_size":"100","tick_size":"0.0001",'
-        b'"quote_currency":"USD","price_band_lower_deviation_pct":"7.5",'
-        b'"price_band_upper_deviation_pct":"12","funding_settlement_currency":"USD",'
-        b'"maintenance_margin_pct":"3.0","initial_margin_pct":"6.0","category":"fx",'
-        b'"description":"Euro perpetual","funding_schedule":{"times":[]},"contract_size":"x"}'
-    )
-    instrument = Instrument.from_rest(body)
-    assert instrument == Instrument(
-        symbol="EURUSD-PERP",
-        tick_size=D("0.0001"),
-        minimum_order_size=100,
-        price_precision=4,
-        price_band_lower_pct=D("7.5"),
-        price_band_upper_pct=D("12"),
-        quote_currency="USD",
-        multiplier=D(1),
-        initial_margin_pct=D("6.0"),
-        maintenance_margin_pct=D("3.0"),
-        category="fx",
-        state="OPEN",
-        description="Euro perpetual",
-    )
-    assert instrument.check_price("1.08500") == D("1.085")
-
-
-def test_from_rest_minimal_object_takes_defaults() -> None:
-    instrument = Instrument.from_rest('{"symbol":"XAU-PERP","tick_size":"0.1","state":"HALTED"}')
-    assert instrument.symbol == "XAU-PERP"
-    assert instrument.tick_size == D("0.1")
-    assert instrument.price_precision == 1
-    assert instrument.minimum_order_size == 1
-    assert instrument.price_band_lower_pct == D(10)
-    assert instrument.price_band_upper_pct == D(10)
-    assert instrument.state == "HALTED"
-    assert instrument.category == ""
-
-
 def test_instrument_is_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         EUR.symbol = "X"  # type: ignore[misc]
     assert len({EUR, GOLD, EUR}) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The model knows nothing of the wire
+
+
+def test_importing_the_model_loads_no_wire_module() -> None:
+    script = (
+        "import sys\n"
+        "import axorders.model\n"
+        "loaded = sorted(m for m in sys.modules if m == 'axorders.wire' or"
+        " m.startswith('axorders.wire.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    # The interpreter must import this checkout's package, whatever is installed.
+    source_root = str(Path(model.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH")) if p)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_model_has_no_import_of_the_wire_anywhere() -> None:
+    """Not even inside a function: the model must not know the wire at all."""
+    tree = ast.parse(inspect.getsource(model))
+    imported: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            imported.append(node.module)
+    assert [name for name in imported if name.split(".")[:2] == ["axorders", "wire"]] == []
+    assert not hasattr(model.Instrument, "from_rest")

@@ -56,6 +56,7 @@ from axorders.wire.rest import (
     decode_rest,
     encode_rest,
     format_rfc3339_ns,
+    instrument_from_rest,
     parse_rfc3339_ns,
 )
 
@@ -384,13 +385,55 @@ def test_rest_instruments() -> None:
 def test_rest_single_instrument() -> None:
     info = decode_instrument(raw("rest_instrument.json"))
     assert info == rest("rest_instruments.json").instruments[0]
-    assert Instrument.from_rest(raw("rest_instrument.json")) == info.to_instrument()
+    assert instrument_from_rest(raw("rest_instrument.json")) == info.to_instrument()
 
 
 def test_rest_instrument_round_trip_through_the_domain() -> None:
-    instrument = Instrument.from_rest(raw("rest_instrument.json"))
+    instrument = instrument_from_rest(raw("rest_instrument.json"))
     again = decode_instrument(encode_rest(InstrumentInfo.from_instrument(instrument)))
     assert again.to_instrument() == instrument
+
+
+def test_instrument_from_rest_full_object() -> None:
+    body = (
+        b'{"symbol":"EURUSD-PERP","product":"EURUSD","expiration":null,"multiplier":"1",'
+        b'"price_scale":10000,"minimum_order_size":"100","tick_size":"0.0001",'
+        b'"quote_currency":"USD","price_band_lower_deviation_pct":"7.5",'
+        b'"price_band_upper_deviation_pct":"12","funding_settlement_currency":"USD",'
+        b'"maintenance_margin_pct":"3.0","initial_margin_pct":"6.0","category":"fx",'
+        b'"description":"Euro perpetual","funding_schedule":{"times":[]},"contract_size":"x"}'
+    )
+    instrument = instrument_from_rest(body)
+    assert instrument == Instrument(
+        symbol="EURUSD-PERP",
+        tick_size=D("0.0001"),
+        minimum_order_size=100,
+        price_precision=4,
+        price_band_lower_pct=D("7.5"),
+        price_band_upper_pct=D("12"),
+        quote_currency="USD",
+        multiplier=D(1),
+        initial_margin_pct=D("6.0"),
+        maintenance_margin_pct=D("3.0"),
+        category="fx",
+        state="OPEN",
+        description="Euro perpetual",
+    )
+    assert instrument.check_price("1.08500") == D("1.085")
+
+
+def test_instrument_from_rest_minimal_object_takes_defaults() -> None:
+    instrument = instrument_from_rest(
+        '{"symbol":"XAU-PERP","tick_size":"0.1","state":"HALTED"}'
+    )
+    assert instrument.symbol == "XAU-PERP"
+    assert instrument.tick_size == D("0.1")
+    assert instrument.price_precision == 1
+    assert instrument.minimum_order_size == 1
+    assert instrument.price_band_lower_pct == D(10)
+    assert instrument.price_band_upper_pct == D(10)
+    assert instrument.state == "HALTED"
+    assert instrument.category == ""
 
 
 def test_rest_order_pages() -> None:

@@ -1,6 +1,8 @@
 """The AX simulator: a matching engine and a gateway that speaks the venue's protocol.
 
-* :mod:`axorders.sim.engine`: matching engine, price-time priority (pure).
+* :mod:`axorders.sim.engine`: matching engine, price-time priority (pure); its parts:
+  :mod:`~axorders.sim.book`, :mod:`~axorders.sim.matching`, :mod:`~axorders.sim.accounts`,
+  :mod:`~axorders.sim.views` and :mod:`~axorders.sim.rules`.
 * :mod:`axorders.sim.venue`: per-connection venue sessions (pure).
 * :mod:`axorders.sim.makers`: seeded market makers (pure).
 * :mod:`axorders.sim.restapi`: the REST endpoints (pure).

@@ -55,6 +55,7 @@ __all__ = [
     "decode_rest",
     "encode_rest",
     "format_rfc3339_ns",
+    "instrument_from_rest",
     "parse_rfc3339_ns",
 ]
 
@@ -506,6 +507,16 @@ def decode_query(params: Any, type_: type[T]) -> T:
 def decode_instrument(data: bytes | str) -> InstrumentInfo:
     """Decode one instrument object (``GET /api/instrument``)."""
     return decode_rest(data, InstrumentInfo)
+
+
+def instrument_from_rest(data: bytes | str) -> Instrument:
+    """Build the domain :class:`~axorders.model.Instrument` from one object of the REST
+    ``/instruments`` shape.
+
+    Raises:
+        RemoteProtocolError: not JSON, or not an instrument object.
+    """
+    return decode_instrument(data).to_instrument()
 
 
 _NS = 1_000_000_000
