@@ -33,11 +33,13 @@ __all__ = [
     "OrderRejected",
     "OrderReplaced",
     "OrderSnapshot",
+    "OrderStateCorrected",
     "OrderStatusReport",
     "OrderTriggered",
     "Reconnected",
     "RejectOrigin",
     "ReplaceRejected",
+    "RequestFallback",
     "RequestKind",
     "RequestOutcome",
     "RequestResolved",
@@ -329,5 +331,30 @@ class VenueError(Event, frozen=True, kw_only=True):
     """An ``err`` that answers no known request (no ``rid``, or an unknown one)."""
 
     request_id: int | None
+    code: int
+    message: str
+
+
+class OrderStateCorrected(OrderEvent, frozen=True, kw_only=True):
+    """Venue evidence undid a local verdict on an order.
+
+    An order ended locally (REJECTED by an ``err`` reply to its place, or judged lost after the
+    venue reported no order with its ``cid``) was then named by the venue: an event (``n``,
+    ``p``, ``f``...), a status answer or an open-orders list. The venue's word wins: the order
+    is live again from ``old_state``, and the events the venue's report implies follow
+    (:class:`OrderAccepted`, :class:`OrderFilled`...). ``new_state`` is the venue's state for
+    it as that report gave it.
+    """
+
+    old_state: OrderStatus
+    new_state: OrderStatus
+    reason: str
+
+
+class RequestFallback(Event, frozen=True, kw_only=True):
+    """The venue does not know a WebSocket request kind (``err`` 400, 405 or 501 to a status or
+    cancel-all request): from now on that kind goes over REST. Emitted once per kind."""
+
+    kind: RequestKind
     code: int
     message: str
