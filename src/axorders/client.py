@@ -486,6 +486,8 @@ class OrdersClient:
             self._publish(events)
         if session.missing_fills and (self._fills_task is None or self._fills_task.done()):
             self._fills_task = asyncio.get_running_loop().create_task(self._recover_fills())
+        if session.rest_wanted and (self._rest_task is None or self._rest_task.done()):
+            self._rest_task = asyncio.get_running_loop().create_task(self._rest_fallback())
 
     def _publish(self, events: list[ev.Event]) -> None:
         callback = self._on_event
@@ -588,6 +590,45 @@ class OrdersClient:
             log.warning("some fills never appeared over REST; ending their orders anyway")
             self.session.receive_fills([], _now(), final=True)
             self._pump()
+
+    # -----------------------------------------------------------------------------------------
+    # REST in place of the WS requests the venue does not know (status `s`, cancel-all `X`).
+
+    _rest_task: asyncio.Task[None] | None = None
+
+    async def _rest_fallback(self) -> None:
+        session = self.session
+        while not self._closed and session.rest_wanted:
+            for query in session.rest_status_wanted():
+                status = None
+                code: int | None = None
+                message = ""
+                try:
+                    if query.venue_order_id is not None:
+                        status = await self.rest.order_status(venue_order_id=query.venue_order_id)
+                    else:
+                        status = await self.rest.order_status(cid=query.cid)
+                except RequestRejectedError as exc:
+                    code, message = exc.status, exc.message
+                except AxOrdersError as exc:
+                    code, message = 503, str(exc)
+                session.receive_rest_status(
+                    query.request_id, status, _now(), code=code, message=message
+                )
+                self._pump()
+            for cancel in session.rest_cancel_all_wanted():
+                code = None
+                message = ""
+                try:
+                    await self.rest.cancel_all_orders(cancel.symbol)
+                except RequestRejectedError as exc:
+                    code, message = exc.status, exc.message
+                except AxOrdersError as exc:
+                    code, message = 503, str(exc)
+                session.receive_rest_cancel_all(
+                    cancel.request_id, _now(), code=code, message=message
+                )
+                self._pump()
 
     # -----------------------------------------------------------------------------------------
     # Events.
