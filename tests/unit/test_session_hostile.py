@@ -148,7 +148,8 @@ def test_late_fills_after_an_err_reply_are_delivered() -> None:
     assert rec is not None and rec.status is OrderStatus.FILLED and rec.filled_qty == 100
     assert bare.s.stats().duplicates_dropped == 0
     # Only trade ids de-duplicate.
-    assert bare.feed(fill_frame("f", body("O-2", cid=cid, xq=100, status="FILLED"), "T-2", 60)) == []
+    again = fill_frame("f", body("O-2", cid=cid, xq=100, status="FILLED"), "T-2", 60)
+    assert bare.feed(again) == []
 
 
 def lose_a_place(bare: Bare, coid: str) -> None:
@@ -267,9 +268,8 @@ def test_replace_after_a_partial_fill(fresh: bool, with_r: bool) -> None:
     q, xq1, xq2 = (60, 30, 60) if fresh else (100, 70, 100)
     bare.events.clear()
     bare.feed(fill_frame("p", body("O-2", cid=cid, price=price, qty=q, xq=xq1), "T-2", 30))
-    bare.feed(
-        fill_frame("f", body("O-2", cid=cid, price=price, qty=q, xq=xq2, status="FILLED"), "T-3", 30)
-    )
+    last = body("O-2", cid=cid, price=price, qty=q, xq=xq2, status="FILLED")
+    bare.feed(fill_frame("f", last, "T-3", 30))
     fills = bare.of(ev.OrderFilled)
     assert [(f.trade_id, f.filled_qty, f.leaves_qty) for f in fills] == [
         ("T-2", 70, 30),
