@@ -1106,6 +1106,13 @@ class OrdersSession:
             self._resync.external += 1
         return rec
 
+    def _learn_ended_oid(self, rec: OrderRecord, oid: str) -> None:
+        """An ended order's venue id, learned late: kept with the recent set's maps."""
+        if rec.venue_order_id is None and self._recent.get(rec.client_order_id) is rec:
+            rec.venue_order_id = oid
+            self._recent_oid[oid] = rec.client_order_id
+            self._changed_record(rec)
+
     def _learn_oid(self, rec: OrderRecord, oid: str, now: int) -> None:
         rec.venue_order_id = oid
         self._by_oid[oid] = rec.client_order_id
@@ -1303,12 +1310,14 @@ class OrdersSession:
             rec = self._adopt(body, now)
             if rec is None:
                 return
-        elif rec.venue_order_id is None:
-            self._learn_oid(rec, body.venue_order_id, now)
-        if rec.is_terminal and self._verdicts.pop(rec.client_order_id, None) is not None:
-            # The venue confirms the local verdict: nothing to undo any more.
+        elif rec.is_terminal:
+            # Already ended; for a local verdict, the venue confirms it: nothing to undo now.
+            self._verdicts.pop(rec.client_order_id, None)
+            self._learn_ended_oid(rec, body.venue_order_id)
             self._duplicates += 1
             return
+        elif rec.venue_order_id is None:
+            self._learn_oid(rec, body.venue_order_id, now)
         self._end_from_event(rec, body, _S.REJECTED, now, ts_event, reason, text)
 
     def _end_from_event(
@@ -1498,7 +1507,10 @@ class OrdersSession:
         oid = res.venue_order_id
         if kind is _K.PLACE:
             if rec is not None and oid is not None and rec.venue_order_id is None:
-                self._learn_oid(rec, oid, now)
+                if rec.is_terminal:
+                    self._learn_ended_oid(rec, oid)
+                else:
+                    self._learn_oid(rec, oid, now)
         elif kind is _K.REPLACE:
             if (
                 rec is not None
@@ -1835,6 +1847,12 @@ class OrdersSession:
         interrupted, self._interrupted = self._interrupted, []
         self._start_resync(interrupted)
         self._reconcile(orders, now)
+        for coid in list(self._verdicts):
+            # Ended by a local verdict: the venue may have carried it out after all.
+            rec = self._recent.get(coid)
+            if rec is not None:
+                self._query_status(rec, now)
+        self._maybe_finish_resync(now)
         for coid in list(self._deferred):
             rec = self._orders.get(coid)
             if rec is not None and rec.venue_order_id is not None:
