@@ -673,7 +673,10 @@ class OrdersSession:
                 )
             )
 
-        self._replace_rids.setdefault(rec.client_order_id, []).append(req.rid)
+        rids = self._replace_rids.setdefault(rec.client_order_id, [])
+        if rids:
+            rids[:] = [rid for rid in rids if rid in self._pending]  # answered ones go
+        rids.append(req.rid)
         self._send_or_defer(rec, req, build)
         return RequestId(req.rid)
 

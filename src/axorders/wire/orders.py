@@ -500,11 +500,36 @@ def _body_ok(body: OrderBody) -> bool:
 
 
 def _order_ok(msg: Any) -> bool:
-    return _body_ok(msg.order)
+    # Inlined _body_ok: this runs for every order event.
+    body = msg.order
+    price = body.price
+    cid = body.cid
+    try:
+        return (
+            MIN_PRICE <= price < MAX_PRICE
+            and price.__sizeof__() <= _PRICE_SIZE
+            and (cid is None or cid <= MAX_CID)
+        )
+    except ArithmeticError:
+        return False
 
 
 def _fill_ok(msg: Any) -> bool:
-    return _sane(msg.execution.price) and _body_ok(msg.order)
+    # Inlined _body_ok and _sane: this runs for every fill.
+    body = msg.order
+    price = body.price
+    last = msg.execution.price
+    cid = body.cid
+    try:
+        return (
+            MIN_PRICE <= price < MAX_PRICE
+            and MIN_PRICE <= last < MAX_PRICE
+            and price.__sizeof__() <= _PRICE_SIZE
+            and last.__sizeof__() <= _PRICE_SIZE
+            and (cid is None or cid <= MAX_CID)
+        )
+    except ArithmeticError:
+        return False
 
 
 def _replace_ok(msg: Any) -> bool:
