@@ -298,7 +298,6 @@ class OrdersSession:
         # Filled quantity carried from earlier venue orders that the current one's ``xq`` does
         # not count (a venue whose replacement starts fresh), by client order id.
         self._base: dict[str, int] = {}
-        self._place_rid: dict[str, int] = {}  # client order id -> its place request
         self._replace_rids: dict[str, list[int]] = {}  # client order id -> replace requests
         # The session's own status queries: in flight (client order id -> rid) and waiting.
         self._status_inflight: dict[str, int] = {}
@@ -596,7 +595,7 @@ class OrdersSession:
 
     def _send_place(self, rec: OrderRecord, now: int) -> int:
         req = self._new_request(_K.PLACE, now, rec.client_order_id)
-        self._place_rid[rec.client_order_id] = req.rid
+        rec.place_request_id = req.rid
         assert rec.price is not None
         self._write(
             w.PlaceRequest(
@@ -981,16 +980,14 @@ class OrdersSession:
         return self._recent.get(coid) if coid is not None else None
 
     def _order_for(
-        self, body: w.OrderBody, now: int, *, ack: bool = False, fill: int = 0
+        self, body: w.OrderBody, now: int, ack: bool = False, fill: int = 0
     ) -> OrderRecord | None:
         """The record an event's order belongs to; unknown orders are adopted as external
-        (None past the bound on those). An order ended by a local verdict is revived."""
+        (None past the bound on those). An order ended by a local verdict is revived.
+
+        The handlers look a live order at its current venue id up themselves (the common
+        case, inlined there) and call this for everything else."""
         oid = body.venue_order_id
-        coid = self._by_oid.get(oid)
-        if coid is not None:  # the common case: a live order at its current venue id
-            rec = self._orders.get(coid)
-            if rec is not None and rec.venue_order_id == oid:
-                return rec
         rec = self._find(oid, body.cid)
         if rec is not None:
             if rec.is_terminal:
@@ -1133,12 +1130,12 @@ class OrdersSession:
 
     def _on_ack(self, msg: w.AcknowledgedMsg, now: int) -> None:
         body = msg.order
-        rec = self._order_for(body, now, ack=True)
-        if rec is None:
-            return
-        if body.side is not rec.side or body.symbol != rec.symbol:
-            self._report(rec, msg, "the venue's order differs from the record", now)
-            return
+        oid = body.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(body, now, True)
+            if rec is None:
+                return
         if rec.status is _S.ACCEPTED or not rec.move_to(_S.ACCEPTED):
             self._duplicates += 1
             return
@@ -1168,20 +1165,20 @@ class OrdersSession:
     def _on_fill(self, msg: w.PartiallyFilledMsg | w.FilledMsg, now: int) -> None:
         body = msg.order
         xs = msg.execution
-        rec = self._order_for(body, now, fill=xs.quantity)
-        if rec is None:
-            return
+        oid = body.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        ended = False
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(body, now, False, xs.quantity)
+            if rec is None:
+                return
+            ended = rec.is_terminal  # a late fill of an order the venue has ended
         tid = xs.trade_id
         if rec.has_trade(tid):
             self._duplicates += 1
             return
         side = rec.side
-        if (
-            xs.side is not side
-            or body.side is not side
-            or xs.symbol != rec.symbol
-            or body.symbol != rec.symbol
-        ):
+        if xs.side is not side or xs.symbol != rec.symbol:
             self._report(rec, msg, "the fill's symbol or side differs from the order's", now)
             return
         final = type(msg) is w.FilledMsg
@@ -1207,7 +1204,6 @@ class OrdersSession:
         rec.ts_last = now
         gap = base + body.filled_quantity - filled
         complete = final and gap <= 0
-        ended = rec.is_terminal  # a late fill of an order the venue has ended
         if not complete and not ended and rec.status is not _S.PARTIALLY_FILLED:
             rec.move_to(_S.PARTIALLY_FILLED)
         if self._track_changes:
@@ -1265,18 +1261,24 @@ class OrdersSession:
         return body.filled_quantity
 
     def _on_canceled(self, msg: w.CanceledMsg, now: int) -> None:
-        rec = self._order_for(msg.order, now)
-        if rec is None:
-            return
+        oid = msg.order.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(msg.order, now)
+            if rec is None:
+                return
         self._end_from_event(
             rec, msg.order, _S.CANCELED, now, msg.ts * NS + msg.tn, msg.reason, msg.text
         )
 
     def _on_expired(self, msg: w.ExpiredMsg | w.DoneForDayMsg, now: int) -> None:
         target = _S.EXPIRED if type(msg) is w.ExpiredMsg else _S.DONE_FOR_DAY
-        rec = self._order_for(msg.order, now)
-        if rec is None:
-            return
+        oid = msg.order.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(msg.order, now)
+            if rec is None:
+                return
         self._end_from_event(rec, msg.order, target, now, msg.ts * NS + msg.tn, None, None)
 
     def _on_rejected(self, msg: w.RejectedMsg, now: int) -> None:
@@ -1504,8 +1506,6 @@ class OrdersSession:
             )
             return
         kind = req.kind
-        if req.internal and kind is _K.STATUS:
-            self._free_status_slot(req)
         rec = self.order(req.client_order_id) if req.client_order_id is not None else None
         oid = res.venue_order_id
         if kind is _K.PLACE:
@@ -1539,6 +1539,8 @@ class OrdersSession:
                 )
             )
         elif kind is _K.STATUS:
+            if req.internal:
+                self._free_status_slot(req)
             status = res.status
             if status is not None:
                 self._on_status(req, status, now)
@@ -1723,7 +1725,7 @@ class OrdersSession:
         venue can tell now; a later event for it revives the order)."""
         if rec.is_terminal or rec.venue_order_id is not None or rec.status is not _S.PENDING:
             return
-        place = self._pending.get(self._place_rid.get(rec.client_order_id, 0))
+        place = self._pending.get(rec.place_request_id)
         if (
             place is not None
             and place.kind is _K.PLACE
@@ -1912,7 +1914,7 @@ class OrdersSession:
             coid = rec.client_order_id
             if coid in seen or rec.status is _S.ARMED:
                 continue
-            place = pending.get(self._place_rid.get(coid, 0))
+            place = pending.get(rec.place_request_id)
             if (
                 place is not None
                 and place.kind is _K.PLACE
@@ -2359,7 +2361,6 @@ class OrdersSession:
             self._wanted.pop(coid, None)
         if self._held_ends:
             self._held_ends.pop(coid, None)
-        self._place_rid.pop(coid, None)
         if self._replace_rids:
             self._replace_rids.pop(coid, None)
         if self._externals:
