@@ -1988,6 +1988,8 @@ class OrdersSession:
 
         Paced: one query per order at a time, at most ``max_status_queries`` in flight; the
         others wait in a queue and go out as answers come back."""
+        if not self._connected or not self._logged_in:
+            return  # the next login compares everything anyway
         coid = rec.client_order_id
         if coid in self._status_inflight or coid in self._status_queued:
             return  # the answer on its way, or the query waiting, will do
