@@ -38,7 +38,7 @@ from axorders.commands import (
     QueryOrderStatus,
     ReplaceOrder,
 )
-from axorders.model import OrderStatus, Side, cid_for
+from axorders.model import OrderStatus, OrderType, Side, cid_for
 from axorders.session import OrdersSession, RestCancelAll, RestStatusQuery
 from axorders.sim.instruments import default_instruments
 from axorders.wire import orders as w
@@ -733,3 +733,40 @@ def test_session_types_are_exported() -> None:
     assert axorders.OrderStateCorrected is ev.OrderStateCorrected
     assert axorders.RequestFallback is ev.RequestFallback
     assert isinstance(OrdersSession, type) and Side.BUY and USER
+
+
+def test_a_fresh_replacement_known_from_the_journal() -> None:
+    """After a restart the base of a replacement that started fresh is found again at login."""
+    from axorders.state import OrderRecord
+
+    session = make_session()
+    rec = OrderRecord(
+        client_order_id="j1",
+        cid=cid_for("j1"),
+        symbol=EUR,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=100,
+        price=px(1),
+        account_id="acct-1",
+        trader_id="TRADER-1",
+        strategy_id="S-1",
+        ts_init=T0,
+        status=OrderStatus.PARTIALLY_FILLED,
+        venue_order_id="O-2",
+        prior_venue_order_ids=["O-1"],
+        filled_qty=40,
+        trade_ids=["T-1"],
+    )
+    session.restore([rec], T0)
+    session.connection_made(T0)
+    venue = body("O-2", cid=cid_for("j1"), price=str(px(1)), qty=60, xq=0, status="ACCEPTED")
+    session.receive(login_frame([venue]), T0)
+    events = session.events_received()
+    assert ev.OrderReplaced not in kinds(events)
+    assert not session.missing_fills
+    last = body("O-2", cid=cid_for("j1"), price=str(px(1)), qty=60, xq=60, status="FILLED")
+    session.receive(fill_frame("f", last, "T-2", 60), T0)
+    [filled] = [e for e in session.events_received() if isinstance(e, ev.OrderFilled)]
+    assert filled.filled_qty == 100 and filled.is_final
+    assert session.stats().unknown_messages == 0
