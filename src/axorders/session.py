@@ -1589,6 +1589,7 @@ class OrdersSession:
         """Bring ``rec`` up to the venue's word on it."""
         changed = False
         oid = status.order_id
+        before = rec.venue_order_id or oid
         if state is _S.REJECTED and rec.venue_order_id is not None and oid != rec.venue_order_id:
             # By cid the venue reports its newest order with that cid: here a replacement it
             # refused (ORIGINAL_ORDER_TERMINATED), which says nothing of the order itself.
@@ -1619,7 +1620,7 @@ class OrdersSession:
             if venue_qty != rec.quantity and venue_qty >= rec.filled_qty and rec.price is not None:
                 # The venue's word on the order's size (an amend we never saw): it wins.
                 rec.quantity = venue_qty
-                self._emit_replaced(rec, oid, now, now)
+                self._emit_replaced(rec, before, now, now)
                 changed = True
         if state.is_terminal and state is not _S.REPLACED:
             if target_filled > rec.filled_qty:
