@@ -197,6 +197,19 @@ class SessionMachine(RuleBasedStateMachine):
         if self.link.up:
             self.link.pump()
 
+    @precondition(lambda self: self.link.up)
+    @rule(side=st.sampled_from(["BUY", "SELL"]), offset=st.integers(-6, 6), lots=st.integers(2, 5))
+    def replace_after_a_partial_fill(self, side: str, offset: int, lots: int) -> None:
+        """A resting order partly filled, then replaced (the venue's replacement may start
+        fresh: see ``start``)."""
+        self.n += 1
+        coid = f"f{self.n}"
+        away = 8 if side == "BUY" else -8
+        self._send(PlaceOrder(coid, EUR, side, 100 * lots, price=px(-away)))
+        other = "SELL" if side == "BUY" else "BUY"
+        self.link.maker(other, 100, px(-away), tif="IOC")
+        self._send(ReplaceOrder(coid, price=px(offset), quantity=100 * (lots + 1)))
+
     @rule(first=st.booleans())
     def events_before_replies(self, first: bool) -> None:
         self.link.events_first = first
