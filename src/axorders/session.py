@@ -1188,7 +1188,7 @@ class OrdersSession:
         base = self._base.get(coid, 0) if self._base else 0
         quantity = rec.quantity
         venue_qty = base + body.quantity
-        changed = venue_qty != quantity and body.venue_order_id == rec.venue_order_id
+        changed = venue_qty != quantity and oid == rec.venue_order_id
         if changed and self._replacing(coid):
             # A replace is in flight: its events may come before its `r`.
             quantity = rec.quantity = max(venue_qty, rec.filled_qty)
@@ -1338,7 +1338,9 @@ class OrdersSession:
         if rec.is_terminal or rec.client_order_id in self._held_ends:
             self._duplicates += 1
             return
-        venue_filled = self._venue_filled(rec, body)
+        venue_filled = body.filled_quantity
+        if self._base and body.venue_order_id == rec.venue_order_id:
+            venue_filled += self._base.get(rec.client_order_id, 0)
         if venue_filled > rec.filled_qty:
             self._want_fills(rec, venue_filled)
             self._held_ends[rec.client_order_id] = (target, reason, text, ts_event)
