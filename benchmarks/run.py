@@ -289,6 +289,10 @@ def run_all(
     log("(d) import time and memory")
     figures["imports"] = import_times(sizes.import_runs)
     figures["memory"] = memory_per_order(sizes.memory_orders)
+    log("(e) malformed-frame flood")
+    from benchmarks import bench_malformed
+
+    figures["malformed"] = bench_malformed.run((10_000, 100_000), client=False)
     return figures
 
 
@@ -435,6 +439,19 @@ def rows(figures: dict[str, Any]) -> list[Row]:
             mem["memory_bytes_per_order"] <= 1024,
         )
     )
+    bad = figures.get("malformed")
+    if bad is not None:
+        small, large = bad["session"][10_000], bad["session"][100_000]
+        out.append(
+            Row(
+                "(e) 100k malformed frames: longest stretch; µs/frame 100k / 10k",
+                f"{bad['longest_ms']:,.1f} ms",
+                f"{large['us_per_frame']:,.1f} / {small['us_per_frame']:,.1f} µs",
+                large["us_per_frame"] / small["us_per_frame"],
+                "< 50 ms",
+                bool(bad["within_target"]),
+            )
+        )
     return out
 
 

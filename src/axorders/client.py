@@ -671,6 +671,7 @@ class OrdersClient:
                     self._reconnector,
                     self._attempt,
                     self._fills_task,
+                    self._rest_task,
                     *self._tasks,
                 ]
                 if task is not None and task is not current and not task.done()
@@ -826,6 +827,8 @@ class OrdersClient:
             self._publish(events)
         if session.missing_fills and (self._fills_task is None or self._fills_task.done()):
             self._fills_task = asyncio.get_running_loop().create_task(self._recover_fills())
+        if session.rest_wanted and (self._rest_task is None or self._rest_task.done()):
+            self._rest_task = asyncio.get_running_loop().create_task(self._rest_fallback())
 
     def _send_frames(self, frames: list[bytes] | None = None) -> None:
         if frames is None:
@@ -1152,6 +1155,45 @@ class OrdersClient:
             log.warning("some fills never appeared over REST; ending their orders anyway")
             self.session.receive_fills([], _now(), final=True)
             self._pump()
+
+    # -----------------------------------------------------------------------------------------
+    # REST in place of the WS requests the venue does not know (status `s`, cancel-all `X`).
+
+    _rest_task: asyncio.Task[None] | None = None
+
+    async def _rest_fallback(self) -> None:
+        session = self.session
+        while not self._closed and session.rest_wanted:
+            for query in session.rest_status_wanted():
+                status = None
+                code: int | None = None
+                message = ""
+                try:
+                    if query.venue_order_id is not None:
+                        status = await self.rest.order_status(venue_order_id=query.venue_order_id)
+                    else:
+                        status = await self.rest.order_status(cid=query.cid)
+                except RequestRejectedError as exc:
+                    code, message = exc.status, exc.message
+                except AxOrdersError as exc:
+                    code, message = 503, str(exc)
+                session.receive_rest_status(
+                    query.request_id, status, _now(), code=code, message=message
+                )
+                self._pump()
+            for cancel in session.rest_cancel_all_wanted():
+                code = None
+                message = ""
+                try:
+                    await self.rest.cancel_all_orders(cancel.symbol)
+                except RequestRejectedError as exc:
+                    code, message = exc.status, exc.message
+                except AxOrdersError as exc:
+                    code, message = 503, str(exc)
+                session.receive_rest_cancel_all(
+                    cancel.request_id, _now(), code=code, message=message
+                )
+                self._pump()
 
     # -----------------------------------------------------------------------------------------
     # Events.
@@ -1805,8 +1847,8 @@ class OrdersClient:
         if outcome is ev.RequestOutcome.LOST and lost:
             if result.kind in _ORDER_KINDS:
                 raise ConnectionLostError(
-                    f"request {result.request_id}: the connection dropped and the venue shows no"
-                    " trace of it; sending it again is safe",
+                    f"request {result.request_id}: the connection dropped and after the gap the"
+                    " venue reported no trace of it (a late venue event would revive it)",
                     reached_venue=False,
                     request_id=result.request_id,
                 )

@@ -35,11 +35,13 @@ __all__ = [
     "OrderRejected",
     "OrderReplaced",
     "OrderSnapshot",
+    "OrderStateCorrected",
     "OrderStatusReport",
     "OrderTriggered",
     "Reconnected",
     "RejectOrigin",
     "ReplaceRejected",
+    "RequestFallback",
     "RequestKind",
     "RequestOutcome",
     "RequestResolved",
@@ -68,8 +70,9 @@ class RequestOutcome(enum.Enum):
     * ERROR: the venue answered ``err`` (``code`` and ``message`` are set).
     * TIMEOUT: no answer before the request's deadline.
     * LOST: the connection dropped before the answer and the resync found no trace of the
-      request's effect (for a place: no order with its ``cid`` exists on the venue, so placing
-      it again is safe).
+      request's effect (for a place: after the gap the venue reported no order with its
+      ``cid``; should the venue name the order later, it is revived and an
+      :class:`OrderStateCorrected` says so).
     * LOCAL: refused or resolved locally without a venue round trip.
     """
 
@@ -359,6 +362,31 @@ class JournalWarning(Event, frozen=True, kw_only=True):
     path: str
     message: str
     pending: int = 0
+
+
+class OrderStateCorrected(OrderEvent, frozen=True, kw_only=True):
+    """Venue evidence undid a local verdict on an order.
+
+    An order ended locally (REJECTED by an ``err`` reply to its place, or judged lost after the
+    venue reported no order with its ``cid``) was then named by the venue: an event (``n``,
+    ``p``, ``f``...), a status answer or an open-orders list. The venue's word wins: the order
+    is live again from ``old_state``, and the events the venue's report implies follow
+    (:class:`OrderAccepted`, :class:`OrderFilled`...). ``new_state`` is the venue's state for
+    it as that report gave it.
+    """
+
+    old_state: OrderStatus
+    new_state: OrderStatus
+    reason: str
+
+
+class RequestFallback(Event, frozen=True, kw_only=True):
+    """The venue does not know a WebSocket request kind (``err`` 400, 405 or 501 to a status or
+    cancel-all request): from now on that kind goes over REST. Emitted once per kind."""
+
+    kind: RequestKind
+    code: int
+    message: str
 
 
 # ---------------------------------------------------------------------------------------------

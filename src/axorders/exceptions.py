@@ -182,8 +182,9 @@ class ConnectionLostError(TransportError):
 
     Attributes:
         reached_venue: whether the request reached the venue: True (it did, but what became
-            of it after the drop is not known yet), False (it did not: the reconciliation
-            found no trace of it, so sending it again is safe), None (unknown).
+            of it after the drop is not known yet), False (the venue reported after the gap
+            that it has no trace of it; a late venue event would still revive the order),
+            None (unknown).
         request_id: the request, when one was sent.
     """
 

@@ -218,6 +218,14 @@ class RestClient:
         found = await self._call("GET", "/orders/order-status", OrderStatusResponse, params=params)
         return found.status
 
+    async def cancel_all_orders(self, symbol: str | None = None) -> None:
+        """Cancel every open order of the account, or only those of ``symbol``; the orders'
+        cancel events come over the orders WebSocket."""
+        from axorders.wire.rest import CancelAllBody
+
+        body = CancelAllBody(symbol=symbol)
+        await self._call("POST", "/orders/cancel-all-orders", dict[str, Any], body=body)
+
     async def fills(
         self,
         start_ns: int | None = None,

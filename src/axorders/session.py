@@ -9,7 +9,9 @@ See ``docs/ARCHITECTURE.md`` for the contract, the resync and the journal seam.
 
 from __future__ import annotations
 
+import decimal
 import heapq
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,7 +52,7 @@ from axorders.state import OrderRecord
 from axorders.wire import orders as w
 from axorders.wire.rest import FillInfo, parse_rfc3339_ns
 
-__all__ = ["FillsWanted", "OrdersSession", "SessionStats"]
+__all__ = ["FillsWanted", "OrdersSession", "RestCancelAll", "RestStatusQuery", "SessionStats"]
 
 NS: Final = 1_000_000_000
 MAX_REQUEST_ID: Final = 2**31 - 1
@@ -59,9 +61,14 @@ CANCEL_RETRY_NS: Final = 50_000_000
 MAX_CANCEL_RETRIES: Final = 20
 FILL_WINDOW_MARGIN_NS: Final = 5 * NS
 """How far before the last known fill a REST fills window starts."""
+UNSUPPORTED_CODES: Final = frozenset({400, 405, 501})
+"""``err`` codes to a WS status (``s``) or cancel-all (``X``) request that mean the venue does not
+know the request: that kind goes over REST from then on. (For ``s``, 404 still means "no such
+order".)"""
 
 _K = ev.RequestKind
 _S = OrderStatus
+_WIDE: Final = decimal.Context(prec=100)  # quantizing a price to its tick never rounds here
 _TAG_MAX = 10
 
 
@@ -75,6 +82,29 @@ class FillsWanted:
     start_ns: int
     client_order_ids: tuple[str, ...]
     missing_qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestStatusQuery:
+    """A status query to make over REST (``GET order-status``), by venue id or else by ``cid``.
+
+    Feed the answer to :meth:`OrdersSession.receive_rest_status` with the same request id.
+    """
+
+    request_id: int
+    venue_order_id: str | None
+    cid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestCancelAll:
+    """A cancel-all to make over REST (``POST cancel-all-orders``).
+
+    Report the outcome with :meth:`OrdersSession.receive_rest_cancel_all`.
+    """
+
+    request_id: int
+    symbol: str | None
 
 
 class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,12 +122,18 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True):
     duplicates_dropped: int
     timeouts: int
     resyncs: int
+    corrections: int = 0  # local verdicts undone by venue evidence (OrderStateCorrected)
+    inconsistent: int = 0  # frames naming an order that could not be applied as they were
+    status_queued: int = 0  # the session's status queries waiting for a free slot
+    external_orders: int = 0  # live orders adopted from the venue (unknown or external)
+    externals_dropped: int = 0  # unknown orders not adopted because the bound was reached
 
 
 class _Request:
     """One request sent (or waiting to be sent) to the venue."""
 
     __slots__ = (
+        "cid",
         "client_order_id",
         "deadline",
         "frame",
@@ -108,6 +144,7 @@ class _Request:
         "retries",
         "retry_at",
         "rid",
+        "symbol",
         "venue_order_id",
     )
 
@@ -132,6 +169,8 @@ class _Request:
         self.retry_at = 0
         self.venue_order_id: str | None = None  # the id the request was about
         # PLACE: None; CANCEL/REPLACE: the order's id when sent; STATUS: the queried id
+        self.cid: int | None = None  # STATUS by cid: the queried cid
+        self.symbol: str | None = None  # CANCEL_ALL: its symbol
 
 
 class _Deferred:
@@ -147,11 +186,23 @@ class _Deferred:
 class _Resync:
     """Bookkeeping of one reconciliation with the venue."""
 
-    __slots__ = ("changed", "checked", "external", "fills", "interrupted", "queries", "resolved")
+    __slots__ = (
+        "again",
+        "changed",
+        "checked",
+        "external",
+        "fills",
+        "interrupted",
+        "open_rid",
+        "queries",
+        "resolved",
+    )
 
     def __init__(self, interrupted: list[_Request]) -> None:
         self.interrupted = interrupted
         self.queries: set[int] = set()
+        self.open_rid = 0  # its open-orders query, while unanswered
+        self.again = False  # a trigger came after that answer: compare once more at the end
         self.checked = 0
         self.changed = 0
         self.external = 0
@@ -172,6 +223,10 @@ class OrdersSession:
             events (oldest forgotten first).
         trigger_source: which market price crosses STOP_LIMIT triggers.
         track_changes: collect changed records for :meth:`take_changed` (the journal).
+        max_status_queries: how many of the session's own status queries may be in flight at
+            once; the others wait in a queue (one entry per order) and go out as answers come.
+        max_external_orders: how many live orders found on the venue (unknown or external) are
+            tracked; beyond it they are counted (``SessionStats.externals_dropped``) and left.
     """
 
     def __init__(
@@ -185,6 +240,8 @@ class OrdersSession:
         recent_capacity: int = 10_000,
         trigger_source: TriggerSource = TriggerSource.LAST_TRADE,
         track_changes: bool = False,
+        max_status_queries: int = 16,
+        max_external_orders: int = 10_000,
     ) -> None:
         if request_timeout_ns <= 0:
             raise ValueError("request_timeout_ns must be positive")
@@ -196,6 +253,8 @@ class OrdersSession:
         self.request_timeout_ns = request_timeout_ns
         self.recent_capacity = recent_capacity
         self.trigger_source = trigger_source
+        self.max_status_queries = max(1, max_status_queries)
+        self.max_external_orders = max(0, max_external_orders)
         self._instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self._next_rid = 1
         self._out: list[bytes] = []
@@ -231,6 +290,27 @@ class OrdersSession:
         self._duplicates = 0
         self._timeouts = 0
         self._resyncs = 0
+        # Local verdicts (REJECTED by an err reply, LOST) that venue evidence may undo, by
+        # client order id; kept as long as the ended record is remembered.
+        self._verdicts: dict[str, str] = {}
+        self._corrections = 0
+        self._inconsistent = 0
+        # Filled quantity carried from earlier venue orders that the current one's ``xq`` does
+        # not count (a venue whose replacement starts fresh), by client order id.
+        self._base: dict[str, int] = {}
+        self._replace_rids: dict[str, list[int]] = {}  # client order id -> replace requests
+        # The session's own status queries: in flight (client order id -> rid) and waiting.
+        self._status_inflight: dict[str, int] = {}
+        self._status_queue: deque[tuple[str, bool]] = deque()
+        self._status_queued: set[str] = set()
+        self._externals: set[str] = set()  # live adopted orders
+        self._externals_dropped = 0
+        # Request kinds the venue does not know over the WebSocket: done over REST instead.
+        self._rest_status = False
+        self._rest_cancel_all = False
+        self._rest_status_wanted: dict[int, RestStatusQuery] = {}
+        self._rest_cancel_all_wanted: dict[int, RestCancelAll] = {}
+        self._via_rest = False  # an answer fed from REST is being handled
         self._handlers: dict[type[Any], Callable[[Any, int], None]] = {
             w.HeartbeatMsg: self._on_heartbeat,
             w.KeepAliveMsg: self._on_heartbeat,
@@ -306,6 +386,11 @@ class OrdersSession:
             duplicates_dropped=self._duplicates,
             timeouts=self._timeouts,
             resyncs=self._resyncs,
+            corrections=self._corrections,
+            inconsistent=self._inconsistent,
+            status_queued=len(self._status_queue),
+            external_orders=len(self._externals),
+            externals_dropped=self._externals_dropped,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -362,6 +447,9 @@ class OrdersSession:
         # Internal queries of an unfinished resync die with the connection.
         for rid in [r.rid for r in self._pending.values() if r.internal]:
             del self._pending[rid]
+        self._status_inflight.clear()
+        self._status_queue.clear()
+        self._status_queued.clear()
         if self._resync is not None:
             in_flight.extend(r for r in self._resync.interrupted if r.rid in self._pending)
             self._resync = None
@@ -434,14 +522,14 @@ class OrdersSession:
         if cmd.price is None:
             what = "an aggressive limit price" if otype is OrderType.MARKET else "a limit price"
             raise InvalidOrderError("price", "MISSING_PRICE", f"{otype.value} needs {what}")
-        price = inst.check_price(cmd.price)
+        price = self._plain(inst.symbol, inst.check_price(cmd.price))
         trigger: Decimal | None = None
         if otype is OrderType.STOP_LIMIT:
             if cmd.trigger_price is None:
                 raise InvalidOrderError(
                     "trigger_price", "MISSING_TRIGGER", "STOP_LIMIT needs a trigger price"
                 )
-            trigger = inst.check_price(cmd.trigger_price, "trigger_price")
+            trigger = self._plain(inst.symbol, inst.check_price(cmd.trigger_price, "trigger_price"))
         elif cmd.trigger_price is not None:
             raise InvalidOrderError(
                 "trigger_price", "UNEXPECTED_TRIGGER", f"{otype.value} takes no trigger price"
@@ -507,6 +595,7 @@ class OrdersSession:
 
     def _send_place(self, rec: OrderRecord, now: int) -> int:
         req = self._new_request(_K.PLACE, now, rec.client_order_id)
+        rec.place_request_id = req.rid
         assert rec.price is not None
         self._write(
             w.PlaceRequest(
@@ -514,7 +603,7 @@ class OrdersSession:
                 symbol=rec.symbol,
                 side=rec.side,
                 quantity=rec.quantity,
-                price=rec.price,
+                price=self._plain(rec.symbol, rec.price),
                 time_in_force=rec.time_in_force.value,
                 post_only=rec.post_only,
                 tag=rec.tag,
@@ -549,7 +638,9 @@ class OrdersSession:
         inst = self.instrument(rec.symbol)
         if cmd.price is None and cmd.quantity is None:
             raise InvalidOrderError("price", "NOTHING_TO_REPLACE", "give a new price or quantity")
-        price = inst.check_price(cmd.price) if cmd.price is not None else None
+        price = None
+        if cmd.price is not None:
+            price = self._plain(inst.symbol, inst.check_price(cmd.price))
         quantity = inst.check_quantity(cmd.quantity) if cmd.quantity is not None else None
         if quantity is not None and quantity <= rec.filled_qty:
             raise InvalidOrderError(
@@ -581,6 +672,10 @@ class OrdersSession:
                 )
             )
 
+        rids = self._replace_rids.setdefault(rec.client_order_id, [])
+        if rids:
+            rids[:] = [rid for rid in rids if rid in self._pending]  # answered ones go
+        rids.append(req.rid)
         self._send_or_defer(rec, req, build)
         return RequestId(req.rid)
 
@@ -593,7 +688,11 @@ class OrdersSession:
                 self._disarm(rec)
                 self._end(rec, _S.CANCELED, now, now, "USER_REQUESTED", "canceled before trigger")
         req = self._new_request(_K.CANCEL_ALL, now)
-        self._write(w.CancelAllRequest(request_id=req.rid, symbol=cmd.symbol))
+        req.symbol = cmd.symbol
+        if self._rest_cancel_all:
+            self._rest_cancel_all_wanted[req.rid] = RestCancelAll(req.rid, cmd.symbol)
+        else:
+            self._write(w.CancelAllRequest(request_id=req.rid, symbol=cmd.symbol))
         return RequestId(req.rid)
 
     def _status(self, cmd: QueryOrderStatus, now: int) -> RequestId:
@@ -606,12 +705,35 @@ class OrdersSession:
         req = self._new_request(_K.STATUS, now, rec.client_order_id if rec else coid)
         if cmd.venue_order_id is not None:
             req.venue_order_id = cmd.venue_order_id
-            self._write(w.StatusRequest(request_id=req.rid, venue_order_id=cmd.venue_order_id))
         else:
             assert coid is not None
-            cid = rec.cid if rec is not None else cid_for(coid)
-            self._write(w.StatusRequest(request_id=req.rid, cid=cid))
+            req.cid = rec.cid if rec is not None else cid_for(coid)
+        self._write_status(req)
         return RequestId(req.rid)
+
+    def _write_status(self, req: _Request) -> None:
+        """Send a status request over the WebSocket, or queue it for REST after a fallback."""
+        if self._rest_status:
+            self._rest_status_wanted[req.rid] = RestStatusQuery(
+                req.rid, req.venue_order_id, None if req.venue_order_id is not None else req.cid
+            )
+        elif req.venue_order_id is not None:
+            self._write(w.StatusRequest(request_id=req.rid, venue_order_id=req.venue_order_id))
+        else:
+            self._write(w.StatusRequest(request_id=req.rid, cid=req.cid))
+
+    def _plain(self, symbol: str, price: Decimal) -> Decimal:
+        """``price`` with the exponent of the instrument's tick: plain digits on the wire."""
+        inst = self._instruments.get(symbol)
+        exponent = inst.tick_size.as_tuple().exponent if inst is not None else 0
+        if not isinstance(exponent, int) or exponent > 0:
+            exponent = 0
+        if price.as_tuple().exponent == exponent:
+            return price
+        try:
+            return price.quantize(Decimal(1).scaleb(exponent), context=_WIDE)
+        except decimal.InvalidOperation:
+            raise InvalidOrderError("price", "INVALID_PRICE", f"{price} is too large") from None
 
     def _resolve(self, client_order_id: str | None, venue_order_id: str | None) -> OrderRecord:
         if client_order_id is None and venue_order_id is None:
@@ -639,6 +761,9 @@ class OrdersSession:
         if old == client_order_id or client_order_id in self._orders:
             return
         del self._orders[old]
+        self._externals.discard(old)
+        if old in self._base:
+            self._base[client_order_id] = self._base.pop(old)
         rec.client_order_id = client_order_id
         rec.external = False
         self._track(rec)
@@ -817,6 +942,24 @@ class OrdersSession:
                 ts_init=now, text=msg.text[:500], reason=msg.reason, count=self._unknown
             )
         )
+        if msg.venue_order_id is not None or msg.cid is not None:
+            # It names an order: if it is one of ours, ask the venue what became of it.
+            rec = self._find(msg.venue_order_id, msg.cid)
+            if rec is not None and not rec.is_terminal:
+                self._inconsistent += 1
+                self._query_status(rec, now)
+
+    def _report(self, rec: OrderRecord, what: Any, reason: str, now: int) -> None:
+        """A frame names ``rec`` but cannot be applied as it is: report it, ask the venue."""
+        self._unknown += 1
+        self._inconsistent += 1
+        self._emit(
+            ev.UnknownMessage(
+                ts_init=now, text=repr(what)[:500], reason=reason, count=self._unknown
+            )
+        )
+        if not rec.is_terminal or rec.client_order_id in self._verdicts:
+            self._query_status(rec, now)
 
     # Orders seen in events.
 
@@ -836,42 +979,102 @@ class OrdersSession:
             coid = self._recent_cid.get(cid)
         return self._recent.get(coid) if coid is not None else None
 
-    def _order_for(self, body: w.OrderBody, now: int) -> OrderRecord:
-        """The record an event's order belongs to; unknown orders are adopted as external."""
+    def _order_for(
+        self, body: w.OrderBody, now: int, ack: bool = False, fill: int = 0
+    ) -> OrderRecord | None:
+        """The record an event's order belongs to; unknown orders are adopted as external
+        (None past the bound on those). An order ended by a local verdict is revived.
+
+        The handlers look a live order at its current venue id up themselves (the common
+        case, inlined there) and call this for everything else."""
         oid = body.venue_order_id
-        coid = self._by_oid.get(oid)
-        if coid is not None:  # the common case: a live order at its current venue id
-            rec = self._orders.get(coid)
-            if rec is not None and rec.venue_order_id == oid:
-                return rec
         rec = self._find(oid, body.cid)
         if rec is not None:
-            if rec.venue_order_id != oid and not rec.is_terminal:
+            if rec.is_terminal:
+                if rec.client_order_id not in self._verdicts:
+                    return rec
+                self._revive(rec, OrderStatus.from_wire(body.status), oid, now, accept=not ack)
+            if rec.venue_order_id != oid:
                 if rec.venue_order_id is None:
                     self._learn_oid(rec, oid, now)
                 elif oid not in rec.prior_venue_order_ids:
-                    self._follow_replace(rec, body, now)
+                    self._follow_replace(rec, body, now, fill)
             return rec
         return self._adopt(body, now)
 
-    def _follow_replace(self, rec: OrderRecord, body: w.OrderBody, now: int) -> None:
+    def _revive(
+        self, rec: OrderRecord, state: OrderStatus, oid: str | None, now: int, *, accept: bool
+    ) -> None:
+        """Venue evidence names an order ended by a local verdict: the venue's word wins. The
+        order is live again (PENDING, or ACCEPTED with ``accept``)."""
+        coid = rec.client_order_id
+        verdict = self._verdicts.pop(coid, "")
+        old = rec.status
+        self._forget(rec)
+        rec.status = _S.PENDING
+        rec.ts_last = now
+        self._track(rec)
+        if oid is not None and rec.venue_order_id is None:
+            self._learn_oid(rec, oid, now)
+        self._corrections += 1
+        self._changed_record(rec)
+        self._emit(
+            ev.OrderStateCorrected(
+                ts_init=now,
+                client_order_id=coid,
+                venue_order_id=rec.venue_order_id,
+                account_id=rec.account_id,
+                trader_id=rec.trader_id,
+                strategy_id=rec.strategy_id,
+                symbol=rec.symbol,
+                ts_event=now,
+                old_state=old,
+                new_state=state,
+                reason=f"the venue reports the order after the local verdict {verdict}",
+            )
+        )
+        if accept:
+            rec.move_to(_S.ACCEPTED)
+            self._emit_accepted_from(rec, now)
+
+    def _follow_replace(
+        self, rec: OrderRecord, body: w.OrderBody, now: int, fill: int = 0
+    ) -> None:
         """An event names a newer venue id of this order (same cid): a replace whose ``r``
-        never reached us. Move the order to it, as the ``r`` would have."""
+        never reached us. Move the order to it, as the ``r`` would have. ``fill`` is the
+        quantity of the execution the event carries (counted in its ``xq``, not applied yet)."""
         old = rec.venue_order_id
         assert old is not None
         rec.prior_venue_order_ids.append(old)
         rec.venue_order_id = body.venue_order_id
         self._by_oid[body.venue_order_id] = rec.client_order_id
         rec.price = body.price
-        rec.quantity = max(body.quantity, rec.filled_qty)
+        base = self._new_base(rec, body.filled_quantity - fill)
+        rec.quantity = max(base + body.quantity, rec.filled_qty)
         rec.ts_last = now
         if rec.status is _S.PENDING:
             rec.move_to(_S.ACCEPTED)
         self._changed_record(rec)
         self._emit_replaced(rec, old, now, body.ts * NS + body.tn)
 
-    def _adopt(self, body: w.OrderBody, now: int) -> OrderRecord:
+    def _new_base(self, rec: OrderRecord, venue_filled: int, carried: int = 0) -> int:
+        """A new venue order replaced ``rec``'s, with ``venue_filled`` filled on it when it
+        was made. It either carries the filled quantity on (``xq`` continues) or starts fresh
+        (``xq`` = 0, ``q`` = what is left): then what was filled before is its base."""
+        coid = rec.client_order_id
+        carried = max(carried, rec.filled_qty)
+        base = carried if venue_filled < carried else 0
+        if base:
+            self._base[coid] = base
+        elif self._base:
+            self._base.pop(coid, None)
+        return base
+
+    def _adopt(self, body: w.OrderBody, now: int) -> OrderRecord | None:
         coid = f"CID-{body.cid}" if body.cid is not None else f"EXT-{body.venue_order_id}"
+        if len(self._externals) >= self.max_external_orders and coid not in self._externals:
+            self._externals_dropped += 1
+            return None
         rec = OrderRecord(
             client_order_id=coid,
             cid=body.cid if body.cid is not None else cid_for(coid),
@@ -896,11 +1099,19 @@ class OrdersSession:
         if old is not None:  # an adopted id seen again: forget the stale record
             self._forget(old)
         self._track(rec)
+        self._externals.add(coid)
         self._changed_record(rec)
         self._emit(ev.ExternalOrderDiscovered(ts_init=now, order=self._snapshot(body, coid)))
         if self._resync is not None:
             self._resync.external += 1
         return rec
+
+    def _learn_ended_oid(self, rec: OrderRecord, oid: str) -> None:
+        """An ended order's venue id, learned late: kept with the recent set's maps."""
+        if rec.venue_order_id is None and self._recent.get(rec.client_order_id) is rec:
+            rec.venue_order_id = oid
+            self._recent_oid[oid] = rec.client_order_id
+            self._changed_record(rec)
 
     def _learn_oid(self, rec: OrderRecord, oid: str, now: int) -> None:
         rec.venue_order_id = oid
@@ -919,7 +1130,12 @@ class OrdersSession:
 
     def _on_ack(self, msg: w.AcknowledgedMsg, now: int) -> None:
         body = msg.order
-        rec = self._order_for(body, now)
+        oid = body.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(body, now, True)
+            if rec is None:
+                return
         if rec.status is _S.ACCEPTED or not rec.move_to(_S.ACCEPTED):
             self._duplicates += 1
             return
@@ -948,38 +1164,54 @@ class OrdersSession:
 
     def _on_fill(self, msg: w.PartiallyFilledMsg | w.FilledMsg, now: int) -> None:
         body = msg.order
-        rec = self._order_for(body, now)
         xs = msg.execution
+        oid = body.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        ended = False
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(body, now, False, xs.quantity)
+            if rec is None:
+                return
+            ended = rec.is_terminal  # a late fill of an order the venue has ended
         tid = xs.trade_id
-        if rec.has_trade(tid) or rec.is_terminal:
+        if rec.has_trade(tid):
             self._duplicates += 1
+            return
+        side = rec.side
+        if xs.side is not side or xs.symbol != rec.symbol:
+            self._report(rec, msg, "the fill's symbol or side differs from the order's", now)
             return
         final = type(msg) is w.FilledMsg
         ts_event = msg.ts * NS + msg.tn
         filled = rec.filled_qty + xs.quantity
-        if filled > body.quantity:
-            # Inconsistent: more filled than the order's quantity. Report it, change nothing.
-            self._on_unknown(
-                w.UnknownFrame(repr(msg)[:500], "fill exceeds the order's quantity", "p"), now
-            )
+        coid = rec.client_order_id
+        base = self._base.get(coid, 0) if self._base else 0
+        quantity = rec.quantity
+        venue_qty = base + body.quantity
+        changed = venue_qty != quantity and oid == rec.venue_order_id
+        if changed and self._replacing(coid):
+            # A replace is in flight: its events may come before its `r`.
+            quantity = rec.quantity = max(venue_qty, rec.filled_qty)
+            changed = False
+        if filled > quantity:
+            self._report(rec, msg, "the fill exceeds the order's remaining quantity", now)
             return
+        if changed:
+            self._report(rec, msg, "the order's quantity differs from the record", now)
         rec.add_trade(tid)
         rec.filled_qty = filled
         rec.last_fill_ns = ts_event
         rec.ts_last = now
-        quantity = body.quantity
-        if quantity != rec.quantity:
-            quantity = rec.quantity = max(quantity, filled)
-        gap = body.filled_quantity - filled
+        gap = base + body.filled_quantity - filled
         complete = final and gap <= 0
-        if not complete and rec.status is not _S.PARTIALLY_FILLED:
+        if not complete and not ended and rec.status is not _S.PARTIALLY_FILLED:
             rec.move_to(_S.PARTIALLY_FILLED)
         if self._track_changes:
-            self._changed[rec.client_order_id] = rec
+            self._changed[coid] = rec
         self._events.append(
             ev.OrderFilled(
                 ts_init=now,
-                client_order_id=rec.client_order_id,
+                client_order_id=coid,
                 venue_order_id=body.venue_order_id,
                 account_id=rec.account_id,
                 trader_id=rec.trader_id,
@@ -987,35 +1219,66 @@ class OrdersSession:
                 symbol=rec.symbol,
                 ts_event=ts_event,
                 trade_id=tid,
-                side=rec.side,
+                side=side,
                 order_type=rec.order_type,
                 last_qty=xs.quantity,
                 last_price=xs.price,
                 liquidity_side=LiquiditySide.TAKER if xs.aggressor else LiquiditySide.MAKER,
                 filled_qty=filled,
-                leaves_qty=0 if complete else max(0, quantity - filled),
+                leaves_qty=0 if complete or ended else max(0, quantity - filled),
                 quantity=quantity,
                 is_final=complete,
             )
         )
+        if ended:
+            return
         if complete:
             rec.move_to(_S.FILLED)
             self._finish(rec)
         elif gap > 0:
             # An earlier fill never reached us: fetch it over REST before the order may end.
-            self._want_fills(rec, body.filled_quantity)
+            self._want_fills(rec, base + body.filled_quantity)
             if final:
-                self._held_ends[rec.client_order_id] = (_S.FILLED, None, None, ts_event)
+                self._held_ends[coid] = (_S.FILLED, None, None, ts_event)
+        elif self._wanted and coid in self._wanted and filled >= self._wanted[coid]:
+            # The fills an end waited for came after it (reordered events).
+            del self._wanted[coid]
+            self._release_end(coid, now)
+
+    def _replacing(self, coid: str) -> bool:
+        """True while a replace of this order waits for its answer."""
+        rids = self._replace_rids.get(coid)
+        if not rids:
+            return False
+        pending = self._pending
+        rids[:] = [rid for rid in rids if rid in pending]
+        return bool(rids)
+
+    def _venue_filled(self, rec: OrderRecord, body: w.OrderBody) -> int:
+        """The order's filled quantity by the venue's copy ``body`` (its base counted)."""
+        if self._base and body.venue_order_id == rec.venue_order_id:
+            return self._base.get(rec.client_order_id, 0) + body.filled_quantity
+        return body.filled_quantity
 
     def _on_canceled(self, msg: w.CanceledMsg, now: int) -> None:
-        rec = self._order_for(msg.order, now)
+        oid = msg.order.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(msg.order, now)
+            if rec is None:
+                return
         self._end_from_event(
             rec, msg.order, _S.CANCELED, now, msg.ts * NS + msg.tn, msg.reason, msg.text
         )
 
     def _on_expired(self, msg: w.ExpiredMsg | w.DoneForDayMsg, now: int) -> None:
         target = _S.EXPIRED if type(msg) is w.ExpiredMsg else _S.DONE_FOR_DAY
-        rec = self._order_for(msg.order, now)
+        oid = msg.order.venue_order_id
+        rec = self._orders.get(self._by_oid.get(oid, ""))
+        if rec is None or rec.venue_order_id != oid:
+            rec = self._order_for(msg.order, now)
+            if rec is None:
+                return
         self._end_from_event(rec, msg.order, target, now, msg.ts * NS + msg.tn, None, None)
 
     def _on_rejected(self, msg: w.RejectedMsg, now: int) -> None:
@@ -1033,8 +1296,9 @@ class OrdersSession:
             # ended first): the order itself is unchanged.
             if self._by_oid.get(body.venue_order_id) == rec.client_order_id:
                 del self._by_oid[body.venue_order_id]
-            for req in self._pending.values():
-                if req.kind is _K.REPLACE and req.client_order_id == rec.client_order_id:
+            for rid in self._replace_rids.get(rec.client_order_id, ()):
+                req = self._pending.get(rid)
+                if req is not None and req.kind is _K.REPLACE:
                     req.refused += (body.venue_order_id,)  # its reply must not map the id
             self._emit(
                 ev.ReplaceRejected(
@@ -1049,6 +1313,14 @@ class OrdersSession:
             return
         if rec is None:
             rec = self._adopt(body, now)
+            if rec is None:
+                return
+        elif rec.is_terminal:
+            # Already ended; for a local verdict, the venue confirms it: nothing to undo now.
+            self._verdicts.pop(rec.client_order_id, None)
+            self._learn_ended_oid(rec, body.venue_order_id)
+            self._duplicates += 1
+            return
         elif rec.venue_order_id is None:
             self._learn_oid(rec, body.venue_order_id, now)
         self._end_from_event(rec, body, _S.REJECTED, now, ts_event, reason, text)
@@ -1066,8 +1338,11 @@ class OrdersSession:
         if rec.is_terminal or rec.client_order_id in self._held_ends:
             self._duplicates += 1
             return
-        if body.filled_quantity > rec.filled_qty:
-            self._want_fills(rec, body.filled_quantity)
+        venue_filled = body.filled_quantity
+        if self._base and body.venue_order_id == rec.venue_order_id:
+            venue_filled += self._base.get(rec.client_order_id, 0)
+        if venue_filled > rec.filled_qty:
+            self._want_fills(rec, venue_filled)
             self._held_ends[rec.client_order_id] = (target, reason, text, ts_event)
             return
         self._end(rec, target, now, ts_event, reason, text)
@@ -1142,6 +1417,8 @@ class OrdersSession:
             rec = self._find(new.venue_order_id, new.cid)
         if rec is None:
             rec = self._adopt(new if new is not None else old, now)
+            if rec is None:
+                return
         if rec.is_terminal:
             self._duplicates += 1
             return
@@ -1161,20 +1438,26 @@ class OrdersSession:
         ):
             self._duplicates += 1
             return
+        coid = rec.client_order_id
+        old_filled = self._venue_filled(rec, old) if old.venue_order_id == old_oid else 0
         if current.venue_order_id != old_oid:
             if old_oid not in rec.prior_venue_order_ids:
                 rec.prior_venue_order_ids.append(old_oid)
             rec.venue_order_id = current.venue_order_id
-            self._by_oid[current.venue_order_id] = rec.client_order_id
+            self._by_oid[current.venue_order_id] = coid
+            base = self._new_base(rec, current.filled_quantity, old_filled)
+        else:
+            base = self._base.get(coid, 0) if self._base else 0
         rec.price = current.price
-        rec.quantity = max(current.quantity, rec.filled_qty)
+        rec.quantity = max(base + current.quantity, rec.filled_qty)
         rec.ts_last = now
         if rec.status is _S.PENDING:
             rec.move_to(_S.ACCEPTED)
         self._changed_record(rec)
         self._emit_replaced(rec, old_oid, now, ts_event)
-        if current.filled_quantity > rec.filled_qty:
-            self._want_fills(rec, current.filled_quantity)
+        venue_filled = max(base + current.filled_quantity, old_filled)
+        if venue_filled > rec.filled_qty:
+            self._want_fills(rec, venue_filled)
 
     def _emit_replaced(self, rec: OrderRecord, old_oid: str, now: int, ts_event: int) -> None:
         assert rec.price is not None
@@ -1229,7 +1512,10 @@ class OrdersSession:
         oid = res.venue_order_id
         if kind is _K.PLACE:
             if rec is not None and oid is not None and rec.venue_order_id is None:
-                self._learn_oid(rec, oid, now)
+                if rec.is_terminal:
+                    self._learn_ended_oid(rec, oid)
+                else:
+                    self._learn_oid(rec, oid, now)
         elif kind is _K.REPLACE:
             if (
                 rec is not None
@@ -1242,6 +1528,9 @@ class OrdersSession:
         elif kind is _K.OPEN_ORDERS:
             orders = res.orders or []
             if req.internal:
+                sync = self._resync
+                if sync is not None and sync.open_rid == req.rid:
+                    sync.open_rid = 0
                 self._reconcile(orders, now)
                 return
             self._emit(
@@ -1252,6 +1541,8 @@ class OrdersSession:
                 )
             )
         elif kind is _K.STATUS:
+            if req.internal:
+                self._free_status_slot(req)
             status = res.status
             if status is not None:
                 self._on_status(req, status, now)
@@ -1283,6 +1574,13 @@ class OrdersSession:
                     reject_message=status.reject_message,
                 )
             )
+        if (
+            rec is not None
+            and rec.is_terminal
+            and rec.client_order_id in self._verdicts
+            and state not in (_S.REJECTED, _S.UNKNOWN)
+        ):
+            self._revive(rec, state, status.order_id, now, accept=False)
         if rec is not None and not rec.is_terminal and rec.status is not _S.ARMED:
             self._apply_status(rec, status, state, now)
         self._resync_query_done(req.rid, now)
@@ -1293,6 +1591,7 @@ class OrdersSession:
         """Bring ``rec`` up to the venue's word on it."""
         changed = False
         oid = status.order_id
+        before = rec.venue_order_id or oid
         if state is _S.REJECTED and rec.venue_order_id is not None and oid != rec.venue_order_id:
             # By cid the venue reports its newest order with that cid: here a replacement it
             # refused (ORIGINAL_ORDER_TERMINATED), which says nothing of the order itself.
@@ -1303,16 +1602,29 @@ class OrdersSession:
         if rec.venue_order_id is None:
             self._learn_oid(rec, oid, now)
             changed = True
-        elif oid != rec.venue_order_id and state is not _S.REPLACED:
+        elif (
+            oid != rec.venue_order_id
+            and state is not _S.REPLACED
+            and oid not in rec.prior_venue_order_ids
+        ):
             rec.prior_venue_order_ids.append(rec.venue_order_id)
             rec.venue_order_id = oid
             self._by_oid[oid] = rec.client_order_id
             changed = True
-        if status.filled_quantity > rec.filled_qty:
-            self._want_fills(rec, status.filled_quantity)
+        current = oid == rec.venue_order_id
+        base = self._base.get(rec.client_order_id, 0) if self._base and current else 0
+        target_filled = base + status.filled_quantity
+        if target_filled > rec.filled_qty:
+            self._want_fills(rec, target_filled)
             changed = True
+        if current and state in (_S.ACCEPTED, _S.PARTIALLY_FILLED):
+            venue_qty = target_filled + status.remaining_quantity
+            if venue_qty != rec.quantity and venue_qty >= rec.filled_qty and rec.price is not None:
+                # The venue's word on the order's size (an amend we never saw): it wins.
+                rec.quantity = venue_qty
+                self._emit_replaced(rec, before, now, now)
+                changed = True
         if state.is_terminal and state is not _S.REPLACED:
-            target_filled = status.filled_quantity
             if target_filled > rec.filled_qty:
                 self._held_ends[rec.client_order_id] = (
                     state,
@@ -1365,6 +1677,9 @@ class OrdersSession:
             return
         rec = self.order(req.client_order_id) if req.client_order_id is not None else None
         kind = req.kind
+        if code in UNSUPPORTED_CODES and kind in (_K.STATUS, _K.CANCEL_ALL) and not self._via_rest:
+            self._fall_back(req, code, text, now)
+            return
         if kind is _K.CANCEL and code == 409 and req.retries < MAX_CANCEL_RETRIES:
             # Not acknowledged yet: send the same cancel again shortly (or on the ack).
             req.retries += 1
@@ -1373,7 +1688,10 @@ class OrdersSession:
             heapq.heappush(self._deadlines, (req.retry_at, req.rid))
             return
         del self._pending[req.rid]
+        if req.internal and kind is _K.STATUS:
+            self._free_status_slot(req)
         if kind is _K.PLACE and rec is not None and not rec.is_terminal:
+            self._verdicts[rec.client_order_id] = f"VENUE_ERROR_{code}"
             self._end(
                 rec,
                 _S.REJECTED,
@@ -1406,24 +1724,108 @@ class OrdersSession:
         self._resolve_request(req, ev.RequestOutcome.ERROR, now, text, code=code)
 
     def _status_not_found(self, rec: OrderRecord, now: int) -> None:
-        """The venue has no order with this cid: a place that never arrived."""
+        """The venue has no order with this cid: a place that never arrived (as far as the
+        venue can tell now; a later event for it revives the order)."""
         if rec.is_terminal or rec.venue_order_id is not None or rec.status is not _S.PENDING:
             return
-        if any(
-            r.client_order_id == rec.client_order_id
-            for r in self._pending.values()
-            if (r.kind is _K.PLACE and not r.interrupted)
+        place = self._pending.get(rec.place_request_id)
+        if (
+            place is not None
+            and place.kind is _K.PLACE
+            and place.client_order_id == rec.client_order_id
+            and not place.interrupted
         ):
             return  # its place is still in flight on this connection
+        self._verdicts[rec.client_order_id] = "LOST_IN_TRANSIT"
         self._end(
             rec,
             _S.REJECTED,
             now,
             now,
             "LOST_IN_TRANSIT",
-            "the venue never received this order; it is safe to place it again",
+            "after the connection gap the venue reported no order with this cid; should it "
+            "report one later, the order is revived (OrderStateCorrected)",
             origin=ev.RejectOrigin.LOCAL,
         )
+
+    # -----------------------------------------------------------------------------------------
+    # REST fallbacks for the WS status (`s`) and cancel-all (`X`) requests.
+
+    def _fall_back(self, req: _Request, code: int, text: str, now: int) -> None:
+        """The venue does not know this request kind over the WebSocket: from now on it goes
+        over REST (for the session's life), and this request with it."""
+        kind = req.kind
+        first = not (self._rest_status if kind is _K.STATUS else self._rest_cancel_all)
+        if kind is _K.STATUS:
+            self._rest_status = True
+            self._write_status(req)
+        else:
+            self._rest_cancel_all = True
+            self._rest_cancel_all_wanted[req.rid] = RestCancelAll(req.rid, req.symbol)
+        req.deadline = now + self.request_timeout_ns
+        heapq.heappush(self._deadlines, (req.deadline, req.rid))
+        if first:
+            self._emit(ev.RequestFallback(ts_init=now, kind=kind, code=code, message=text))
+
+    @property
+    def rest_wanted(self) -> bool:
+        """True while some status query or cancel-all waits to be made over REST."""
+        return bool(self._rest_status_wanted or self._rest_cancel_all_wanted)
+
+    def rest_status_wanted(self) -> list[RestStatusQuery]:
+        """Status queries to make over REST (after the venue refused ``s``); taken once.
+
+        Answer each with :meth:`receive_rest_status`.
+        """
+        wanted = [q for rid, q in self._rest_status_wanted.items() if rid in self._pending]
+        self._rest_status_wanted.clear()
+        return wanted
+
+    def receive_rest_status(
+        self,
+        request_id: int,
+        status: w.StatusBody | None,
+        now: int,
+        *,
+        code: int | None = None,
+        message: str = "",
+    ) -> None:
+        """The REST answer to a :class:`RestStatusQuery`: the order's status, or None with
+        ``code`` (404 when the venue has no such order, the default)."""
+        if request_id not in self._pending:
+            return
+        self._via_rest = True
+        try:
+            if status is not None:
+                self._on_result(w.ResultReply(request_id, w.ResultBody(status=status)), now)
+            else:
+                error = w.ErrorBody(code=404 if code is None else code, message=message)
+                self._on_error(w.ErrorReply(request_id, error), now)
+        finally:
+            self._via_rest = False
+
+    def rest_cancel_all_wanted(self) -> list[RestCancelAll]:
+        """Cancel-alls to make over REST (after the venue refused ``X``); taken once.
+
+        Report each outcome with :meth:`receive_rest_cancel_all`.
+        """
+        wanted = [c for rid, c in self._rest_cancel_all_wanted.items() if rid in self._pending]
+        self._rest_cancel_all_wanted.clear()
+        return wanted
+
+    def receive_rest_cancel_all(
+        self, request_id: int, now: int, *, code: int | None = None, message: str = ""
+    ) -> None:
+        """The outcome of a REST cancel-all: done (``code`` None) or refused with ``code``.
+
+        The orders' own cancel events still come over the WebSocket."""
+        req = self._pending.get(request_id)
+        if req is None or req.kind is not _K.CANCEL_ALL:
+            return
+        if code is None:
+            self._resolve_request(req, ev.RequestOutcome.OK, now, "canceled over REST")
+        else:
+            self._resolve_request(req, ev.RequestOutcome.ERROR, now, message, code=code)
 
     def _retry_cancels(self, rec: OrderRecord, now: int) -> None:
         """Re-send at once any cancel the venue refused with 409 before this ack."""
@@ -1453,6 +1855,12 @@ class OrdersSession:
         interrupted, self._interrupted = self._interrupted, []
         self._start_resync(interrupted)
         self._reconcile(orders, now)
+        for coid in list(self._verdicts):
+            # Ended by a local verdict: the venue may have carried it out after all.
+            rec = self._recent.get(coid)
+            if rec is not None:
+                self._query_status(rec, now)
+        self._maybe_finish_resync(now)
         for coid in list(self._deferred):
             rec = self._orders.get(coid)
             if rec is not None and rec.venue_order_id is not None:
@@ -1466,13 +1874,23 @@ class OrdersSession:
             self._resync.interrupted.extend(interrupted)
 
     def _soft_resync(self, now: int) -> None:
-        """After a frame we could not read: compare with the venue's open orders."""
+        """After a frame we could not read: compare with the venue's open orders.
+
+        At most one resync is in flight: a trigger during one joins it (its open-orders answer
+        is still to come), or has it compare once more when it ends."""
         if not self._connected or not self._logged_in:
             return
+        sync = self._resync
+        if sync is not None:
+            if not sync.open_rid:
+                sync.again = True
+            return
         self._start_resync([])
+        sync = self._resync
+        assert sync is not None
         req = self._new_request(_K.OPEN_ORDERS, now, internal=True)
-        assert self._resync is not None
-        self._resync.queries.add(req.rid)
+        sync.queries.add(req.rid)
+        sync.open_rid = req.rid
         self._write(w.OpenOrdersRequest(request_id=req.rid))
 
     def _reconcile(self, venue_orders: list[w.OrderBody], now: int) -> None:
@@ -1484,6 +1902,8 @@ class OrdersSession:
         seen: set[str] = set()
         for body in venue_orders:
             rec = self._find(body.venue_order_id, body.cid)
+            if rec is not None and rec.is_terminal and rec.client_order_id in self._verdicts:
+                self._revive(rec, OrderStatus.from_wire(body.status), None, now, accept=False)
             if rec is None or rec.is_terminal:
                 if rec is None:
                     self._adopt_open(body, now)
@@ -1492,15 +1912,19 @@ class OrdersSession:
             sync.checked += 1
             if self._apply_open(rec, body, now):
                 sync.changed += 1
-        in_flight = {
-            r.client_order_id
-            for r in self._pending.values()
-            if r.kind is _K.PLACE and not r.interrupted and r.frame is None
-        }
+        pending = self._pending
         for rec in list(self._orders.values()):
             coid = rec.client_order_id
-            if coid in seen or rec.status is _S.ARMED or coid in in_flight:
+            if coid in seen or rec.status is _S.ARMED:
                 continue
+            place = pending.get(rec.place_request_id)
+            if (
+                place is not None
+                and place.kind is _K.PLACE
+                and place.client_order_id == coid
+                and not place.interrupted
+            ):
+                continue  # its place is in flight on this connection
             sync.checked += 1
             self._query_status(rec, now)
         for rid in list(sync.queries):
@@ -1510,6 +1934,8 @@ class OrdersSession:
 
     def _adopt_open(self, body: w.OrderBody, now: int) -> None:
         rec = self._adopt(body, now)
+        if rec is None:
+            return
         state = OrderStatus.from_wire(body.status)
         rec.move_to(_S.PARTIALLY_FILLED if body.filled_quantity else _S.ACCEPTED)
         if state is _S.UNKNOWN:
@@ -1528,18 +1954,32 @@ class OrdersSession:
             rec.move_to(_S.ACCEPTED)
             self._emit_accepted_from(rec, now)
             changed = True
-        if oid != rec.venue_order_id or body.price != rec.price or body.quantity != rec.quantity:
+        coid = rec.client_order_id
+        base = self._base.get(coid, 0) if self._base else 0
+        if (
+            not base
+            and oid == rec.venue_order_id
+            and rec.prior_venue_order_ids
+            and body.filled_quantity < rec.filled_qty
+            and body.quantity - body.filled_quantity == rec.quantity - rec.filled_qty
+        ):
+            # A replacement that started fresh, known from the journal: its base again.
+            base = self._base[coid] = rec.filled_qty - body.filled_quantity
+        venue_qty = base + body.quantity
+        if oid != rec.venue_order_id or body.price != rec.price or venue_qty != rec.quantity:
             old_oid = rec.venue_order_id or oid
             if oid != old_oid:
                 rec.prior_venue_order_ids.append(old_oid)
                 rec.venue_order_id = oid
-                self._by_oid[oid] = rec.client_order_id
+                self._by_oid[oid] = coid
+                base = self._new_base(rec, body.filled_quantity)
+                venue_qty = base + body.quantity
             rec.price = body.price
-            rec.quantity = max(body.quantity, rec.filled_qty)
+            rec.quantity = max(venue_qty, rec.filled_qty)
             self._emit_replaced(rec, old_oid, now, body.ts * NS + body.tn)
             changed = True
-        if body.filled_quantity > rec.filled_qty:
-            self._want_fills(rec, body.filled_quantity)
+        if base + body.filled_quantity > rec.filled_qty:
+            self._want_fills(rec, base + body.filled_quantity)
             changed = True
         if changed:
             rec.ts_last = now
@@ -1547,15 +1987,55 @@ class OrdersSession:
         return changed
 
     def _query_status(self, rec: OrderRecord, now: int, *, by_venue_id: bool = False) -> None:
+        """Ask the venue about ``rec`` (the session's own query, no RequestResolved).
+
+        Paced: one query per order at a time, at most ``max_status_queries`` in flight; the
+        others wait in a queue and go out as answers come back."""
+        if not self._connected or not self._logged_in:
+            return  # the next login compares everything anyway
+        coid = rec.client_order_id
+        if coid in self._status_inflight or coid in self._status_queued:
+            return  # the answer on its way, or the query waiting, will do
+        if len(self._status_inflight) >= self.max_status_queries:
+            self._status_queue.append((coid, by_venue_id))
+            self._status_queued.add(coid)
+            return
+        self._send_status(rec, now, by_venue_id)
+
+    def _send_status(self, rec: OrderRecord, now: int, by_venue_id: bool) -> None:
         req = self._new_request(_K.STATUS, now, rec.client_order_id, internal=True)
         if by_venue_id and rec.venue_order_id is not None:
-            self._write(w.StatusRequest(request_id=req.rid, venue_order_id=rec.venue_order_id))
+            req.venue_order_id = rec.venue_order_id
         else:
-            self._write(w.StatusRequest(request_id=req.rid, cid=rec.cid))
+            req.cid = rec.cid
+        self._write_status(req)
+        self._status_inflight[rec.client_order_id] = req.rid
         if self._resync is not None:
             self._resync.queries.add(req.rid)
 
+    def _free_status_slot(self, req: _Request) -> None:
+        """An internal status query was answered (or timed out): its slot is free."""
+        coid = req.client_order_id
+        if coid is not None and self._status_inflight.get(coid) == req.rid:
+            del self._status_inflight[coid]
+
+    def _pump_status(self, now: int) -> None:
+        """Send waiting status queries while there are free slots."""
+        queue = self._status_queue
+        while queue and len(self._status_inflight) < self.max_status_queries:
+            if not self._connected or not self._logged_in:
+                return
+            coid, by_venue_id = queue.popleft()
+            self._status_queued.discard(coid)
+            rec = self.order(coid)
+            if rec is None or (rec.is_terminal and coid not in self._verdicts):
+                continue
+            if coid not in self._status_inflight:
+                self._send_status(rec, now, by_venue_id)
+
     def _resync_query_done(self, rid: int, now: int) -> None:
+        if self._status_queue:
+            self._pump_status(now)
         sync = self._resync
         if sync is not None and rid in sync.queries:
             sync.queries.discard(rid)
@@ -1563,7 +2043,7 @@ class OrdersSession:
 
     def _maybe_finish_resync(self, now: int) -> None:
         sync = self._resync
-        if sync is None or sync.queries or not self._logged_in:
+        if sync is None or sync.queries or self._status_queue or not self._logged_in:
             return
         for req in sync.interrupted:
             if req.rid not in self._pending:
@@ -1586,6 +2066,8 @@ class OrdersSession:
                 requests_resolved=sync.resolved,
             )
         )
+        if sync.again:
+            self._soft_resync(now)
 
     def _interrupted_outcome(self, req: _Request) -> ev.RequestOutcome | None:
         rec = self.order(req.client_order_id) if req.client_order_id is not None else None
@@ -1848,10 +2330,17 @@ class OrdersSession:
         del self._pending[req.rid]
         self._timeouts += 1
         if req.internal:
+            if req.kind is _K.STATUS:
+                self._free_status_slot(req)
+            sync = self._resync
+            if sync is not None and sync.open_rid == req.rid:
+                sync.open_rid = 0
             self._resync_query_done(req.rid, now)
             return
-        for items in self._deferred.values():
-            items[:] = [d for d in items if d.request is not req]
+        if req.frame is not None and req.client_order_id is not None:
+            items = self._deferred.get(req.client_order_id)
+            if items:
+                items[:] = [d for d in items if d.request is not req]
         self._resolve_request(req, ev.RequestOutcome.TIMEOUT, now, "no answer before deadline")
         if self._resync is not None:
             self._maybe_finish_resync(now)
@@ -1945,6 +2434,10 @@ class OrdersSession:
             self._wanted.pop(coid, None)
         if self._held_ends:
             self._held_ends.pop(coid, None)
+        if self._replace_rids:
+            self._replace_rids.pop(coid, None)
+        if self._externals:
+            self._externals.discard(coid)
         deferred = self._deferred.pop(coid, None) if self._deferred else None
         self._remember(rec)
         if deferred:
@@ -1969,9 +2462,14 @@ class OrdersSession:
 
     def _forget(self, rec: OrderRecord) -> None:
         coid = rec.client_order_id
+        if self._verdicts:
+            self._verdicts.pop(coid, None)
+        if self._base:
+            self._base.pop(coid, None)
         if self._recent.pop(coid, None) is None:
             if self._orders.get(coid) is rec:
                 del self._orders[coid]
+                self._externals.discard(coid)
                 if self._by_cid.get(rec.cid) == coid:
                     del self._by_cid[rec.cid]
                 for oid in self._oids(rec):

@@ -104,6 +104,8 @@ class OrderRecord:
     # thousands of fills does not scan a list per fill; rebuilt when the list changed
     # behind its back (a record loaded from the journal).
     _trade_index: set[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # The request id of its latest place on this session (0: none); not journaled.
+    place_request_id: int = field(default=0, init=False, repr=False, compare=False)
 
     def has_trade(self, trade_id: str) -> bool:
         """True when a fill with ``trade_id`` was already delivered."""

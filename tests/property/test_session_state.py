@@ -1,10 +1,14 @@
 """OrdersSession against the simulator's venue, driven by a hypothesis state machine.
 
 Random places, stops, cancels, replaces and market moves; a counterparty trading against us;
-drops and reconnects; lost, duplicated and corrupted frames; time passing beyond deadlines.
-After every step the session's maps stay one-to-one, no fill is delivered twice, no order is
-overfilled and no request resolves twice. After a quiet resync every request has resolved
-exactly once and the session agrees with the venue's engine on every order.
+drops and reconnects; lost, duplicated, corrupted and reordered frames; time passing beyond
+deadlines. The venue also takes the liberties the protocol allows: an order's events before the
+reply to the request that made it, a place answered with an error and carried out anyway,
+replacements that start fresh (``xq`` = 0), and orders from the account's other sessions with
+``cid`` >= 2**63. After every step the session's maps stay one-to-one, no fill is delivered
+twice, no order is overfilled and no request resolves twice. After a quiet resync every request
+has resolved exactly once, the session agrees with the venue's engine on every order, and no
+fill of its own orders was dropped.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from session_harness import (
 from axorders import events as ev
 from axorders.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
 from axorders.exceptions import InvalidOrderError
-from axorders.model import OrderStatus, TriggerSource
+from axorders.model import OrderStatus, Side, TriggerSource
 
 _IN_MATCHES = {
     "any": any_frame,
@@ -52,6 +56,7 @@ _OUT_MATCHES = {
     "replace": is_request("r"),
     "status": is_request("s"),
 }
+_IN_ACTIONS = ["lose", "duplicate", "corrupt", "swap"]
 
 
 class SessionMachine(RuleBasedStateMachine):
@@ -61,8 +66,9 @@ class SessionMachine(RuleBasedStateMachine):
         self.rids: list[int] = []
         self.n = 0
 
-    @initialize()
-    def start(self) -> None:
+    @initialize(fresh=st.booleans())
+    def start(self, fresh: bool) -> None:
+        self.link.fresh_replaces = fresh
         self.link.connect()
         self.link.pump()
 
@@ -180,6 +186,40 @@ class SessionMachine(RuleBasedStateMachine):
     def day_ends(self) -> None:
         self.link.session_close()
 
+    @rule(side=st.sampled_from(["BUY", "SELL"]), offset=st.integers(-6, 6))
+    def another_session_places(self, side: str, offset: int) -> None:
+        """The account's other session places an order; its wire cid is >= 2**63."""
+        self.n += 1
+        reply = self.link.engine.place(
+            ACCOUNT, EUR, Side.parse(side), 100, px(offset), now=self.link.now, cid=2**64 - self.n
+        )
+        self.link.venue_events(reply.events)
+        if self.link.up:
+            self.link.pump()
+
+    @precondition(lambda self: self.link.up)
+    @rule(side=st.sampled_from(["BUY", "SELL"]), offset=st.integers(-6, 6), lots=st.integers(2, 5))
+    def replace_after_a_partial_fill(self, side: str, offset: int, lots: int) -> None:
+        """A resting order partly filled, then replaced (the venue's replacement may start
+        fresh: see ``start``)."""
+        self.n += 1
+        coid = f"f{self.n}"
+        away = 8 if side == "BUY" else -8
+        self._send(PlaceOrder(coid, EUR, side, 100 * lots, price=px(-away)))
+        other = "SELL" if side == "BUY" else "BUY"
+        self.link.maker(other, 100, px(-away), tif="IOC")
+        self._send(ReplaceOrder(coid, price=px(offset), quantity=100 * (lots + 1)))
+
+    @rule(first=st.booleans())
+    def events_before_replies(self, first: bool) -> None:
+        self.link.events_first = first
+
+    @precondition(lambda self: self.link.up)
+    @rule()
+    def place_errs_then_happens(self) -> None:
+        """The venue answers the next place with an err 500, and carries it out anyway."""
+        self.link.fault("out", "err_reply", is_request("p"))
+
     # -- the network and time ----------------------------------------------------------------
 
     @precondition(lambda self: self.link.up)
@@ -195,7 +235,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule(
         direction=st.sampled_from(["in", "out"]),
-        action=st.sampled_from(["lose", "duplicate", "corrupt"]),
+        action=st.sampled_from(_IN_ACTIONS),
         what=st.sampled_from(sorted(_IN_MATCHES)),
     )
     def fault(self, direction: str, action: str, what: str) -> None:
@@ -306,6 +346,18 @@ class SessionMachine(RuleBasedStateMachine):
             fills[fill.trade_id] += 1
         delivered = {e.trade_id for e in link.events if isinstance(e, ev.OrderFilled)}
         assert delivered <= set(fills)
+        # No fill of the session's own orders was dropped: each one delivered, once.
+        by_order = Counter()  # type: Counter[str]
+        for e in link.events:
+            if isinstance(e, ev.OrderFilled):
+                by_order[e.client_order_id] += e.last_qty
+        for rec in link.s.orders(include_ended=True):
+            if rec.external:
+                continue
+            oids = {rec.venue_order_id, *rec.prior_venue_order_ids}
+            theirs = {f.trade_id for f in engine.fills(ACCOUNT) if f.order_id in oids}
+            assert theirs <= delivered, (rec.client_order_id, theirs - delivered)
+            assert by_order[rec.client_order_id] == rec.filled_qty, rec
 
 
 TestSessionState = SessionMachine.TestCase

@@ -103,6 +103,14 @@ def prices(draw: st.DrawFn) -> Decimal:
     return Decimal(sign * digits).scaleb(exponent)
 
 
+@st.composite
+def venue_prices(draw: st.DrawFn) -> Decimal:
+    """Prices a sane venue writes: positive, below 10**15, at most 12 decimals."""
+    digits = draw(st.integers(min_value=1, max_value=10**14))
+    exponent = draw(st.integers(min_value=-12, max_value=0))
+    return Decimal(digits).scaleb(exponent)
+
+
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.none() | strategy
 
@@ -113,7 +121,7 @@ order_bodies = st.builds(
     user_id=TEXT,
     account_id=maybe(TEXT),
     symbol=SYMBOLS,
-    price=prices(),
+    price=venue_prices(),
     quantity=I64,
     filled_quantity=I64,
     remaining_quantity=I64,
@@ -136,7 +144,7 @@ executions = st.builds(
     account_id=maybe(TEXT),
     symbol=SYMBOLS,
     quantity=I64,
-    price=prices(),
+    price=venue_prices(),
     side=SIDES,
     aggressor=st.booleans(),
 )
@@ -184,8 +192,8 @@ status_bodies = st.builds(
     order_id=IDS,
     clord_id=maybe(U64),
     state=STATES,
-    filled_quantity=U64,
-    remaining_quantity=U64,
+    filled_quantity=I64,
+    remaining_quantity=I64,
     reject_reason=maybe(TEXT),
     reject_message=maybe(TEXT),
 )
@@ -287,6 +295,33 @@ def test_event_round_trip(event: Any) -> None:
     same(decode_server_frame(data.decode()), event)
     # the generic path (not starting with {"t":") agrees with the fast path
     same(decode_server_frame(b" " + data), event)
+
+
+@QUICK
+@given(
+    events.filter(lambda e: hasattr(e, "order") and e.order is not None),
+    st.sampled_from(["price", "cid", "ts", "tn"]),
+    st.sampled_from(
+        ["0", "-1.13", "1e400", "1E+999999999", "NaN", "1." + "0" * 5000 + "1", 2**64, -1]
+    ),
+)
+def test_values_out_of_range_become_unknown_frames(event: Any, field: str, bad: Any) -> None:
+    """Prices, cids and times out of range never decode into an event (issue 11)."""
+    obj = json.loads(encode(event))
+    key = {"price": "p", "cid": "cid", "ts": "ts", "tn": "tn"}[field]
+    if field == "price":
+        if not isinstance(bad, str):
+            bad = str(bad)
+    elif isinstance(bad, str):
+        bad = 2**64 if field == "cid" else -1
+    if field == "tn" and bad == 2**64:
+        bad = 10**9
+    obj["o"][key] = bad
+    data = json.dumps(obj).encode()
+    msg = decode_server_frame(data)
+    assert isinstance(msg, UnknownFrame), msg
+    if field in ("price", "cid"):
+        assert msg.venue_order_id == obj["o"]["oid"]
 
 
 @QUICK

@@ -3,7 +3,11 @@
 :class:`Link` carries frames between the session and a :class:`VenueSession` over one shared
 :class:`Engine`, with an explicit clock (``link.now``, Unix ns) and no sockets or event loop.
 Frames can be lost, duplicated or corrupted on their way, in either direction, by rules
-(:meth:`Link.fault`). A second account (``acct-2``) provides liquidity: its orders go straight
+(:meth:`Link.fault`); an incoming frame can also be held back behind the next one (``swap``),
+and a request can be answered with an ``err`` and carried out all the same (``err_reply``).
+With ``fresh_replaces`` the link rewrites the venue's frames as a venue whose replacement
+orders start fresh would write them (``xq`` = 0, ``q`` = what is left).
+A second account (``acct-2``) provides liquidity: its orders go straight
 to the engine, and the events they cause for the session's account are delivered while the
 link is up (and lost while it is down, as on a real venue).
 
@@ -74,7 +78,7 @@ class Fault:
     """What to do to frames matching ``match`` (``"out"``: to the venue, ``"in"``: to us)."""
 
     direction: str
-    action: str  # lose / duplicate / corrupt
+    action: str  # lose / duplicate / corrupt / swap (in) / err_reply (out)
     match: Match
     count: int = 1  # how many matching frames it applies to (-1: all)
     hits: int = 0
@@ -119,6 +123,9 @@ class Link:
     session_kw: dict[str, Any] = field(default_factory=dict)
     venue: VenueSession | None = None
     connections: int = 0
+    fresh_replaces: bool = False
+    _bases: dict[str, int] = field(default_factory=dict)  # venue id -> filled before it
+    _held: list[bytes] = field(default_factory=list)  # frames held back by ``swap``
 
     def __post_init__(self) -> None:
         if self.session is None:
@@ -140,12 +147,13 @@ class Link:
         )
         frame = self.venue.connection_made(self.now)
         if login:
-            self.deliver(frame)
+            self.deliver(self._freshen(frame))
         self.collect()
 
     def drop(self, reason: str = "connection lost") -> None:
         """The socket is gone: nothing queued on either side is delivered."""
         self.venue = None
+        self._held.clear()
         self.s.connection_lost(self.now, reason)
         self.collect()
 
@@ -169,7 +177,9 @@ class Link:
     def _apply(self, direction: str, frame: bytes) -> list[bytes]:
         obj = _parse(frame)
         for item in self.faults:
-            if item.direction != direction or item.count == 0 or not item.match(obj):
+            if item.direction != direction or item.count == 0 or item.action == "err_reply":
+                continue
+            if not item.match(obj):
                 continue
             item.count -= 1
             item.hits += 1
@@ -179,7 +189,63 @@ class Link:
                 return [frame, frame]
             if item.action == "corrupt":
                 return [frame[: len(frame) // 2]]
+            if item.action == "swap":
+                self._held.append(frame)
+                return []
         return [frame]
+
+    def _err_reply(self, frame: bytes) -> bool:
+        """True when an ``err_reply`` rule takes this request: the venue carries it out, but
+        its answer is an err 500."""
+        obj = _parse(frame)
+        for item in self.faults:
+            if item.action == "err_reply" and item.count != 0 and item.match(obj):
+                item.count -= 1
+                item.hits += 1
+                return True
+        return False
+
+    # -- a venue whose replacements start fresh -------------------------------------------------
+
+    def _freshen(self, frame: bytes) -> bytes:
+        if not self.fresh_replaces:
+            return frame
+        obj = _parse(frame)
+        if not obj:
+            return frame
+        bases = self._bases
+        if obj.get("t") == "r" and isinstance(obj.get("no"), dict):
+            old, new = obj["ro"], obj["no"]
+            # The engine carries the filled quantity on: all of it was filled before the new
+            # order (the old one's own base included).
+            bases[new["oid"]] = new["xq"]
+            self._rebase(old)
+            self._rebase(new)
+            return dumps(obj)
+        changed = False
+        for key in ("o", "ro"):
+            if isinstance(obj.get(key), dict):
+                changed |= self._rebase(obj[key])
+        res = obj.get("res")
+        if isinstance(res, dict):
+            for key in ("o", "orders"):
+                if isinstance(res.get(key), list):
+                    for order in res[key]:
+                        changed |= self._rebase(order)
+            status = res.get("status")
+            if isinstance(status, dict) and status.get("order_id") in bases:
+                status["filled_quantity"] -= bases[status["order_id"]]
+                changed = True
+        return dumps(obj) if changed else frame
+
+    def _rebase(self, order: dict[str, Any]) -> bool:
+        base = self._bases.get(order.get("oid", ""))
+        if not base:
+            return False
+        order["xq"] -= base
+        order["q"] -= base
+        return True
+
 
     def deliver(self, frame: bytes | str) -> list[ev.Event]:
         """Hand one server frame to the session; returns the events it produced."""
@@ -197,10 +263,16 @@ class Link:
         for item in outbound:
             if item.target is not None and item.target != ACCOUNT:
                 continue
-            for frame in self._apply("in", item.frame):
+            held = self._held[:]
+            for frame in self._apply("in", self._freshen(item.frame)):
                 if self.venue is None:
                     return
                 self.deliver(frame)
+                if held:  # a frame held back comes after the one that overtook it
+                    del self._held[: len(held)]
+                    for late in held:
+                        self.deliver(late)
+                    held = []
 
     def pump(self, limit: int = 10_000) -> int:
         """Send the session's frames and deliver the answers until nothing moves."""
@@ -217,6 +289,12 @@ class Link:
                     assert self.venue is not None
                     replies = self.venue.receive(out, self.now)
                     moved += 1
+                    if replies and replies[0].target is None and self._err_reply(out):
+                        rid = _parse(out).get("rid")
+                        replies = [
+                            Outbound(None, error_frame(rid, 500, "internal error")),
+                            *replies[1:],
+                        ]
                     if self.events_first and len(replies) > 1:
                         replies = [*replies[1:], replies[0]]
                     self._to_session(replies)

@@ -356,11 +356,18 @@ def test_late_events_for_recently_ended_orders() -> None:
         event_frame("c", body("O-1", cid=cid, status="CANCELED")),
         event_frame("x", body("O-1", cid=cid, status="EXPIRED")),
         event_frame("j", body("O-1", cid=cid, status="REJECTED")),
-        fill_frame("f", body("O-1", cid=cid, xq=100, status="FILLED"), "T-9", 100),
     ]
     for frame in late:
         assert bare.feed(frame) == []
     assert bare.s.stats().duplicates_dropped == len(late)
+    assert bare.s.order("l1").status is OrderStatus.CANCELED  # type: ignore[union-attr]
+    assert bare.s.orders() == []
+    # Fills are de-duplicated by trade id only: a late fill is delivered once (issue 11).
+    fill = fill_frame("f", body("O-1", cid=cid, xq=100, status="FILLED"), "T-9", 100)
+    [filled] = bare.feed(fill)
+    assert isinstance(filled, ev.OrderFilled) and filled.trade_id == "T-9"
+    assert bare.feed(fill) == []
+    assert bare.s.stats().duplicates_dropped == len(late) + 1
     assert bare.s.order("l1").status is OrderStatus.CANCELED  # type: ignore[union-attr]
     assert bare.s.orders() == []
 

@@ -7,7 +7,9 @@ keys with ``rename``; the comment after each field names the key.
 Decoding is as tolerant as the venue requires: unknown keys are ignored, ``request_id`` /
 ``result`` / ``error`` are accepted for ``rid`` / ``res`` / ``err``, ``"err": null`` next to
 ``res`` is fine, ``cid`` is an unsigned 64-bit integer and prices are Decimals parsed from
-strings. Anything with an unknown ``t`` or a shape that matches nothing comes back as an
+strings. Inbound numbers are checked: prices finite, positive and of bounded size, times within
+0 <= t < 2**63 ns, ``cid`` within the unsigned 64-bit range, quantities not negative. Anything
+with an unknown ``t``, a value out of range or a shape that matches nothing comes back as an
 :class:`UnknownFrame` (never an exception). Malformed JSON raises
 :class:`~axorders.exceptions.RemoteProtocolError`.
 
@@ -74,6 +76,23 @@ _Quantity = Annotated[int, msgspec.Meta(le=2**63 - 1)]
 # int64 range. msgspec checks both while decoding; a frame outside them is an UnknownFrame.
 _Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
+# Venue times: ``ts`` seconds and ``tn`` nanoseconds, so that ``ts * 10**9 + tn`` stays within
+# 0 <= t < 2**63 ns. A frame outside them is an UnknownFrame.
+_Seconds = Annotated[int, msgspec.Meta(ge=0, le=(2**63 - 1) // 1_000_000_000 - 1)]
+_Nanos = Annotated[int, msgspec.Meta(ge=0, le=999_999_999)]
+
+# A ``cid`` is an unsigned 64-bit integer. msgspec bounds stop at int64, so the upper bound
+# (``MAX_CID``) is checked after decoding, with the prices.
+_Cid = Annotated[int, msgspec.Meta(ge=0)]
+MAX_CID: Final = 2**64 - 1
+
+# A sane price: at least ``MIN_PRICE``, below ``MAX_PRICE``, and at most 76 significant digits
+# (a Decimal's size grows with its coefficient; a 76-digit one is the largest of the smallest
+# size, so the check is one C call, not a walk over the digits).
+MIN_PRICE: Final = Decimal("1E-12")
+MAX_PRICE: Final = Decimal("1E+15")
+_PRICE_SIZE: Final = Decimal(1).__sizeof__()
+
 # What the decoders turn into RemoteProtocolError besides msgspec.DecodeError: invalid UTF-8
 # inside a string, a ``str`` frame holding lone surrogates, or nesting too deep to parse.
 _UNREADABLE: Final = (UnicodeError, RecursionError)
@@ -115,14 +134,14 @@ class OrderBody(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False, rena
     status: str  # o, mapped with OrderStatus.from_wire (unknown -> UNKNOWN)
     side: Side  # d, "B"/"S"
     time_in_force: str  # tif
-    cid: int | None = None  # cid, unsigned 64-bit
+    cid: _Cid | None = None  # cid, unsigned 64-bit
     tag: str | None = None  # tag
     post_only: bool | None = None  # po, missing means false
     reprice: str | None = None  # rb: rej / bo / tbl
     reject_reason: str | None = None  # r
     text: str | None = None  # txt
-    ts: int  # ts, seconds
-    tn: int = 0  # tn, nanoseconds within the second
+    ts: _Seconds  # ts, seconds
+    tn: _Nanos = 0  # tn, nanoseconds within the second
 
 
 class Execution(
@@ -175,8 +194,8 @@ class AcknowledgedMsg(
 ):
     """``n``: the order rests on the book (ACCEPTED)."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
 
@@ -186,8 +205,8 @@ class PartiallyFilledMsg(
 ):
     """``p``: a partial execution; ``order`` holds cumulative quantities."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
     execution: Execution  # xs
@@ -196,8 +215,8 @@ class PartiallyFilledMsg(
 class FilledMsg(msgspec.Struct, tag_field="t", tag="f", kw_only=True, gc=False, rename=_EVENT):
     """``f``: the execution that completed the order."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
     execution: Execution  # xs
@@ -213,8 +232,8 @@ class CanceledMsg(
 ):
     """``c``: cancel confirmed."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
     reason: str = ""  # xr: USER_REQUESTED or empty
@@ -231,8 +250,8 @@ class RejectedMsg(
 ):
     """``j``: the venue rejected the order. ``r`` and ``txt`` are written even when null."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
     reject_reason: str | None = None  # r, null for a post-only cross
@@ -242,8 +261,8 @@ class RejectedMsg(
 class ExpiredMsg(msgspec.Struct, tag_field="t", tag="x", kw_only=True, gc=False, rename=_EVENT):
     """``x``: IOC remainder (or the whole IOC order) expired."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
 
@@ -251,8 +270,8 @@ class ExpiredMsg(msgspec.Struct, tag_field="t", tag="x", kw_only=True, gc=False,
 class DoneForDayMsg(msgspec.Struct, tag_field="t", tag="d", kw_only=True, gc=False, rename=_EVENT):
     """``d``: a DAY order ended at the session close."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     order: OrderBody  # o
 
@@ -273,8 +292,8 @@ class ReplacedMsg(
 ):
     """``r``: cancel-replace (``ro`` + ``noid`` + ``no``) or in-place amend (``ro`` only)."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     event_id: str = ""  # eid
     old_order: OrderBody  # ro
     new_venue_order_id: str | None = None  # noid
@@ -297,12 +316,12 @@ class CancelRejectedMsg(
 ):
     """``e``: a cancel was refused (for example ``ORDER_NOT_FOUND``)."""
 
-    ts: int  # ts
-    tn: int = 0  # tn
+    ts: _Seconds  # ts
+    tn: _Nanos = 0  # tn
     venue_order_id: str | None = None  # oid
     reject_reason: str = ""  # r
     text: str = ""  # txt
-    cid: int | None = None  # cid (tolerated)
+    cid: _Cid | None = None  # cid (tolerated)
     order: OrderBody | None = None  # o (tolerated)
 
 
@@ -332,10 +351,10 @@ class StatusBody(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
 
     symbol: str
     order_id: str
-    clord_id: int | None = None
+    clord_id: _Cid | None = None
     state: str
-    filled_quantity: int
-    remaining_quantity: int
+    filled_quantity: _Count
+    remaining_quantity: _Count
     reject_reason: str | None = None
     reject_message: str | None = None
 
@@ -429,11 +448,17 @@ class ErrorReply(msgspec.Struct, gc=False):
 
 
 class UnknownFrame(msgspec.Struct, gc=False):
-    """A frame with an unknown ``t`` or a shape that matches nothing we know."""
+    """A frame with an unknown ``t`` or a shape that matches nothing we know.
+
+    ``venue_order_id`` / ``cid`` are set when the frame still names an order (an event with a
+    value out of range), so that the session can ask the venue about that order.
+    """
 
     text: str
     reason: str
     tag: str | None = None
+    venue_order_id: str | None = None
+    cid: int | None = None
 
 
 ServerMessage: TypeAlias = ServerEvent | ResultReply | ErrorReply | UnknownFrame
@@ -461,45 +486,111 @@ def _reply(resp: ReplyFrame, data: bytes | str) -> ResultReply | ErrorReply | Un
     return UnknownFrame(_text(data), "reply without rid and res, or without err")
 
 
-def _order_priced(msg: Any) -> bool:
-    return bool(msg.order.price.is_finite())
+def _sane(price: Decimal) -> bool:
+    """A finite price in [MIN_PRICE, MAX_PRICE) with a bounded number of digits."""
+    try:
+        return MIN_PRICE <= price < MAX_PRICE and price.__sizeof__() <= _PRICE_SIZE
+    except ArithmeticError:  # a NaN does not compare
+        return False
 
 
-def _fill_priced(msg: Any) -> bool:
-    return bool(msg.order.price.is_finite() and msg.execution.price.is_finite())
+def _body_ok(body: OrderBody) -> bool:
+    cid = body.cid
+    return _sane(body.price) and (cid is None or cid <= MAX_CID)
 
 
-def _replace_priced(msg: Any) -> bool:
+def _order_ok(msg: Any) -> bool:
+    # Inlined _body_ok: this runs for every order event.
+    body = msg.order
+    price = body.price
+    cid = body.cid
+    try:
+        return (
+            MIN_PRICE <= price < MAX_PRICE
+            and price.__sizeof__() <= _PRICE_SIZE
+            and (cid is None or cid <= MAX_CID)
+        )
+    except ArithmeticError:
+        return False
+
+
+def _fill_ok(msg: Any) -> bool:
+    # Inlined _body_ok and _sane: this runs for every fill.
+    body = msg.order
+    price = body.price
+    last = msg.execution.price
+    cid = body.cid
+    try:
+        return (
+            MIN_PRICE <= price < MAX_PRICE
+            and MIN_PRICE <= last < MAX_PRICE
+            and price.__sizeof__() <= _PRICE_SIZE
+            and last.__sizeof__() <= _PRICE_SIZE
+            and (cid is None or cid <= MAX_CID)
+        )
+    except ArithmeticError:
+        return False
+
+
+def _replace_ok(msg: Any) -> bool:
     new = msg.new_order
-    return bool(msg.old_order.price.is_finite() and (new is None or new.price.is_finite()))
+    return _body_ok(msg.old_order) and (new is None or _body_ok(new))
 
 
-def _cancel_reject_priced(msg: Any) -> bool:
-    return msg.order is None or bool(msg.order.price.is_finite())
+def _cancel_reject_ok(msg: Any) -> bool:
+    cid = msg.cid
+    return (msg.order is None or _body_ok(msg.order)) and (cid is None or cid <= MAX_CID)
 
 
-def _reply_priced(msg: Any) -> bool:
+def _reply_ok(msg: Any) -> bool:
     res = msg.result
     for bodies in (res.login_orders, res.orders):
-        if bodies and not all(body.price.is_finite() for body in bodies):
+        if bodies and not all(_body_ok(body) for body in bodies):
             return False
-    return True
+    status = res.status
+    return status is None or status.clord_id is None or status.clord_id <= MAX_CID
 
 
-# msgspec decodes "NaN" and "Infinity" into Decimals; these checks turn a frame carrying one into
-# an UnknownFrame. Quantities are bounded by the structs themselves (``_Count``).
-_PRICE_CHECKS: Final[dict[type[Any], Callable[[Any], bool]]] = {
-    AcknowledgedMsg: _order_priced,
-    CanceledMsg: _order_priced,
-    RejectedMsg: _order_priced,
-    ExpiredMsg: _order_priced,
-    DoneForDayMsg: _order_priced,
-    PartiallyFilledMsg: _fill_priced,
-    FilledMsg: _fill_priced,
-    ReplacedMsg: _replace_priced,
-    CancelRejectedMsg: _cancel_reject_priced,
-    ResultReply: _reply_priced,
+# msgspec decodes "NaN", "Infinity", "1e400" or "-1" into Decimals, and any integer into a
+# ``cid``: these checks turn a frame carrying one out of range into an UnknownFrame. Quantities
+# and times are bounded by the structs themselves.
+_CHECKS: Final[dict[type[Any], Callable[[Any], bool]]] = {
+    AcknowledgedMsg: _order_ok,
+    CanceledMsg: _order_ok,
+    RejectedMsg: _order_ok,
+    ExpiredMsg: _order_ok,
+    DoneForDayMsg: _order_ok,
+    PartiallyFilledMsg: _fill_ok,
+    FilledMsg: _fill_ok,
+    ReplacedMsg: _replace_ok,
+    CancelRejectedMsg: _cancel_reject_ok,
+    ResultReply: _reply_ok,
 }
+
+
+def _named(msg: Any) -> tuple[str | None, int | None]:
+    """The venue order id and ``cid`` a decoded message names, where it names one order."""
+    body = getattr(msg, "order", None)
+    if body is None:
+        body = getattr(msg, "old_order", None)
+    if isinstance(body, OrderBody):
+        return body.venue_order_id, body.cid
+    return getattr(msg, "venue_order_id", None), getattr(msg, "cid", None)
+
+
+def _named_raw(obj: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The venue order id and ``cid`` a raw event names (best effort, for a status query)."""
+    body = obj.get("o")
+    if not isinstance(body, dict):
+        body = obj.get("ro")
+    if not isinstance(body, dict):
+        body = obj
+    oid = body.get("oid")
+    cid = body.get("cid")
+    return (
+        oid if isinstance(oid, str) else None,
+        cid if type(cid) is int and 0 <= cid <= MAX_CID else None,
+    )
 
 
 def decode_server_frame(data: bytes | str) -> ServerMessage:
@@ -527,10 +618,31 @@ def decode_server_frame(data: bytes | str) -> ServerMessage:
         raise RemoteProtocolError(f"malformed JSON from venue: {exc}") from None
     except _UNREADABLE as exc:
         raise RemoteProtocolError(f"unreadable frame from venue: {exc}") from None
-    check = _PRICE_CHECKS.get(type(msg))
+    check = _CHECKS.get(type(msg))
     if check is not None and not check(msg):
-        return UnknownFrame(_text(data), "a price is not a finite number")
+        oid, cid = _named(msg)
+        if cid is not None and not 0 <= cid <= MAX_CID:
+            cid = None
+        return UnknownFrame(_text(data), "a price or cid out of range", None, oid, cid)
     return msg
+
+
+_EVENT_TYPES: Final[dict[str, type[Any]]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (
+        HeartbeatMsg,
+        KeepAliveMsg,
+        AcknowledgedMsg,
+        PartiallyFilledMsg,
+        FilledMsg,
+        CanceledMsg,
+        RejectedMsg,
+        ExpiredMsg,
+        DoneForDayMsg,
+        ReplacedMsg,
+        CancelRejectedMsg,
+    )
+}
 
 
 def _decode_slow(data: bytes | str) -> ServerMessage:
@@ -545,12 +657,19 @@ def _decode_slow(data: bytes | str) -> ServerMessage:
     tag = obj.get("t")
     try:
         if isinstance(tag, str):
-            event: ServerEvent = msgspec.convert(obj, ServerEvent)
+            # Converting to one struct class is cheap; to the union it costs ~150 us a frame.
+            cls = _EVENT_TYPES.get(tag)
+            if cls is None:
+                return UnknownFrame(_text(data), f"unknown event type {tag[:20]!r}", tag[:20])
+            event: ServerEvent = msgspec.convert(obj, cls)
             return event
         if any(k in obj for k in ("res", "err", "result", "error")):
             return _reply(msgspec.convert(obj, ReplyFrame), data)
     except msgspec.ValidationError as exc:
-        return UnknownFrame(_text(data), str(exc), tag if isinstance(tag, str) else None)
+        if isinstance(tag, str):
+            oid, cid = _named_raw(obj)
+            return UnknownFrame(_text(data), str(exc), tag, oid, cid)
+        return UnknownFrame(_text(data), str(exc))
     return UnknownFrame(_text(data), "no 't', 'res' or 'err' key")
 
 
