@@ -52,11 +52,11 @@ async def test_status_and_cancel_all_fall_back_to_rest(
         answer = await client.order_status("fb-2")
         assert isinstance(answer, ev.OrderStatusReport)
         assert refuse_s_and_x == ["StatusRequest"]
-        rid = await client.cancel_all(SYMBOL)
+        rid = await client.submit_cancel_all(SYMBOL)
         resolved = await client.wait_for(rid, timeout=5)
         assert resolved.ok, resolved
         await wait_until(lambda: len(rec.of(ev.OrderCanceled)) == 2)
-        rid = await client.cancel_all()
+        rid = await client.submit_cancel_all()
         assert (await client.wait_for(rid, timeout=5)).ok
         assert refuse_s_and_x == ["StatusRequest", "CancelAllRequest"]
         kinds = [e.kind for e in rec.of(ev.RequestFallback)]
