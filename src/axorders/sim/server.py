@@ -1030,7 +1030,8 @@ class SimServer:
         """Send a venue session's output: responses to ``conn``, events to accounts."""
         faults = self.faults
         gate = faults.liberties
-        for target, frame, hold, keys in outbound:
+        for item in outbound:
+            target, frame, hold, keys = item.target, item.frame, item.hold, item.keys
             if target is None:
                 if conn is not None:
                     self._push(conn, frame, hold, keys)

@@ -18,10 +18,10 @@ reach them too (SPEC Q1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, NamedTuple, Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -90,18 +90,47 @@ _FOREIGN_TICKS: Final = 50
 _FOREIGN_LIFE_NS: Final = 300_000_000
 
 
-class Outbound(NamedTuple):
+class Outbound:
     """One frame to send: to this connection (``target`` None) or to an account's sessions.
 
     ``hold`` asks the server to send it that many seconds late (0: at once); ``keys`` name
     the orders it concerns (``oid``, ``c:<cid>``, or :data:`BARRIER`): a frame never overtakes
-    a held frame of its connection that shares a key with it.
+    a held frame of its connection that shares a key with it. It unpacks as the pair
+    ``target, frame``.
     """
 
-    target: str | None
-    frame: bytes
-    hold: float = 0.0
-    keys: tuple[str, ...] = ()
+    __slots__ = ("frame", "hold", "keys", "target")
+
+    def __init__(
+        self, target: str | None, frame: bytes, hold: float = 0.0, keys: tuple[str, ...] = ()
+    ) -> None:
+        self.target = target
+        self.frame = frame
+        self.hold = hold
+        self.keys = keys
+
+    def __iter__(self) -> Iterator[str | bytes | None]:
+        yield self.target
+        yield self.frame
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Outbound):
+            return NotImplemented
+        return (self.target, self.frame, self.hold, self.keys) == (
+            other.target,
+            other.frame,
+            other.hold,
+            other.keys,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Outbound({self.target!r}, {self.frame!r}, hold={self.hold}, keys={self.keys})"
+
+    def held(self, hold: float) -> Outbound:
+        """The same frame with another hold."""
+        return Outbound(self.target, self.frame, hold, self.keys)
 
 
 class LibertyGate(Protocol):
@@ -512,7 +541,7 @@ class VenueSession:
         gate = self.liberties.gate
         out = [Outbound(None, encode_error(request_id, 500, "internal error"))]
         for item in self.liberties.frames(events, now):
-            out.append(item._replace(hold=max(item.hold, gate.hold())))
+            out.append(item.held(max(item.hold, gate.hold())))
         return out
 
     def connection_lost(self, now: int) -> list[Outbound]:
