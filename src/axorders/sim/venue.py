@@ -251,10 +251,12 @@ class VenueLiberties:
         base = self.fresh.get(order.venue_order_id)
         if not base:
             return order
+        filled = order.filled_quantity - base
+        status = order.status
+        if status == "PARTIALLY_FILLED" and filled == 0:
+            status = "ACCEPTED"
         return msgspec.structs.replace(
-            order,
-            quantity=order.quantity - base,
-            filled_quantity=order.filled_quantity - base,
+            order, quantity=order.quantity - base, filled_quantity=filled, status=status
         )
 
     def shape_result(self, result: ResultBody) -> ResultBody:
@@ -267,8 +269,10 @@ class VenueLiberties:
             )
         status = result.status
         if status is not None and status.order_id in self.fresh:
+            filled = status.filled_quantity - self.fresh[status.order_id]
+            state = "ACCEPTED" if status.state == "PARTIALLY_FILLED" and not filled else None
             shaped = msgspec.structs.replace(
-                status, filled_quantity=status.filled_quantity - self.fresh[status.order_id]
+                status, filled_quantity=filled, state=state or status.state
             )
             return msgspec.structs.replace(result, status=shaped)
         return result
