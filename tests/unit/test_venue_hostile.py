@@ -290,7 +290,7 @@ def test_foreign_orders_carry_cids_in_the_upper_half_and_are_retired() -> None:
     venue, gate = hostile_venue("foreign_cid")
     out = venue.receive(place(1, cid=3), T0)
     acks = [f for f in decoded(out) if f.get("t") == "n"]
-    assert [a["o"].get("cid") for a in acks][0] == 3
+    assert acks[0]["o"]["cid"] == 3
     [foreign] = [a["o"] for a in acks if a["o"]["cid"] != 3]
     assert 2**63 <= foreign["cid"] < 2**64
     assert foreign["po"] is True and foreign["rq"] > 0
