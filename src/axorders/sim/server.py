@@ -687,6 +687,16 @@ class SimServer:
                 if transport.is_closing():
                     return
 
+    def broadcast(self, frame: bytes, user_id: str | None = None) -> int:
+        """Send one raw text frame to the orders sockets (of one user); returns how many.
+
+        For tests of what a client does with a given frame, and of slow readers.
+        """
+        conns = self._select(user_id)
+        for conn in conns:
+            self._push(conn, frame)
+        return len(conns)
+
     def connection_count(self, user_id: str | None = None) -> int:
         """Open ``/orders/ws`` sockets (of one user)."""
         return sum(1 for c in self._all_orders() if user_id is None or c.user.user_id == user_id)
