@@ -1,15 +1,26 @@
-"""A short chaos soak (``make soak`` runs the long one): faults, a ``kill -9``, invariants."""
+"""A short chaos soak (``make soak`` runs the long one): a hostile venue, faults, a ``kill -9``.
+
+``AXORDERS_SOAK_LIBERTIES`` chooses the venue liberties it takes: ``all``, ``none`` or names
+separated by commas (see :data:`axorders.sim.faults.LIBERTIES`); without it,
+:data:`DEFAULT_LIBERTIES`.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from benchmarks.soak import run
+from benchmarks.soak import parse_liberties, run
+
+DEFAULT_LIBERTIES = "all"
 
 
 def test_short_soak_keeps_every_invariant(tmp_path: Path) -> None:
-    result = run(400, seed=11, work=tmp_path, kill=True, fault_interval=0.3)
+    liberties = parse_liberties(os.environ.get("AXORDERS_SOAK_LIBERTIES", DEFAULT_LIBERTIES))
+    result = run(400, seed=11, work=tmp_path, kill=True, fault_interval=0.3, liberties=liberties)
     assert result.killed
     assert result.orders == 400
     assert result.violations == []
     assert sum(result.faults.values()) > 0
+    if liberties:
+        assert sum(result.liberties.values()) > 0
