@@ -163,14 +163,17 @@ async def _worker(args: argparse.Namespace) -> int:
         )
         if tif == "GTC":
             live.append(coid)
+            if rng.random() < 0.05:  # a cancel hard on the heels of the place
+                await _cancel_soon(client, coid, send)
         if live and rng.random() < 0.15:
             target = live.pop(rng.randrange(len(live)))
             rec = client.order(target)
             if rec is not None and not rec.is_terminal and rec.venue_order_id is not None:
                 if rng.random() < 0.5:
                     await send("cancel", lambda t=target: client.cancel_order(t))
-                elif rec.status.value == "ACCEPTED" and rec.price is not None:
-                    step = inst.tick_size if rec.side is Side.SELL else -inst.tick_size
+                elif rec.status.value in ("ACCEPTED", "PARTIALLY_FILLED") and rec.price:
+                    tick = client.instrument(rec.symbol).tick_size
+                    step = tick if rec.side is Side.SELL else -tick
                     new_price = client.instrument(rec.symbol).round_to_tick(
                         rec.price + step, side_up=False
                     )
@@ -193,6 +196,18 @@ async def _worker(args: argparse.Namespace) -> int:
     log.write(k="end")
     log.close()
     return 0
+
+
+async def _cancel_soon(client: Any, coid: str, send: Any) -> None:
+    """Cancel ``coid`` as soon as the venue has named it (before its ``n``, at times)."""
+    for _ in range(100):
+        rec = client.order(coid)
+        if rec is None or rec.is_terminal:
+            return
+        if rec.venue_order_id is not None:
+            await send("cancel", lambda: client.cancel_order(coid))
+            return
+        await asyncio.sleep(0.002)
 
 
 async def _until(connect: Any, log: _Log) -> None:
