@@ -90,6 +90,10 @@ async def _worker(args: argparse.Namespace) -> int:
             log.write(k="reconnected")
         elif isinstance(event, ev.OrderRejected) and event.reason == "LOST_IN_TRANSIT":
             log.write(k="lost", coid=event.client_order_id)
+        elif isinstance(event, ev.MalformedMessage):
+            log.write(k="malformed")
+        elif isinstance(event, ev.UnknownMessage):
+            log.write(k="unknown", reason=event.reason)
 
     client = OrdersClient(
         args.url,
@@ -309,6 +313,8 @@ class SoakResult:
     seconds: float = 0.0
     liberties: dict[str, int] = field(default_factory=dict)
     taken: tuple[str, ...] = ()
+    malformed_seen: int = 0
+    unknown_seen: int = 0
     violations: list[str] = field(default_factory=list)
 
 
@@ -581,6 +587,8 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
     if not any(r["k"] == "settled" and r["ok"] for r in log):
         v.append("the last worker never settled")
     result.drops_survived = sum(1 for r in log if r["k"] == "reconnected")
+    result.malformed_seen = sum(1 for r in log if r["k"] == "malformed")
+    result.unknown_seen = sum(1 for r in log if r["k"] == "unknown")
 
 
 async def _liberties_taken(info: dict[str, str]) -> dict[str, int]:
@@ -760,6 +768,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"orders placed        {result.orders}")
     print(f"venue fills          {result.fills}")
     print(f"drops survived       {result.drops_survived}")
+    print(
+        f"client saw           {result.malformed_seen} malformed and {result.unknown_seen}"
+        " unknown frames (injected ones included)"
+    )
     print(
         f"faults injected      {sum(result.faults.values())} {dict(sorted(result.faults.items()))}"
     )
