@@ -170,7 +170,7 @@ async def _worker(args: argparse.Namespace) -> int:
             if rng.random() < 0.05:  # a cancel hard on the heels of the place
                 await _cancel_soon(client, coid, send)
         if live and rng.random() < 0.15:
-            target = live.pop(rng.randrange(len(live)))
+            target = live.pop(_pick(client, live, rng))
             rec = client.order(target)
             if rec is not None and not rec.is_terminal and rec.venue_order_id is not None:
                 if rng.random() < 0.5:
@@ -200,6 +200,17 @@ async def _worker(args: argparse.Namespace) -> int:
     log.write(k="end")
     log.close()
     return 0
+
+
+def _pick(client: Any, live: list[str], rng: random.Random) -> int:
+    """The index of the order to cancel or replace: a partly filled one among the latest
+    when there is one (their replaces are the interesting ones), else any."""
+    start = max(0, len(live) - 50)
+    for index in range(len(live) - 1, start - 1, -1):
+        rec = client.order(live[index])
+        if rec is not None and rec.status.value == "PARTIALLY_FILLED":
+            return index
+    return rng.randrange(len(live))
 
 
 async def _cancel_soon(client: Any, coid: str, send: Any) -> None:
