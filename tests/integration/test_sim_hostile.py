@@ -212,6 +212,11 @@ async def test_duplicated_reordered_and_delayed_events_keep_each_orders_order(
         kinds = [f["t"] for f in events if f["o"]["cid"] == rid]
         assert kinds.index("n") < kinds.index("c"), kinds
         assert set(kinds) == {"n", "c"}
+    # A cancel's reply never overtakes the held events of the order it names.
+    for rid in range(1, count + 1):
+        ack = next(i for i, f in enumerate(frames) if f.get("t") == "n" and f["o"]["cid"] == rid)
+        reply = next(i for i, f in enumerate(frames) if f.get("rid") == 1000 + rid)
+        assert ack < reply
     arrival = [f["o"]["cid"] for f in events]
     assert arrival != sorted(arrival)  # some events overtook others
     stats = sim.stats().liberties

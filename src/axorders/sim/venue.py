@@ -526,7 +526,16 @@ class VenueSession:
             if not events:
                 return [first]
             return [first, *(Outbound(acct, encode(event)) for acct, event in events)]
-        first = Outbound(None, frame, 0.0, (BARRIER,) if snapshot else ())
+        if snapshot:
+            keys: tuple[str, ...] = (BARRIER,)
+        elif reply.error is None and isinstance(request, (CancelRequest, ReplaceRequest)):
+            # Never ahead of the held events of the order it names.
+            named = [request.venue_order_id] if request.venue_order_id else []
+            cid = getattr(request, "cid", None)
+            keys = (*named, f"c:{cid}") if cid is not None else tuple(named)
+        else:
+            keys = ()
+        first = Outbound(None, frame, 0.0, keys)
         out = liberties.frames(events, now)
         if (
             out
