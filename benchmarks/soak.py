@@ -377,6 +377,21 @@ def _start_worker(
     finish: bool,
     pace: float,
 ) -> subprocess.Popen[bytes]:
+    # The worker's log output is kept: an exception that escaped into it is a violation.
+    with (work / "worker.err").open("ab") as errors:
+        return _popen_worker(info, work, start, count, seed, finish, pace, errors)
+
+
+def _popen_worker(
+    info: dict[str, str],
+    work: Path,
+    start: int,
+    count: int,
+    seed: int,
+    finish: bool,
+    pace: float,
+    errors: Any,
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -407,6 +422,7 @@ def _start_worker(
             str(work / "quiet"),
             *(["--finish"] if finish else []),
         ],
+        stderr=errors,
     )
 
 
@@ -574,6 +590,14 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
                 f"{coid}: after the quiet resync the client says {final['status']} filled"
                 f" {final['filled']}, the venue {venue.status} filled {venue.filled_quantity}"
             )
+
+    # No exception escaped into the client's log.
+    err_path = work / "worker.err"
+    err_text = err_path.read_text(errors="replace") if err_path.exists() else ""
+    tracebacks = err_text.count("Traceback (most recent call last)")
+    if tracebacks:
+        last = [line for line in err_text.splitlines() if line and not line[0].isspace()]
+        v.append(f"{tracebacks} exceptions escaped in the client, e.g. {last[-1][:160]!r}")
 
     # No socket open after close().
     for record in log:
