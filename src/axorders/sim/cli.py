@@ -224,8 +224,12 @@ async def _serve(args: argparse.Namespace) -> int:
                 f"  api key     {sim.api_key}\n"
                 f"  api secret  {sim.api_secret}\n"
                 f"  admin token {sim.admin_token}  (X-Sim-Token header of /sim/*)\n"
-                f"Ctrl-C to stop.\n"
             )
+            gate = sim.faults.liberties
+            if gate.active:
+                names = ", ".join(n for n, on in gate.on.items() if on)
+                sys.stdout.write(f"  liberties   {names}\n")
+            sys.stdout.write("Ctrl-C to stop.\n")
         sys.stdout.flush()
         await stop.wait()
     return 0
