@@ -150,7 +150,10 @@ async def _worker(args: argparse.Namespace) -> int:
         ticks = inst.tick_size * rng.randint(1, 5)
         qty = inst.minimum_order_size * rng.randint(1, 3)
         roll = rng.random()
-        if roll < 0.45:  # marketable
+        if roll < 0.05:  # large at the touch: the best level fills part of it, the rest rests
+            price, tif = (ask, "GTC") if side == "BUY" else (bid, "GTC")
+            qty = inst.minimum_order_size * 30
+        elif roll < 0.45:  # marketable
             price, tif = (ask + ticks, "IOC") if side == "BUY" else (bid - ticks, "IOC")
             if rng.random() < 0.5:
                 tif = "GTC"
