@@ -184,7 +184,7 @@ async def _worker(args: argparse.Namespace) -> int:
                     new_price = client.instrument(rec.symbol).round_to_tick(
                         rec.price + step, side_up=False
                     )
-                    log.write(k="replace", coid=target)
+                    log.write(k="replace", coid=target, status=rec.status.value)
                     await send(
                         "replace",
                         lambda t=target, p=new_price: client.replace_order(t, price=p),
