@@ -13,7 +13,9 @@ admin API and checks, at the end:
 * the client's state equals the venue's after a quiet resync (liberties and faults off, one
   reconnect), and its journal agrees;
 * no request was left unresolved, and no socket is open after ``close()`` (the simulator's
-  own count of sessions).
+  own count of sessions);
+* no exception escaped in the client, and it reported no more malformed frames than were
+  injected.
 
 Its last lines count the liberties the venue took, per kind.
 """
@@ -627,6 +629,14 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
     result.drops_survived = sum(1 for r in log if r["k"] == "reconnected")
     result.malformed_seen = sum(1 for r in log if r["k"] == "malformed")
     result.unknown_seen = sum(1 for r in log if r["k"] == "unknown")
+    # Each injected malformed frame reaches the one orders socket at most once; any more that
+    # the client reported were valid messages it could not read (e.g. fragmented ones).
+    injected = result.faults["send_malformed"]
+    if result.malformed_seen > injected:
+        v.append(
+            f"the client reported {result.malformed_seen} malformed frames,"
+            f" only {injected} were injected"
+        )
 
 
 async def _liberties_taken(info: dict[str, str]) -> dict[str, int]:
