@@ -31,6 +31,7 @@ __all__ = [
     "authenticate",
     "cancel_all",
     "percentile",
+    "remember_sim",
     "summary_us",
 ]
 
@@ -40,6 +41,17 @@ MARK: Final = 1.1388
 """The simulator's starting mark of EURUSD-PERP; tick 0.0001, minimum quantity 100."""
 FLOOD_ORDER_QTY: Final = 100_000
 """Quantity of the resting orders that floods fill one contract at a time."""
+
+
+_ADMIN_TOKENS: dict[str, str] = {}
+"""The ``X-Sim-Token`` of each simulator this process knows, by base URL."""
+
+
+def remember_sim(info: dict[str, str]) -> None:
+    """Note a simulator's admin token (its ``--print-json`` line) for :func:`admin`."""
+    token = info.get("admin_token")
+    if token:
+        _ADMIN_TOKENS[info["base_url"]] = token
 
 
 class SimProcess:
@@ -84,6 +96,7 @@ class SimProcess:
             self.stop()
             raise RuntimeError("the simulator did not start")
         self.info = json.loads(line)
+        remember_sim(self.info)
         return self.info
 
     def stop(self) -> None:
@@ -130,7 +143,8 @@ def admin(
     token: str | None = None,
 ) -> Any:
     """One JSON call to the simulator (``/sim/...``, or ``/api/...`` with a ``token``); returns
-    the decoded body.
+    the decoded body. ``/sim/...`` calls carry the admin token of a simulator passed to
+    :func:`remember_sim` (``SimProcess`` does it).
 
     Raises:
         urllib.error.HTTPError: a status other than 2xx.
@@ -139,6 +153,9 @@ def admin(
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+    admin_token = _ADMIN_TOKENS.get(base_url)
+    if admin_token is not None and path.startswith("/sim/"):
+        headers["X-Sim-Token"] = admin_token
     request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read() or b"null")

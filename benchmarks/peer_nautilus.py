@@ -31,6 +31,7 @@ from benchmarks.common import (
     admin_async,
     authenticate,
     cancel_all,
+    remember_sim,
     summary_us,
 )
 
@@ -156,6 +157,7 @@ def _done(fut: asyncio.Future[int], value: int) -> None:
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     info = json.loads(args.info)
+    remember_sim(info)
     peer = Peer(info)
     await peer.connect()
     result: dict[str, Any] = {"nautilus_trader": _version()}

@@ -1,14 +1,23 @@
-"""Chaos soak: thousands of orders through faults and a ``kill -9``, then invariants.
+"""Chaos soak: thousands of orders through a hostile venue, faults and a ``kill -9``.
 
 ``python -m benchmarks.soak`` (``make soak``) runs the full soak; ``--orders`` and ``--seed``
-change its size and its luck. The simulator runs in one subprocess, the trading client in
-another (so it can be killed with SIGKILL mid-run and restarted on the same journal), and this
-process injects faults through the simulator's admin API and checks, at the end:
+change its size and its luck, ``--liberties`` which of the simulator's venue liberties it
+takes (default: all; ``none`` for a kind venue). The simulator runs in one subprocess with
+its hostile profile, the trading client in another (so it can be killed with SIGKILL mid-run
+and restarted on the same journal), and this process injects faults through the simulator's
+admin API and checks, at the end:
 
-* every order's final state equals the venue's;
+* for every order, the fills the client reported add up to the venue's filled quantity, and
+  every venue fill (trade id) was delivered to user code exactly once;
 * no order was placed twice;
-* every venue fill was delivered to user code exactly once;
-* no request was left unresolved.
+* the client's state equals the venue's after a quiet resync (liberties and faults off, one
+  reconnect), and its journal agrees;
+* no request was left unresolved, and no socket is open after ``close()`` (the simulator's
+  own count of sessions);
+* no exception escaped in the client, and it reported no more malformed frames than were
+  injected.
+
+Its last lines count the liberties the venue took, per kind.
 """
 
 from __future__ import annotations
@@ -24,10 +33,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from axorders.sim.faults import LIBERTIES
 
 SYMBOLS = ("EURUSD-PERP", "GBPUSD-PERP", "XAU-PERP", "US500-PERP")
 FAULTS = (
@@ -80,6 +92,10 @@ async def _worker(args: argparse.Namespace) -> int:
             log.write(k="reconnected")
         elif isinstance(event, ev.OrderRejected) and event.reason == "LOST_IN_TRANSIT":
             log.write(k="lost", coid=event.client_order_id)
+        elif isinstance(event, ev.MalformedMessage):
+            log.write(k="malformed")
+        elif isinstance(event, ev.UnknownMessage):
+            log.write(k="unknown", reason=event.reason)
 
     client = OrdersClient(
         args.url,
@@ -93,7 +109,7 @@ async def _worker(args: argparse.Namespace) -> int:
         on_event=on_event,
     )
     log.write(k="start", pid=os.getpid())
-    await client.connect()
+    await _until(client.connect, log)
     quotes: dict[str, tuple[Decimal, Decimal]] = {}
 
     async def refresh_quotes() -> None:
@@ -136,7 +152,10 @@ async def _worker(args: argparse.Namespace) -> int:
         ticks = inst.tick_size * rng.randint(1, 5)
         qty = inst.minimum_order_size * rng.randint(1, 3)
         roll = rng.random()
-        if roll < 0.45:  # marketable
+        if roll < 0.05:  # large at the touch: the best level fills part of it, the rest rests
+            price, tif = (ask, "GTC") if side == "BUY" else (bid, "GTC")
+            qty = inst.minimum_order_size * 30
+        elif roll < 0.45:  # marketable
             price, tif = (ask + ticks, "IOC") if side == "BUY" else (bid - ticks, "IOC")
             if rng.random() < 0.5:
                 tif = "GTC"
@@ -153,18 +172,21 @@ async def _worker(args: argparse.Namespace) -> int:
         )
         if tif == "GTC":
             live.append(coid)
+            if rng.random() < 0.05:  # a cancel hard on the heels of the place
+                await _cancel_soon(client, coid, send)
         if live and rng.random() < 0.15:
-            target = live.pop(rng.randrange(len(live)))
+            target = live.pop(_pick(client, live, rng))
             rec = client.order(target)
             if rec is not None and not rec.is_terminal and rec.venue_order_id is not None:
                 if rng.random() < 0.5:
                     await send("cancel", lambda t=target: client.submit_cancel(t))
-                elif rec.status.value == "ACCEPTED" and rec.price is not None:
-                    step = inst.tick_size if rec.side is Side.SELL else -inst.tick_size
+                elif rec.status.value in ("ACCEPTED", "PARTIALLY_FILLED") and rec.price:
+                    tick = client.instrument(rec.symbol).tick_size
+                    step = tick if rec.side is Side.SELL else -tick
                     new_price = client.instrument(rec.symbol).round_to_tick(
                         rec.price + step, side_up=False
                     )
-                    log.write(k="replace", coid=target)
+                    log.write(k="replace", coid=target, status=rec.status.value)
                     await send(
                         "replace",
                         lambda t=target, p=new_price: client.submit_replace(t, price=p),
@@ -176,10 +198,99 @@ async def _worker(args: argparse.Namespace) -> int:
             await asyncio.sleep(args.pace)
     if args.finish:
         await _finish(client, send, log)
+        await _quiet_resync(client, args, log)
     await client.close()
+    log.write(k="closed")
+    log.write(k="after_close", sockets=await _open_sockets(args))
     log.write(k="end")
     log.close()
     return 0
+
+
+def _pick(client: Any, live: list[str], rng: random.Random) -> int:
+    """The index of the order to cancel or replace: a partly filled one among the latest
+    when there is one (their replaces are the interesting ones), else any."""
+    start = max(0, len(live) - 50)
+    for index in range(len(live) - 1, start - 1, -1):
+        rec = client.order(live[index])
+        if rec is not None and rec.status.value == "PARTIALLY_FILLED":
+            return index
+    return rng.randrange(len(live))
+
+
+async def _cancel_soon(client: Any, coid: str, send: Any) -> None:
+    """Cancel ``coid`` as soon as the venue has named it (before its ``n``, at times)."""
+    for _ in range(100):
+        rec = client.order(coid)
+        if rec is None or rec.is_terminal:
+            return
+        if rec.venue_order_id is not None:
+            await send("cancel", lambda: client.submit_cancel(coid))
+            return
+        await asyncio.sleep(0.002)
+
+
+async def _until(connect: Any, log: _Log) -> None:
+    """Connect, retrying while the venue refuses (a fault may be active at the start)."""
+    from axorders.exceptions import AxOrdersError
+
+    for _ in range(20):
+        try:
+            await connect()
+            return
+        except AxOrdersError as exc:
+            log.write(k="connect_failed", error=repr(exc))
+            await asyncio.sleep(0.5)
+    await connect()
+
+
+async def _admin(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    import aiohttp
+
+    headers = {"X-Sim-Token": args.admin_token}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, args.url + path, json=body, headers=headers) as response,
+    ):
+        return await response.json()
+
+
+async def _open_sockets(args: argparse.Namespace) -> int:
+    """The simulator's count of open sockets, once it has seen the closes (2 s at most)."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        stats = await _admin(args, "GET", "/sim/stats")
+        count = int(stats["order_connections"]) + int(stats["md_connections"])
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.05)
+
+
+async def _quiet_resync(client: Any, args: argparse.Namespace, log: _Log) -> None:
+    """Liberties and faults off, one reconnect (a resync from the venue's snapshot), then the
+    client's view of every order."""
+    Path(args.quiet).touch()  # the conductor stops injecting faults
+    await _admin(args, "POST", "/sim/faults", {"action": "clear"})
+    await _admin(args, "POST", "/sim/faults", {"action": "drop"})
+    deadline = time.monotonic() + 30
+    await asyncio.sleep(0.2)
+    while time.monotonic() < deadline:
+        if (
+            client.is_active
+            and not client.session.is_resyncing
+            and not client.session.pending_request_ids()
+        ):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    for record in client.orders(include_ended=True):
+        log.write(
+            k="final",
+            coid=record.client_order_id,
+            status=record.status.value,
+            filled=record.filled_qty,
+        )
+    log.write(k="quiet", ok=time.monotonic() < deadline)
 
 
 async def _finish(client: Any, send: Any, log: _Log) -> None:
@@ -216,6 +327,10 @@ class SoakResult:
     killed: bool = False
     cut_by_kill: int = 0
     seconds: float = 0.0
+    liberties: dict[str, int] = field(default_factory=dict)
+    taken: tuple[str, ...] = ()
+    malformed_seen: int = 0
+    unknown_seen: int = 0
     violations: list[str] = field(default_factory=list)
 
 
@@ -229,7 +344,10 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _start_sim(seed: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def _start_sim(
+    seed: int, liberties: Sequence[str]
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    hostile = ["--hostile", "--liberties", ",".join(liberties)] if liberties else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -244,6 +362,7 @@ def _start_sim(seed: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
             "0.05",
             "--heartbeat",
             "0.5",
+            *hostile,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -262,6 +381,21 @@ def _start_worker(
     *,
     finish: bool,
     pace: float,
+) -> subprocess.Popen[bytes]:
+    # The worker's log output is kept: an exception that escaped into it is a violation.
+    with (work / "worker.err").open("ab") as errors:
+        return _popen_worker(info, work, start, count, seed, finish, pace, errors)
+
+
+def _popen_worker(
+    info: dict[str, str],
+    work: Path,
+    start: int,
+    count: int,
+    seed: int,
+    finish: bool,
+    pace: float,
+    errors: Any,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -287,21 +421,35 @@ def _start_worker(
             str(seed),
             "--pace",
             str(pace),
+            "--admin-token",
+            info["admin_token"],
+            "--quiet",
+            str(work / "quiet"),
             *(["--finish"] if finish else []),
         ],
+        stderr=errors,
     )
 
 
 async def _inject_faults(
-    base_url: str, stop: asyncio.Event, rng: random.Random, result: SoakResult, interval: float
+    info: dict[str, str],
+    quiet: Path,
+    stop: asyncio.Event,
+    rng: random.Random,
+    result: SoakResult,
+    interval: float,
 ) -> None:
     import aiohttp
 
+    base_url = info["base_url"]
+    headers = {"X-Sim-Token": info["admin_token"]}
     async with aiohttp.ClientSession() as http:
 
         async def fault(**action: Any) -> None:
             try:
-                async with http.post(f"{base_url}/sim/faults", json=action) as response:
+                async with http.post(
+                    f"{base_url}/sim/faults", json=action, headers=headers
+                ) as response:
                     await response.read()
             except aiohttp.ClientError:
                 pass
@@ -312,6 +460,8 @@ async def _inject_faults(
                 return
             except TimeoutError:
                 pass
+            if quiet.exists():
+                continue
             kind = rng.choice(FAULTS)
             result.faults[kind] += 1
             if kind == "drop":
@@ -404,8 +554,9 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
                 f" venue {venue.status} filled {venue.filled_quantity}"
             )
 
-    # Every fill delivered exactly once.
-    delivered = Counter(r["tid"] for r in log if r["k"] == "fill")
+    # Every fill delivered exactly once, and each order's fills add up to the venue's.
+    fills_log = [r for r in log if r["k"] == "fill"]
+    delivered = Counter(r["tid"] for r in fills_log)
     result.fills = len(venue_fills)
     for fill in venue_fills:
         seen = delivered.pop(fill.trade_id, 0)
@@ -413,6 +564,50 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
             v.append(f"fill {fill.trade_id} of {fill.order_id} delivered {seen} times")
     for tid, seen in delivered.items():
         v.append(f"fill {tid} delivered {seen} times but the venue has no such fill")
+    cid_of_order = {o.venue_order_id: o.cid for o in venue_orders}
+    venue_filled: Counter[int] = Counter()
+    for fill in venue_fills:
+        cid = cid_of_order.get(fill.order_id)
+        if cid is not None:
+            venue_filled[cid] += fill.quantity
+    reported: Counter[str] = Counter()
+    for record in fills_log:
+        if record.get("coid") is not None:
+            reported[record["coid"]] += int(record["qty"])
+    for coid in submitted:
+        want = venue_filled.get(cid_for(coid), 0)
+        if reported[coid] != want:
+            v.append(f"{coid}: the client reported fills of {reported[coid]}, the venue {want}")
+
+    # The client's view after a quiet resync equals the venue's.
+    finals = {r["coid"]: r for r in log if r["k"] == "final"}
+    if not any(r["k"] == "quiet" and r["ok"] for r in log):
+        v.append("the quiet resync never settled")
+    for coid in submitted:
+        orders = sorted(by_cid.get(cid_for(coid), []), key=lambda o: (o.ts, o.tn), reverse=True)
+        current = [o for o in orders if o.reject_reason != "ORIGINAL_ORDER_TERMINATED"]
+        final = finals.get(coid)
+        if not current or final is None:
+            continue  # compared with the journal above
+        venue = current[0]
+        if venue.status != final["status"] or venue.filled_quantity != final["filled"]:
+            v.append(
+                f"{coid}: after the quiet resync the client says {final['status']} filled"
+                f" {final['filled']}, the venue {venue.status} filled {venue.filled_quantity}"
+            )
+
+    # No exception escaped into the client's log.
+    err_path = work / "worker.err"
+    err_text = err_path.read_text(errors="replace") if err_path.exists() else ""
+    tracebacks = err_text.count("Traceback (most recent call last)")
+    if tracebacks:
+        last = [line for line in err_text.splitlines() if line and not line[0].isspace()]
+        v.append(f"{tracebacks} exceptions escaped in the client, e.g. {last[-1][:160]!r}")
+
+    # No socket open after close().
+    for record in log:
+        if record["k"] == "after_close" and record["sockets"]:
+            v.append(f"{record['sockets']} sockets still open on the venue after close()")
 
     # No request left unresolved (requests cut by the kill die with their process).
     runs: list[list[dict[str, Any]]] = []
@@ -432,18 +627,47 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
     if not any(r["k"] == "settled" and r["ok"] for r in log):
         v.append("the last worker never settled")
     result.drops_survived = sum(1 for r in log if r["k"] == "reconnected")
+    result.malformed_seen = sum(1 for r in log if r["k"] == "malformed")
+    result.unknown_seen = sum(1 for r in log if r["k"] == "unknown")
+    # Each injected malformed frame reaches the one orders socket at most once; any more that
+    # the client reported were valid messages it could not read (e.g. fragmented ones).
+    injected = result.faults["send_malformed"]
+    if result.malformed_seen > injected:
+        v.append(
+            f"the client reported {result.malformed_seen} malformed frames,"
+            f" only {injected} were injected"
+        )
+
+
+async def _liberties_taken(info: dict[str, str]) -> dict[str, int]:
+    import aiohttp
+
+    headers = {"X-Sim-Token": info["admin_token"]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(info["base_url"] + "/sim/stats", headers=headers) as response,
+    ):
+        stats = await response.json()
+    return dict(stats.get("liberties", {}))
 
 
 async def _conduct(
-    orders: int, seed: int, work: Path, *, kill: bool, fault_interval: float, pace: float
+    orders: int,
+    seed: int,
+    work: Path,
+    *,
+    kill: bool,
+    fault_interval: float,
+    pace: float,
+    liberties: Sequence[str],
 ) -> SoakResult:
-    result = SoakResult()
+    result = SoakResult(taken=tuple(liberties))
     rng = random.Random(seed)
     t0 = time.monotonic()
-    sim, info = _start_sim(seed)
+    sim, info = _start_sim(seed, liberties)
     stop = asyncio.Event()
     injector = asyncio.create_task(
-        _inject_faults(info["base_url"], stop, rng, result, fault_interval)
+        _inject_faults(info, work / "quiet", stop, rng, result, fault_interval)
     )
     try:
         first = orders // 2 if kill else orders
@@ -478,6 +702,7 @@ async def _conduct(
         await asyncio.sleep(0.5)
         if worker.returncode != 0:
             result.violations.append(f"the worker exited with status {worker.returncode}")
+        result.liberties = await _liberties_taken(info)
         await asyncio.to_thread(_check, work, info, result)
     finally:
         stop.set()
@@ -495,6 +720,21 @@ async def _conduct(
     return result
 
 
+def parse_liberties(text: str | None) -> tuple[str, ...]:
+    """``all`` (or None), ``none`` (or empty), or comma-separated liberty names.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if text is None or text.strip() == "all":
+        return LIBERTIES
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in LIBERTIES]
+    if unknown:
+        raise ValueError(f"unknown liberty {unknown[0]!r} (known: {', '.join(LIBERTIES)})")
+    return names
+
+
 def run(
     orders: int = 10_000,
     seed: int = 7,
@@ -503,21 +743,32 @@ def run(
     kill: bool = True,
     fault_interval: float = 1.0,
     pace: float = 0.0,
+    liberties: Sequence[str] = LIBERTIES,
 ) -> SoakResult:
-    """Run one soak and return its result (``violations`` empty when every invariant holds)."""
+    """Run one soak and return its result (``violations`` empty when every invariant holds).
+
+    ``liberties`` are the venue liberties the simulator takes (empty: a kind venue).
+    """
     import tempfile
+
+    def conduct(path: Path) -> SoakResult:
+        return asyncio.run(
+            _conduct(
+                orders,
+                seed,
+                path,
+                kill=kill,
+                fault_interval=fault_interval,
+                pace=pace,
+                liberties=tuple(liberties),
+            )
+        )
 
     if work is None:
         with tempfile.TemporaryDirectory(prefix="axorders-soak-") as tmp:
-            return asyncio.run(
-                _conduct(
-                    orders, seed, Path(tmp), kill=kill, fault_interval=fault_interval, pace=pace
-                )
-            )
+            return conduct(Path(tmp))
     work.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(
-        _conduct(orders, seed, work, kill=kill, fault_interval=fault_interval, pace=pace)
-    )
+    return conduct(work)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,6 +779,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-interval", type=float, default=0.25, help="mean seconds")
     parser.add_argument("--pace", type=float, default=0.002, help="seconds between orders")
     parser.add_argument("--work", type=Path, help="keep the journal and logs here")
+    parser.add_argument(
+        "--liberties",
+        default="all",
+        help="venue liberties to take: all (default), none, or names separated by commas "
+        f"({', '.join(LIBERTIES)})",
+    )
     worker = parser.add_argument_group("worker (internal)")
     worker.add_argument("--worker", action="store_true")
     worker.add_argument("--url")
@@ -538,9 +795,15 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--start", type=int, default=0)
     worker.add_argument("--count", type=int, default=0)
     worker.add_argument("--finish", action="store_true")
+    worker.add_argument("--admin-token")
+    worker.add_argument("--quiet")
     args = parser.parse_args(argv)
     if args.worker:
         return asyncio.run(_worker(args))
+    try:
+        liberties = parse_liberties(args.liberties)
+    except ValueError as exc:
+        parser.error(str(exc))
     result = run(
         args.orders,
         args.seed,
@@ -548,10 +811,15 @@ def main(argv: list[str] | None = None) -> int:
         kill=not args.no_kill,
         fault_interval=args.fault_interval,
         pace=args.pace,
+        liberties=liberties,
     )
     print(f"orders placed        {result.orders}")
     print(f"venue fills          {result.fills}")
     print(f"drops survived       {result.drops_survived}")
+    print(
+        f"client saw           {result.malformed_seen} malformed and {result.unknown_seen}"
+        " unknown frames (injected ones included)"
+    )
     print(
         f"faults injected      {sum(result.faults.values())} {dict(sorted(result.faults.items()))}"
     )
@@ -563,6 +831,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"violations           {len(result.violations)}")
     for line in result.violations[:50]:
         print(f"  {line}")
+    print(f"liberties on         {', '.join(result.taken) or 'none'}")
+    print(f"liberties taken      {sum(result.liberties.values())}")
+    for kind in LIBERTIES:
+        print(f"  {kind:<18} {result.liberties.get(kind, 0)}")
     return 0 if not result.violations else 1
 
 

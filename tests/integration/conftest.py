@@ -17,6 +17,8 @@ Clients (plain aiohttp, not axorders' own client):
   rid-0 login. ``ws`` is a :class:`WsClient`.
 * ``md_ws``: ``ws = await md_ws(sim)`` opens ``/md/ws``.
 * ``eventually``: ``await eventually(lambda: condition)`` polls until true (5 s at most).
+* ``raw_ws``: ``ws = await raw_ws(sim, path="/orders/ws")`` opens a WebSocket on a bare TCP
+  stream that shows every frame as it came (:class:`RawWs`: fragments are not reassembled).
 
 :class:`WsClient` skips heartbeats (``h``/``pu``) unless asked: ``recv()`` returns the next
 JSON frame as a dict, ``recv_until(predicate)`` the frames up to the first match,
@@ -179,3 +181,98 @@ def eventually() -> Callable[..., Awaitable[None]]:
                 await asyncio.sleep(0.01)
 
     return wait
+
+
+class RawWs:
+    """A WebSocket client on a bare TCP stream that reports every frame as it came.
+
+    aiohttp reassembles fragmented messages; this one does not: :meth:`frame` returns
+    ``(fin, opcode, payload)`` of the next frame (server frames are unmasked), and
+    :meth:`message` joins a fragmented message and returns it with the frames it came in.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, server: SimServer, path: str = "/orders/ws") -> RawWs:
+        import base64
+        import os
+
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {server.issue_token()}\r\n\r\n"
+            ).encode()
+        )
+        async with asyncio.timeout(TIMEOUT):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return cls(reader, writer)
+
+    async def frame(self, timeout: float = TIMEOUT) -> tuple[bool, int, bytes]:
+        async with asyncio.timeout(timeout):
+            first, second = await self.reader.readexactly(2)
+            n = second & 0x7F
+            if n == 126:
+                n = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await self.reader.readexactly(8), "big")
+            assert not second & 0x80, "server frames are not masked"
+            payload = await self.reader.readexactly(n)
+        return bool(first & 0x80), first & 0x0F, payload
+
+    async def message(self, timeout: float = TIMEOUT) -> tuple[dict[str, Any], int]:
+        """The next text message (heartbeats skipped) and how many frames it took."""
+        while True:
+            fin, opcode, payload = await self.frame(timeout)
+            if opcode in (0x9, 0xA):  # ping / pong
+                continue
+            assert opcode == 0x1, f"a message starts with a text frame, not opcode {opcode}"
+            parts, count = [payload], 1
+            while not fin:
+                fin, opcode, payload = await self.frame(timeout)
+                if opcode in (0x9, 0xA):  # control frames may come between fragments
+                    continue
+                assert opcode == 0x0, f"expected a continuation frame, got opcode {opcode}"
+                parts.append(payload)
+                count += 1
+            frame: dict[str, Any] = json.loads(b"".join(parts))
+            if frame.get("t") not in HEARTBEATS:
+                return frame, count
+
+    async def send(self, obj: dict[str, Any]) -> None:
+        import os
+
+        payload = json.dumps(obj).encode()
+        mask = os.urandom(4)
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x81, 0x80 | n))
+        else:
+            header = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(header + mask + masked)
+        await self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+async def raw_ws() -> AsyncIterator[Callable[..., Awaitable[RawWs]]]:
+    opened: list[RawWs] = []
+
+    async def connect(server: SimServer, path: str = "/orders/ws") -> RawWs:
+        ws = await RawWs.connect(server, path)
+        opened.append(ws)
+        return ws
+
+    yield connect
+    for ws in opened:
+        ws.close()

@@ -34,7 +34,9 @@ async def test_subprocess_prints_json_serves_and_stops_on_sigterm() -> None:
         info = json.loads(line)
         assert set(info) == {
             "base_url", "orders_ws_url", "md_ws_url", "api_key", "api_secret", "user_id",
+            "admin_token",
         }  # fmt: skip
+        assert len(info["admin_token"]) >= 16
         assert info["base_url"].startswith("http://127.0.0.1:")
         async with aiohttp.ClientSession() as http:
             async with http.post(

@@ -13,6 +13,11 @@ from axorders.sim import SimConfig, SimServer
 from axorders.sim.faults import MALFORMED_FRAME
 
 
+def admin_headers(sim: SimServer) -> dict[str, str]:
+    """The ``X-Sim-Token`` header that every ``/sim/*`` request needs."""
+    return {"X-Sim-Token": sim.admin_token}
+
+
 def place(rid: int, **fields: Any) -> dict[str, Any]:
     return {"rid": rid, "t": "p", "s": "EURUSD-PERP", "d": "B", "q": 100, "p": "1.1300",
             "tif": "GTC", "po": False, **fields}  # fmt: skip
@@ -150,26 +155,34 @@ async def test_admin_endpoints(sim: SimServer, http: aiohttp.ClientSession, orde
     ws, _ = await orders_ws(sim)
     await ws.send(place(1, tif="DAY"))
     await ws.recv_until(lambda f: f.get("t") == "n")
-    async with http.post(sim.base_url + "/sim/session-close") as response:
+    async with http.post(
+        sim.base_url + "/sim/session-close", json={}, headers=admin_headers(sim)
+    ) as response:
         assert response.status == 200 and await response.json() == {"count": 1}
     assert (await ws.recv())["t"] == "d"
     async with http.post(
-        sim.base_url + "/sim/faults", json={"action": "send_unknown", "user_id": sim.user_id}
+        sim.base_url + "/sim/faults",
+        json={"action": "send_unknown", "user_id": sim.user_id},
+        headers=admin_headers(sim),
     ) as response:
         assert await response.json() == {"count": 1}
     assert (await ws.recv())["t"] == "zz"
     for bad in ({"action": "explode"}, {"action": "drop_after"}, {"nope": 1}):
-        async with http.post(sim.base_url + "/sim/faults", json=bad) as response:
+        async with http.post(
+            sim.base_url + "/sim/faults", json=bad, headers=admin_headers(sim)
+        ) as response:
             assert response.status == 400 and (await response.json())["code"] == 400
-    async with http.post(sim.base_url + "/sim/faults", json={"action": "drop"}) as response:
+    async with http.post(
+        sim.base_url + "/sim/faults", json={"action": "drop"}, headers=admin_headers(sim)
+    ) as response:
         assert await response.json() == {"count": 1}
     await closed(ws)
-    async with http.get(sim.base_url + "/sim/stats") as response:
+    async with http.get(sim.base_url + "/sim/stats", headers=admin_headers(sim)) as response:
         stats = await response.json()
     assert stats["orders_processed"] == 1 and stats["requests"] >= 1
     assert stats["processing_ns_total"] > 0
     assert stats["processing_ns_p50"] <= stats["processing_ns_p99"] <= stats["processing_ns_max"]
-    async with http.get(sim.base_url + "/sim/nothing") as response:
+    async with http.get(sim.base_url + "/sim/nothing", headers=admin_headers(sim)) as response:
         assert response.status == 404
 
 

@@ -16,6 +16,11 @@ OrdersWs = Callable[..., Awaitable[tuple[Any, dict[str, Any]]]]
 PRICE = "1.1288"
 
 
+def admin_headers(sim: SimServer) -> dict[str, str]:
+    """The ``X-Sim-Token`` header that every ``/sim/*`` request needs."""
+    return {"X-Sim-Token": sim.admin_token}
+
+
 async def _rest(ws: Any, rid: int, quantity: int) -> str:
     await ws.send(
         {
@@ -35,7 +40,9 @@ async def _rest(ws: Any, rid: int, quantity: int) -> str:
 
 
 async def _flood(http: aiohttp.ClientSession, sim: SimServer, body: Any) -> tuple[int, Any]:
-    async with http.post(f"{sim.base_url}/sim/flood", json=body) as resp:
+    async with http.post(
+        f"{sim.base_url}/sim/flood", json=body, headers=admin_headers(sim)
+    ) as resp:
         return resp.status, await resp.json()
 
 

@@ -2,8 +2,10 @@
 
 It prints the REST base URL, the WebSocket URLs and the default user's API key and secret,
 or, with ``--print-json``, one JSON line with them (for scripts that start it as a
-subprocess). Fault flags set the matching :mod:`axorders.sim.faults` knobs from the start;
-``POST /sim/faults`` changes them while it runs.
+subprocess). It also prints the admin token that every ``/sim/*`` request must carry in
+the ``X-Sim-Token`` header. Fault flags set the matching :mod:`axorders.sim.faults` knobs from
+the start; ``POST /sim/faults`` changes them while it runs. ``--hostile`` takes the venue's
+liberties (see :mod:`axorders.sim.faults`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,52 @@ from decimal import Decimal
 from pathlib import Path
 
 from axorders.sim.engine import CancelReject, MarginFailure, StpMode
+from axorders.sim.faults import DEFAULT_RATES, LIBERTIES, HostileConfig
 from axorders.sim.server import SimConfig, SimServer
 from axorders.wire.sim import encode_sim
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "config_from_args", "hostile_from_args", "main"]
+
+
+_EPILOG = """\
+admin endpoints (every one needs the header X-Sim-Token: <the printed admin token>;
+a POST body must be JSON sent as application/json):
+  GET  /sim/stats           counters, processing times, liberties taken per kind
+  POST /sim/faults          {"action": "drop"}, {"action": "delay", "seconds": 0.5}, ...
+  POST /sim/session-close   end the trading session (DAY orders get d)
+  POST /sim/flood           {"count": N, "kind": "fill"}
+
+venue liberties (--hostile; name and default rate):
+%s
+  switch one while running:
+    POST /sim/faults {"action": "hostile", "liberty": "fragment", "on": true, "rate": 0.5}
+  ("liberty": "all" switches every one; "rate" is optional)
+"""
+
+
+def _liberty_lines() -> str:
+    return "\n".join(f"  {name:<18} {DEFAULT_RATES[name]:g}" for name in LIBERTIES)
+
+
+def _liberty_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name != "all" and name not in LIBERTIES:
+            raise argparse.ArgumentTypeError(f"unknown liberty {name!r}")
+    return names
+
+
+def _liberty_rate(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if name not in LIBERTIES:
+        raise argparse.ArgumentTypeError(f"unknown liberty {name!r}")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad rate {value!r}") from None
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError("a rate is between 0 and 1")
+    return name, rate
 
 
 def build_parser(prog: str = "python -m axorders.sim") -> argparse.ArgumentParser:
@@ -30,6 +74,8 @@ def build_parser(prog: str = "python -m axorders.sim") -> argparse.ArgumentParse
         prog=prog,
         description="Run a local AX exchange simulator (REST, orders and market-data "
         "WebSockets on one port).",
+        epilog=_EPILOG % _liberty_lines(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="listen port; 0 picks a free one")
@@ -66,6 +112,16 @@ def build_parser(prog: str = "python -m axorders.sim") -> argparse.ArgumentParse
         "--stp", choices=[m.value for m in StpMode], default=StpMode.CANCEL_INCOMING.value
     )
     parser.add_argument("--print-json", action="store_true", help="print one JSON line")
+    parser.add_argument(
+        "--admin-token", help="the X-Sim-Token of /sim/* (default: a random one, printed)"
+    )
+    parser.add_argument(
+        "--max-send-buffer",
+        type=int,
+        default=8 << 20,
+        metavar="BYTES",
+        help="close (1008) a socket with more than this waiting to be sent",
+    )
     parser.add_argument("--verbose", action="store_true", help="log requests and errors")
     faults = parser.add_argument_group("faults")
     faults.add_argument(
@@ -79,7 +135,38 @@ def build_parser(prog: str = "python -m axorders.sim") -> argparse.ArgumentParse
     faults.add_argument(
         "--reject-auth", type=int, metavar="N", default=0, help="refuse the first N logins"
     )
+    hostile = parser.add_argument_group("venue liberties")
+    hostile.add_argument(
+        "--hostile", action="store_true", help="take the venue's liberties (listed below)"
+    )
+    hostile.add_argument(
+        "--liberties",
+        type=_liberty_names,
+        metavar="A,B",
+        help="with --hostile: only these liberties (comma-separated names, or all)",
+    )
+    hostile.add_argument(
+        "--liberty-rate",
+        type=_liberty_rate,
+        action="append",
+        default=[],
+        metavar="NAME=RATE",
+        help="with --hostile: the chance (0..1) of one liberty; repeatable",
+    )
+    hostile.add_argument(
+        "--hostile-seed", type=int, help="seed of the liberties' draws (default: --seed)"
+    )
     return parser
+
+
+def hostile_from_args(args: argparse.Namespace) -> HostileConfig | None:
+    """The hostile profile the arguments ask for (None without ``--hostile``)."""
+    if not args.hostile:
+        return None
+    seed = args.seed if args.hostile_seed is None else args.hostile_seed
+    rates = dict(args.liberty_rate)
+    names = args.liberties or ["all"]
+    return HostileConfig.only(*names, seed=seed, rates=rates)
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -103,6 +190,9 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         cancel_reject=CancelReject(args.cancel_reject),
         stp=StpMode(args.stp),
         close_on_token_expiry=args.close_on_token_expiry,
+        hostile=hostile_from_args(args),
+        admin_token=args.admin_token,
+        max_send_buffer=args.max_send_buffer,
     )
 
 
@@ -133,8 +223,13 @@ async def _serve(args: argparse.Namespace) -> int:
                 f"  user        {sim.user_id}\n"
                 f"  api key     {sim.api_key}\n"
                 f"  api secret  {sim.api_secret}\n"
-                f"Ctrl-C to stop.\n"
+                f"  admin token {sim.admin_token}  (X-Sim-Token header of /sim/*)\n"
             )
+            gate = sim.faults.liberties
+            if gate.active:
+                names = ", ".join(n for n, on in gate.on.items() if on)
+                sys.stdout.write(f"  liberties   {names}\n")
+            sys.stdout.write("Ctrl-C to stop.\n")
         sys.stdout.flush()
         await stop.wait()
     return 0

@@ -16,19 +16,102 @@ sockets whose token expired). In-process::
     sim.faults.send_malformed()           # a broken JSON frame to every orders socket
     sim.faults.send_unknown()             # {"t":"zz",...}: an unknown event type
     sim.faults.duplicate_events(2)        # the next 2 events are sent twice
-    sim.faults.clear()                    # back to normal
+    sim.faults.hostile("fragment", rate=0.5)  # take one venue liberty (see below)
+    sim.faults.hostile("all", on=False)   # take none
+    sim.faults.clear()                    # back to normal (liberties too)
 
 From another process, ``POST /sim/faults`` with a :class:`~axorders.wire.sim.FaultAction`
 body, e.g. ``{"action": "drop_after", "frames": 3}`` (:meth:`Faults.apply`).
+
+Venue liberties
+---------------
+The hostile profile (:class:`HostileConfig`, ``axorders sim --hostile``) makes the simulator
+take liberties that the protocol (SPEC, RFC 6455) allows but that a kind venue never takes.
+Each one has a switch and a rate (the chance that it is taken where it can be), drawn from one
+seeded generator, so a run is repeatable; :attr:`Hostile.counts` counts those taken, per kind
+(``GET /sim/stats`` → ``liberties``). The kinds (:data:`LIBERTIES`):
+
+``fragment``
+    an outgoing WebSocket message (orders and market data) is split at random points into a
+    first frame with FIN = 0 and CONTINUATION frames (RFC 6455 §5.4).
+``events_first``
+    the events of a place or replace are sent before its reply, and the reply comes late.
+``cancel_409``
+    the ``n`` of a new order is held back for a moment; a cancel of that order arriving
+    meanwhile is answered ``err`` 409 "order not yet acknowledged by exchange; retry shortly"
+    and has no effect (counted per 409).
+``late_accept``
+    a place is answered ``err`` 500 "internal error" and carried out anyway: its events follow.
+``fresh_replace``
+    the new order of a replace after a partial fill starts fresh (``xq`` = 0, ``q`` = what is
+    left) on the orders WebSocket, in its events, snapshots and status replies (REST keeps the
+    carried quantities).
+``foreign_cid``
+    another session of the account places an order with a ``cid`` ≥ 2^63 (the wire ``cid`` is
+    unsigned 64-bit) next to a place of this one; it rests post-only and is canceled soon.
+``unknown_requests``
+    the WS status (``s``) and cancel-all (``X``) requests are answered as by a venue that does
+    not know them: ``{"rid":N,"err":{"code":400,"msg":"unknown request type"}}``.
+``duplicate`` / ``reorder`` / ``delay``
+    an event is sent twice; held back a little so that later events of other orders overtake
+    it; held back longer. An order's own events always keep their order, and snapshot replies
+    (open orders, status) wait for every held event.
+
+Over HTTP: ``{"action": "hostile", "liberty": "fragment", "on": true, "rate": 0.5}``
+(``liberty`` ``"all"`` switches every kind; ``rate`` is optional).
 """
 
 from __future__ import annotations
 
+import random
+import struct
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from axorders.wire.sim import FaultAction
 
-__all__ = ["MALFORMED_FRAME", "FaultTarget", "Faults", "unknown_event_frame"]
+__all__ = [
+    "DEFAULT_RATES",
+    "LIBERTIES",
+    "MALFORMED_FRAME",
+    "FaultTarget",
+    "Faults",
+    "Hostile",
+    "HostileConfig",
+    "fragment_text_frame",
+    "text_frame",
+    "unknown_event_frame",
+]
+
+LIBERTIES: Final = (
+    "fragment",
+    "events_first",
+    "cancel_409",
+    "late_accept",
+    "fresh_replace",
+    "foreign_cid",
+    "unknown_requests",
+    "duplicate",
+    "reorder",
+    "delay",
+)
+"""Every liberty the hostile profile can take (see the module notes)."""
+
+DEFAULT_RATES: Final[Mapping[str, float]] = {
+    "fragment": 0.2,
+    "events_first": 0.1,
+    "cancel_409": 0.3,
+    "late_accept": 0.03,
+    "fresh_replace": 0.5,
+    "foreign_cid": 0.05,
+    "unknown_requests": 1.0,
+    "duplicate": 0.03,
+    "reorder": 0.05,
+    "delay": 0.02,
+}
+"""The chance that each liberty is taken where it can be, unless configured otherwise."""
 
 MALFORMED_FRAME: Final = b'{"t":"n","ts":17902284'
 """A truncated event: not valid JSON."""
@@ -37,6 +120,157 @@ MALFORMED_FRAME: Final = b'{"t":"n","ts":17902284'
 def unknown_event_frame(now: int) -> bytes:
     """An event with an unknown ``t``."""
     return b'{"t":"zz","ts":%d,"tn":%d}' % (now // 1_000_000_000, now % 1_000_000_000)
+
+
+def text_frame(payload: bytes, *, opcode: int = 0x1, fin: bool = True) -> bytes:
+    """One unmasked server frame: ``FIN << 7 | opcode``, the 7/16/64-bit length, the payload."""
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        header = bytes((first, n))
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + payload
+
+
+def fragment_text_frame(payload: bytes, cuts: Iterable[int]) -> bytes:
+    """``payload`` as one fragmented text message (RFC 6455 §5.4), cut at ``cuts``.
+
+    The first frame is TEXT with FIN = 0, the others CONTINUATION, the last with FIN = 1. Cuts
+    outside ``1 .. len(payload) - 1`` and repeated cuts are ignored; without a usable cut the
+    message is one ordinary frame.
+    """
+    points = sorted({c for c in cuts if 0 < c < len(payload)})
+    if not points:
+        return text_frame(payload)
+    bounds = [0, *points, len(payload)]
+    parts = []
+    for index in range(len(bounds) - 1):
+        piece = payload[bounds[index] : bounds[index + 1]]
+        last = index == len(bounds) - 2
+        parts.append(text_frame(piece, opcode=0x1 if index == 0 else 0x0, fin=last))
+    return b"".join(parts)
+
+
+@dataclass(slots=True)
+class HostileConfig:
+    """The hostile profile: a switch and a rate per liberty, and a seed.
+
+    Attributes:
+        on: liberty → switched on (missing: on). Unknown names raise ValueError.
+        rates: liberty → chance (0..1) of taking it where it can be (missing:
+            :data:`DEFAULT_RATES`).
+        seed: seeds the draws (same seed, same liberties for the same traffic).
+        hold: the range (s) of the holds: a late reply, a delayed event, a held ``n``.
+    """
+
+    on: Mapping[str, bool] = field(default_factory=dict)
+    rates: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 1
+    hold: tuple[float, float] = (0.02, 0.2)
+
+    def __post_init__(self) -> None:
+        for name in (*self.on, *self.rates):
+            if name not in LIBERTIES:
+                raise ValueError(f"unknown liberty {name!r} (known: {', '.join(LIBERTIES)})")
+        for name, rate in self.rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"the rate of {name} must be between 0 and 1")
+        low, high = self.hold
+        if not 0.0 <= low <= high:
+            raise ValueError("hold must be (low, high) with 0 <= low <= high")
+
+    @classmethod
+    def only(
+        cls, *names: str, seed: int = 1, rates: Mapping[str, float] | None = None
+    ) -> HostileConfig:
+        """Only the named liberties on (``"all"`` for every one)."""
+        wanted = set(LIBERTIES) if "all" in names else set(names)
+        unknown = wanted - set(LIBERTIES)
+        if unknown:
+            raise ValueError(f"unknown liberty {sorted(unknown)[0]!r}")
+        return cls(on={n: n in wanted for n in LIBERTIES}, rates=dict(rates or {}), seed=seed)
+
+    def is_on(self, name: str) -> bool:
+        return self.on.get(name, True)
+
+    def rate(self, name: str) -> float:
+        return self.rates.get(name, DEFAULT_RATES[name])
+
+
+class Hostile:
+    """The liberties' live switches, rates, seeded draws and counters (one per simulator).
+
+    Without a config every liberty is off (at its default rate); :meth:`set` switches them.
+    """
+
+    def __init__(self, config: HostileConfig | None = None) -> None:
+        cfg = config or HostileConfig(on=dict.fromkeys(LIBERTIES, False))
+        self.on: dict[str, bool] = {n: cfg.is_on(n) for n in LIBERTIES}
+        self.rates: dict[str, float] = {n: cfg.rate(n) for n in LIBERTIES}
+        self.hold_range = cfg.hold
+        self.rng = random.Random(cfg.seed)
+        self.counts: Counter[str] = Counter()
+        self.active = any(self.on.values())
+        """Whether any liberty is on."""
+
+    def set(self, liberty: str, *, on: bool = True, rate: float | None = None) -> None:
+        """Switch one liberty (``"all"``: every one), optionally with a new rate.
+
+        Raises:
+            ValueError: unknown liberty or a rate outside 0..1.
+        """
+        names = LIBERTIES if liberty == "all" else (liberty,)
+        if liberty != "all" and liberty not in LIBERTIES:
+            raise ValueError(f"unknown liberty {liberty!r} (known: all, {', '.join(LIBERTIES)})")
+        if rate is not None and not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        for name in names:
+            self.on[name] = on
+            if rate is not None:
+                self.rates[name] = rate
+        self.active = any(self.on.values())
+
+    def clear(self) -> None:
+        """Every liberty off (the counters stay)."""
+        for name in LIBERTIES:
+            self.on[name] = False
+        self.active = False
+
+    def take(self, liberty: str, *, count: bool = True) -> bool:
+        """Whether to take ``liberty`` this time (counted unless ``count`` is False)."""
+        if not self.on[liberty]:
+            return False
+        rate = self.rates[liberty]
+        if rate < 1.0 and self.rng.random() >= rate:
+            return False
+        if count:
+            self.counts[liberty] += 1
+        return True
+
+    def count(self, liberty: str, n: int = 1) -> None:
+        self.counts[liberty] += n
+
+    def hold(self, scale: float = 1.0) -> float:
+        """A hold in seconds, drawn from the configured range (times ``scale``)."""
+        low, high = self.hold_range
+        return self.rng.uniform(low, high) * scale
+
+    def cuts(self, size: int) -> list[int]:
+        """One to three random cut points inside a payload of ``size`` bytes."""
+        if size < 2:
+            return []
+        return [self.rng.randrange(1, size) for _ in range(self.rng.randint(1, 3))]
+
+    def random_cid(self) -> int:
+        """A ``cid`` in the upper half of the unsigned 64-bit range (≥ 2^63)."""
+        return (1 << 63) + self.rng.randrange(1 << 63)
+
+    def stats(self) -> dict[str, int]:
+        """Liberties taken, per kind (every kind listed)."""
+        return {name: self.counts[name] for name in LIBERTIES}
 
 
 class FaultTarget(Protocol):
@@ -73,8 +307,11 @@ class Faults:
             this many frames.
     """
 
-    def __init__(self, target: FaultTarget | None = None) -> None:
+    def __init__(
+        self, target: FaultTarget | None = None, hostile: HostileConfig | None = None
+    ) -> None:
         self._target = target
+        self.liberties = Hostile(hostile)
         self.heartbeats_stopped = False
         self.delay_seconds = 0.0
         self.drop_after_frames: int | None = None
@@ -128,6 +365,14 @@ class Faults:
         """Expire every token (of one user); with ``close`` their sockets close with 1008."""
         return self._require().expire_tokens(user_id, close=close)
 
+    def hostile(self, liberty: str = "all", *, on: bool = True, rate: float | None = None) -> None:
+        """Switch one venue liberty (``"all"``: every one) on or off, optionally with a rate.
+
+        Raises:
+            ValueError: unknown liberty or a rate outside 0..1.
+        """
+        self.liberties.set(liberty, on=on, rate=rate)
+
     # -- lasting --------------------------------------------------------------------------------
 
     def delay(self, seconds: float) -> None:
@@ -163,6 +408,7 @@ class Faults:
         self.drop_after_user = None
         self._auth_rejections = 0
         self._duplicates = 0
+        self.liberties.clear()
 
     # -- read by the server ---------------------------------------------------------------------
 
@@ -222,6 +468,8 @@ class Faults:
             return self.send_unknown(user)
         elif name == "duplicate_events":
             self.duplicate_events(1 if action.count is None else action.count)
+        elif name == "hostile":
+            self.hostile(action.liberty or "all", on=action.on is not False, rate=action.rate)
         elif name == "clear":
             self.clear()
         else:

@@ -11,7 +11,16 @@ is the pure engine, venue sessions, makers and REST API it drives::
 Paths: ``/orders/ws`` and ``/md/ws`` (WebSocket, bearer token in the upgrade, 401 before the
 upgrade otherwise), REST under ``/api`` and ``/orders`` (see :mod:`axorders.sim.restapi`),
 and the admin surface ``POST /sim/faults``, ``POST /sim/session-close``, ``GET /sim/stats``,
-``POST /sim/flood`` (no authentication: the simulator listens on loopback by default).
+``POST /sim/flood``. Every ``/sim/*`` request carries the header ``X-Sim-Token`` with
+:attr:`SimServer.admin_token` (missing: 401, wrong: 403), and a POST body must be JSON with
+the content type ``application/json`` (415 otherwise, 400 when it does not parse), so neither
+a web page nor another local user can drive faults.
+
+The hostile profile (``SimConfig(hostile=HostileConfig(...))``, see
+:mod:`axorders.sim.faults`) takes the venue's liberties: fragmented messages, events before
+replies, 409 before the ack, late accepts, fresh replaces, foreign ``cid`` ≥ 2^63, unknown
+``s``/``X``, and duplicated, reordered or delayed events. Each socket's send queue is bounded
+(``SimConfig.max_send_buffer``): a peer that does not read is closed with 1008.
 
 Outgoing frames are written to their socket's transport at once (those of one request, or of
 one batch of events, together), so synchronous code (a test calling
@@ -31,8 +40,8 @@ import random
 import secrets
 import struct
 import time
-from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -52,14 +61,23 @@ from axorders.sim.engine import (
     MarginFailure,
     StpMode,
 )
-from axorders.sim.faults import MALFORMED_FRAME, Faults, unknown_event_frame
+from axorders.sim.faults import (
+    MALFORMED_FRAME,
+    Faults,
+    HostileConfig,
+    fragment_text_frame,
+    text_frame,
+    unknown_event_frame,
+)
 from axorders.sim.instruments import default_instruments, load_instruments, marks_for
 from axorders.sim.makers import MakerConfig, Makers
 from axorders.sim.restapi import RestApi
 from axorders.sim.venue import (
+    BARRIER,
     MarketDataPublisher,
     MarketDataSession,
     Outbound,
+    VenueLiberties,
     VenueSession,
     event_frames,
     heartbeat_frame,
@@ -70,7 +88,10 @@ from axorders.wire.orders import Execution, PartiallyFilledMsg, encode, encode_e
 from axorders.wire.rest import RestError, encode_rest
 from axorders.wire.sim import AdminResult, SimInfo, SimStats, decode_fault_action, encode_sim
 
-__all__ = ["LIQUIDITY_ACCOUNT", "SimConfig", "SimServer"]
+__all__ = ["ADMIN_TOKEN_HEADER", "LIQUIDITY_ACCOUNT", "SimConfig", "SimServer"]
+
+ADMIN_TOKEN_HEADER: Final = "X-Sim-Token"
+"""The header that carries :attr:`SimServer.admin_token` on every ``/sim/*`` request."""
 
 LIQUIDITY_ACCOUNT: Final = "sim-liquidity"
 """The internal account of :meth:`SimServer.add_liquidity` (exempt from margin checks)."""
@@ -84,15 +105,34 @@ _FLOOD_CHUNK: Final = 1 << 16
 _FLOOD_BUFFER: Final = 1 << 20
 _DIRECT_BUFFER: Final = 1 << 16
 """Frames skip the writer task only while the socket's write buffer holds at most this."""
+_HELD_MAX: Final = 256
+"""At most this many frames of one socket are held back by liberties at a time."""
+_OVERFLOW_ABORT: Final = 5.0
+"""Seconds a socket closed for overflow may take to flush before it is aborted."""
 
 
-def _websocket_text_frames(payloads: list[bytes]) -> list[bytes]:
-    """Unmasked server text frames, joined into chunks of about ``_FLOOD_CHUNK`` bytes."""
+def _websocket_text_frames(
+    payloads: list[bytes], cuts: Callable[[bytes], list[int] | None] | None = None
+) -> list[bytes]:
+    """Unmasked server text frames, joined into chunks of about ``_FLOOD_CHUNK`` bytes.
+
+    ``cuts`` may return where to fragment a payload (None: one frame).
+    """
     chunks: list[bytes] = []
     parts: list[bytes] = []
     size = 0
     for payload in payloads:
         n = len(payload)
+        points = cuts(payload) if cuts is not None else None
+        if points:
+            framed = fragment_text_frame(payload, points)
+            parts.append(framed)
+            size += len(framed)
+            if size >= _FLOOD_CHUNK:
+                chunks.append(b"".join(parts))
+                parts.clear()
+                size = 0
+            continue
         if n < 126:
             header = bytes((0x81, n))
         elif n < 1 << 16:
@@ -149,6 +189,12 @@ class SimConfig:
         marks: starting marks overriding the defaults.
         user_id / username / password / api_key / api_secret: the default user.
         clock: Unix-nanosecond clock (tests may inject one).
+        hostile: the venue liberties to take (None: none, until ``/sim/faults`` switches
+            some on); see :class:`~axorders.sim.faults.HostileConfig`.
+        admin_token: the ``X-Sim-Token`` of ``/sim/*`` (None: a random one, see
+            :attr:`SimServer.admin_token`).
+        max_send_buffer: bytes one socket may have waiting to be sent (its queue plus its
+            transport's buffer); past it the socket is closed with 1008.
     """
 
     host: str = "127.0.0.1"
@@ -184,6 +230,9 @@ class SimConfig:
     api_key: str = "sim-api-key"
     api_secret: str = "sim-api-secret"
     clock: Callable[[], int] = time.time_ns
+    hostile: HostileConfig | None = None
+    admin_token: str | None = None
+    max_send_buffer: int = 8 << 20
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
@@ -212,8 +261,12 @@ class _Connection:
     __slots__ = (
         "budget",
         "closing",
+        "held",
+        "held_keys",
+        "held_timer",
         "md",
         "queue",
+        "queued_bytes",
         "token",
         "transport",
         "user",
@@ -235,6 +288,11 @@ class _Connection:
         self.token = token
         self.transport = transport
         self.queue: deque[tuple[bytes, float]] = deque()
+        self.queued_bytes = 0
+        # Frames held back by liberties: (due, frame, keys), in sending order.
+        self.held: list[tuple[float, bytes, tuple[str, ...]]] = []
+        self.held_keys: Counter[str] = Counter()
+        self.held_timer: asyncio.TimerHandle | None = None
         self.wake = asyncio.Event()
         self.writer: asyncio.Task[None] | None = None
         self.budget: int | None = None  # frames left before a drop_after fault fires
@@ -260,8 +318,12 @@ class SimServer:
             instruments, marks, config=config.engine_config(), rng=random.Random(config.seed)
         )
         self.users = Users()
-        self.faults = Faults()
+        self.faults = Faults(hostile=config.hostile)
         self.faults.attach(self)
+        self.liberties = VenueLiberties(self.engine, self.faults.liberties)
+        self.admin_token: str = config.admin_token or secrets.token_urlsafe(24)
+        """The ``X-Sim-Token`` header value that ``/sim/*`` requires."""
+        self._overflow_closes = 0
         self.makers: Makers | None = None
         if config.makers:
             maker_cfg = config.maker
@@ -331,6 +393,7 @@ class SimServer:
             self._spawn(self._every(cfg.maker_interval, self._step_makers))
         md_every = cfg.md_publish_interval if cfg.md_publish_interval > 0 else cfg.ticker_interval
         self._spawn(self._every(md_every, self._publish_market_data))
+        self._spawn(self._every(0.05, self._retire_foreign))
         if cfg.close_on_token_expiry:
             self._spawn(self._every(0.25, self._close_expired))
         log.info("AX simulator listening on %s", self.base_url)
@@ -412,6 +475,7 @@ class SimServer:
             api_key=self.api_key,
             api_secret=self.api_secret,
             user_id=self.user_id,
+            admin_token=self.admin_token,
         )
 
     def add_user(
@@ -530,6 +594,8 @@ class SimServer:
             processing_ns_max=self._processing_max,
             order_connections=sum(len(c) for c in self._orders.values()),
             md_connections=len(self._md),
+            liberties=self.faults.liberties.stats(),
+            overflow_closes=self._overflow_closes,
         )
 
     def flood(self, count: int, kind: str = "fill", user_id: str | None = None) -> int:
@@ -621,6 +687,16 @@ class SimServer:
                 if transport.is_closing():
                     return
 
+    def broadcast(self, frame: bytes, user_id: str | None = None) -> int:
+        """Send one raw text frame to the orders sockets (of one user); returns how many.
+
+        For tests of what a client does with a given frame, and of slow readers.
+        """
+        conns = self._select(user_id)
+        for conn in conns:
+            self._push(conn, frame)
+        return len(conns)
+
     def connection_count(self, user_id: str | None = None) -> int:
         """Open ``/orders/ws`` sockets (of one user)."""
         return sum(1 for c in self._all_orders() if user_id is None or c.user.user_id == user_id)
@@ -696,6 +772,7 @@ class SimServer:
             account_id=user.account_id,
             connection_id=next(self._conn_ids),
             cancel_on_disconnect=flag in ("true", "1", "yes"),
+            liberties=self.liberties,
         )
         conn.budget = self.faults.drop_after_for(user.user_id)
         self._orders.setdefault(user.account_id, set()).add(conn)
@@ -714,6 +791,7 @@ class SimServer:
                 if not conns:
                     del self._orders[user.account_id]
             await self._stop_writer(conn)
+            self._forget_held(conn)
             now = self._clock()
             self._dispatch(conn, venue.connection_lost(now))
             self._after_change(now)
@@ -722,8 +800,7 @@ class SimServer:
     def _on_orders_frame(self, conn: _Connection, venue: VenueSession, data: bytes) -> None:
         started = time.perf_counter_ns()
         now = self._clock()
-        batch = self._hold()
-        try:
+        with self._holding():
             try:
                 outbound = venue.receive(data, now)
             except Exception:  # a bug must not take the gateway down
@@ -733,8 +810,6 @@ class SimServer:
             self._after_change(now)
             # The timed span is the venue's processing: the socket writes come after it.
             self._record(time.perf_counter_ns() - started)
-        finally:
-            self._release(batch)
 
     async def _md_ws(self, request: web.Request) -> web.StreamResponse:
         auth = self._authenticate(request)
@@ -756,8 +831,7 @@ class SimServer:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     now = self._clock()
-                    batch = self._hold()
-                    try:
+                    with self._holding():
                         self._publish_market_data()  # pending changes first, then the snapshot
                         try:
                             frames = session.receive(msg.data, now)
@@ -766,9 +840,8 @@ class SimServer:
                             frames = []
                         for frame in frames:
                             self._push(conn, frame)
-                    finally:
-                        self._release(batch)
         finally:
+            self._forget_held(conn)
             self._md.discard(conn)
             if not self._md:
                 self.engine.record_market_data = False
@@ -777,14 +850,29 @@ class SimServer:
 
     # -- sending --------------------------------------------------------------------------------
 
-    def _push(self, conn: _Connection, frame: bytes) -> None:
+    def _push(
+        self, conn: _Connection, frame: bytes, hold: float = 0.0, keys: tuple[str, ...] = ()
+    ) -> None:
         """Send ``frame`` on ``conn``: straight to the transport when :meth:`_direct` allows,
         through the queue and writer task otherwise.
 
-        Between :meth:`_hold` and :meth:`_release` (one request or one batch of events),
-        direct frames are held per connection and written together at the end; once a
-        connection has held frames, its later frames join them, so their order holds.
+        Inside :meth:`_holding` (one request or one batch of events), direct frames are held
+        per connection and written together at the end; once a connection has held frames,
+        its later frames join them, so their order holds.
+
+        ``hold`` and ``keys`` come from the liberties (:class:`~axorders.sim.venue.Outbound`):
+        a frame with ``hold`` waits that long; a frame sharing a key with a waiting frame waits
+        behind it; a :data:`~axorders.sim.venue.BARRIER` first lets every waiting frame go.
         """
+        if conn.held and keys:
+            if BARRIER in keys:
+                self._flush_held(conn)
+            elif any(key in conn.held_keys for key in keys):
+                self._hold_frame(conn, frame, 0.0, keys)
+                return
+        if hold > 0 and len(conn.held) < _HELD_MAX and not conn.closing:
+            self._hold_frame(conn, frame, hold, keys)
+            return
         batch = self._batch
         if batch is not None:
             held = batch.get(conn)
@@ -797,10 +885,97 @@ class SimServer:
         elif self._direct(conn):
             self._write_now(conn, [frame])
             return
+        if conn.closing:
+            return
         delay = self.faults.delay_seconds
         due = self._time() + delay if delay else 0.0
         conn.queue.append((frame, due))
+        conn.queued_bytes += len(frame)
         conn.wake.set()
+        transport = conn.transport
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        if conn.queued_bytes + buffered > self.config.max_send_buffer:
+            self._overflow(conn)
+
+    def _hold_frame(
+        self, conn: _Connection, frame: bytes, hold: float, keys: tuple[str, ...]
+    ) -> None:
+        due = self._time() + hold
+        conn.held.append((due, frame, keys))
+        conn.held_keys.update(keys)
+        timer = conn.held_timer
+        if timer is None or timer.when() > due:
+            if timer is not None:
+                timer.cancel()
+            loop = self._loop or asyncio.get_running_loop()
+            conn.held_timer = loop.call_at(due, self._release_held, conn)
+
+    def _release_held(self, conn: _Connection) -> None:
+        """Send the held frames that are due, each after every earlier frame of its orders."""
+        conn.held_timer = None
+        now = self._time()
+        keep: list[tuple[float, bytes, tuple[str, ...]]] = []
+        blocked: set[str] = set()
+        ready: list[tuple[bytes, tuple[str, ...]]] = []
+        for item in conn.held:
+            due, frame, keys = item
+            if due <= now and not any(key in blocked for key in keys):
+                ready.append((frame, keys))
+            else:
+                keep.append(item)
+                blocked.update(keys)
+        conn.held = keep
+        for _, keys in ready:
+            conn.held_keys.subtract(keys)
+        conn.held_keys = +conn.held_keys
+        with self._holding():
+            for frame, _ in ready:
+                self._push(conn, frame)
+        if keep:
+            loop = self._loop or asyncio.get_running_loop()
+            conn.held_timer = loop.call_at(min(d for d, _, _ in keep), self._release_held, conn)
+
+    def _flush_held(self, conn: _Connection) -> None:
+        """Send every held frame now, in order."""
+        held = conn.held
+        self._forget_held(conn)
+        with self._holding():
+            for _, frame, _ in held:
+                self._push(conn, frame)
+
+    @staticmethod
+    def _forget_held(conn: _Connection) -> None:
+        if conn.held_timer is not None:
+            conn.held_timer.cancel()
+            conn.held_timer = None
+        conn.held = []
+        conn.held_keys.clear()
+
+    def _overflow(self, conn: _Connection) -> None:
+        """The peer does not read: drop what waits, close with 1008, abort if it never
+        drains."""
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.queue.clear()
+        conn.queued_bytes = 0
+        self._forget_held(conn)
+        self._overflow_closes += 1
+        conns = self._orders.get(conn.user.account_id)
+        if conns is not None and conn.venue is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._orders[conn.user.account_id]
+        log.warning(
+            "closing a socket whose send queue passed %d bytes", self.config.max_send_buffer
+        )
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(text_frame(struct.pack("!H", 1008) + b"send queue full", opcode=0x8))
+        transport.close()
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_later(_OVERFLOW_ABORT, transport.abort)
 
     def _direct(self, conn: _Connection) -> bool:
         """Whether a frame may bypass the writer task without changing what the peer sees.
@@ -821,29 +996,38 @@ class SimServer:
         stall = self._stall_until
         return not stall or stall <= self._time()
 
-    @staticmethod
-    def _write_now(conn: _Connection, frames: list[bytes]) -> None:
+    def _cuts(self, payload: bytes) -> list[int] | None:
+        """Where to fragment ``payload`` (None: send it whole), drawn by the liberties."""
+        gate = self.faults.liberties
+        if gate.active and len(payload) > 1 and gate.take("fragment"):
+            return gate.cuts(len(payload))
+        return None
+
+    def _write_now(self, conn: _Connection, frames: list[bytes]) -> None:
         transport = conn.transport
         if transport is None or transport.is_closing():
             return
-        for chunk in _websocket_text_frames(frames):
+        cuts = self._cuts if self.faults.liberties.on["fragment"] else None
+        for chunk in _websocket_text_frames(frames, cuts):
             transport.write(chunk)
 
-    def _hold(self) -> dict[_Connection, list[bytes]] | None:
-        """Start holding direct frames; None when an outer caller already holds them."""
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        """Hold direct frames until the block ends, then write each connection's together.
+
+        Nested blocks join the outermost one.
+        """
         if self._batch is not None:
-            return None
+            yield
+            return
         batch: dict[_Connection, list[bytes]] = {}
         self._batch = batch
-        return batch
-
-    def _release(self, batch: dict[_Connection, list[bytes]] | None) -> None:
-        """Write the frames held since :meth:`_hold` returned ``batch``."""
-        if batch is None:
-            return
-        self._batch = None
-        for conn, frames in batch.items():
-            self._write_now(conn, frames)
+        try:
+            yield
+        finally:
+            self._batch = None
+            for conn, frames in batch.items():
+                self._write_now(conn, frames)
 
     def _time(self) -> float:
         """The event loop's clock (the one the writer's delays and stalls use)."""
@@ -855,24 +1039,28 @@ class SimServer:
     def _dispatch(self, conn: _Connection | None, outbound: list[Outbound]) -> None:
         """Send a venue session's output: responses to ``conn``, events to accounts."""
         faults = self.faults
-        for target, frame in outbound:
+        gate = faults.liberties
+        for item in outbound:
+            target, frame, hold, keys = item.target, item.frame, item.hold, item.keys
             if target is None:
                 if conn is not None:
-                    self._push(conn, frame)
+                    self._push(conn, frame, hold, keys)
                 continue
-            twice = faults.take_duplicate()
+            twice = faults.take_duplicate() or (gate.active and gate.take("duplicate"))
             for other in self._orders.get(target, ()):
-                self._push(other, frame)
+                self._push(other, frame, hold, keys)
                 if twice:
-                    self._push(other, frame)
+                    self._push(other, frame, hold, keys)
+
+    def _frames(self, events: Events, now: int) -> list[Outbound]:
+        """Engine events as frames, through the liberties when any applies."""
+        liberties = self.liberties
+        return event_frames(events, liberties if liberties.engaged else None, now)
 
     def _deliver(self, events: Events, now: int) -> None:
-        batch = self._hold()
-        try:
-            self._dispatch(None, event_frames(events))
+        with self._holding():
+            self._dispatch(None, self._frames(events, now))
             self._after_change(now)
-        finally:
-            self._release(batch)
 
     def _start_writer(self, conn: _Connection) -> None:
         conn.writer = asyncio.get_running_loop().create_task(self._write_loop(conn))
@@ -904,7 +1092,17 @@ class SimServer:
                     await asyncio.sleep(due - now)
                     continue
                 queue.popleft()
-                await ws.send_frame(frame, WSMsgType.TEXT)
+                conn.queued_bytes -= len(frame)
+                cuts = self._cuts(frame) if self.faults.liberties.on["fragment"] else None
+                transport = conn.transport
+                if cuts and transport is not None and not transport.is_closing():
+                    transport.write(fragment_text_frame(frame, cuts))
+                    while transport.get_write_buffer_size() > _DIRECT_BUFFER:
+                        if transport.is_closing():
+                            return
+                        await asyncio.sleep(0.002)
+                else:
+                    await ws.send_frame(frame, WSMsgType.TEXT)
                 if conn.budget is not None:
                     conn.budget -= 1
                     if conn.budget <= 0:
@@ -962,15 +1160,12 @@ class SimServer:
             log.exception("REST request failed")
             error = encode_rest(RestError(error="internal error", code=500))
             return web.Response(status=500, body=error, content_type="application/json")
-        batch = self._hold()
-        try:
+        with self._holding():
             if response.events:
-                self._dispatch(None, event_frames(response.events))
+                self._dispatch(None, self._frames(response.events, now))
             self._after_change(now)
             # The timed span is the venue's processing: the socket writes come after it.
             self._record(time.perf_counter_ns() - started)
-        finally:
-            self._release(batch)
         return web.Response(
             status=response.status, body=response.body, content_type="application/json"
         )
@@ -980,27 +1175,46 @@ class SimServer:
             body = encode_sim(value) if status == 200 else encode_rest(value)
             return web.Response(status=status, body=body, content_type="application/json")
 
+        def refuse(status: int, text: str) -> web.Response:
+            return reply(status, RestError(error=text, code=status))
+
+        given = request.headers.get(ADMIN_TOKEN_HEADER)
+        if not given:
+            return refuse(401, f"{ADMIN_TOKEN_HEADER} is required")
+        if not secrets.compare_digest(given.encode(), self.admin_token.encode()):
+            return refuse(403, f"wrong {ADMIN_TOKEN_HEADER}")
         path = request.path.rstrip("/").replace("_", "-")
         method = request.method
+        if method == "POST":
+            if request.content_type != "application/json":
+                return refuse(415, "the body must be JSON (Content-Type: application/json)")
+            raw = await request.read()
+            try:
+                body = msgspec.json.decode(raw or b"{}")
+            except msgspec.DecodeError as exc:
+                return refuse(400, f"the body is not JSON: {exc}")
+            if not isinstance(body, dict):
+                return refuse(400, "the body must be a JSON object")
+            raw = raw or b"{}"
         if path == "/sim/stats" and method == "GET":
             return reply(200, self.stats())
         if path == "/sim/session-close" and method == "POST":
             return reply(200, AdminResult(count=self.session_close()))
         if path == "/sim/faults" and method == "POST":
             try:
-                action = decode_fault_action(await request.read())
+                action = decode_fault_action(raw)
                 count = self.faults.apply(action)
             except (msgspec.DecodeError, ValueError) as exc:
-                return reply(400, RestError(error=str(exc), code=400))
+                return refuse(400, str(exc))
             return reply(200, AdminResult(count=count))
         if path == "/sim/flood" and method == "POST":
             try:
-                flood = msgspec.json.decode(await request.read(), type=FloodRequest)
+                flood = msgspec.json.decode(raw, type=FloodRequest)
                 count = self.flood(flood.count, flood.kind, flood.user_id)
             except (msgspec.DecodeError, ValueError) as exc:
-                return reply(400, RestError(error=str(exc), code=400))
+                return refuse(400, str(exc))
             return reply(200, AdminResult(count=count))
-        return reply(404, RestError(error=f"no such endpoint: {path}", code=404))
+        return refuse(404, f"no such endpoint: {path}")
 
     # -- timers ---------------------------------------------------------------------------------
 
@@ -1044,6 +1258,13 @@ class SimServer:
         for command in self.makers.step(now):
             events.extend(self.engine.apply(command, now).events)
         self._deliver(events, now)
+
+    def _retire_foreign(self) -> None:
+        """Cancel the orders that the account's "other sessions" placed (a liberty)."""
+        now = self._clock()
+        events = self.liberties.retire_foreign(now)
+        if events:
+            self._deliver(events, now)
 
     def _after_change(self, now: int) -> None:
         if self._md and self.config.md_publish_interval <= 0:

@@ -25,7 +25,9 @@ class FaultAction(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     ``action`` is one of ``drop``, ``drop_after``, ``delay``, ``stall``, ``stop_heartbeats``,
     ``resume_heartbeats``, ``reject_next_auth``, ``expire_tokens``, ``send_malformed``,
-    ``send_unknown``, ``duplicate_events``, ``clear`` (see :mod:`axorders.sim.faults`).
+    ``send_unknown``, ``duplicate_events``, ``hostile``, ``clear`` (see
+    :mod:`axorders.sim.faults`). ``hostile`` takes ``liberty`` (a name or ``"all"``), ``on``
+    (default true) and an optional ``rate`` (0..1).
     """
 
     action: str
@@ -36,6 +38,9 @@ class FaultAction(msgspec.Struct, kw_only=True, omit_defaults=True):
     abort: bool | None = None
     close: bool | None = None
     repeat: bool | None = None
+    liberty: str | None = None
+    on: bool | None = None
+    rate: float | None = None
 
 
 class AdminResult(msgspec.Struct, kw_only=True):
@@ -56,6 +61,10 @@ class SimStats(msgspec.Struct, kw_only=True):
     processing_ns_max: int
     order_connections: int
     md_connections: int
+    liberties: dict[str, int] = msgspec.field(default_factory=dict)
+    """Venue liberties taken, per kind (see :mod:`axorders.sim.faults`)."""
+    overflow_closes: int = 0
+    """Sockets closed (1008) because their send queue passed the bound."""
 
 
 class SimInfo(msgspec.Struct, kw_only=True):
@@ -67,6 +76,8 @@ class SimInfo(msgspec.Struct, kw_only=True):
     api_key: str
     api_secret: str
     user_id: str
+    admin_token: str = ""
+    """The ``X-Sim-Token`` that ``/sim/*`` requires."""
 
 
 _encoder: Final = msgspec.json.Encoder()
