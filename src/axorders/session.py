@@ -1009,6 +1009,7 @@ class OrdersSession:
         order is live again (PENDING, or ACCEPTED with ``accept``)."""
         coid = rec.client_order_id
         verdict = self._verdicts.pop(coid, "")
+        rec.verdict = None
         old = rec.status
         self._forget(rec)
         rec.status = _S.PENDING
@@ -1317,7 +1318,9 @@ class OrdersSession:
                 return
         elif rec.is_terminal:
             # Already ended; for a local verdict, the venue confirms it: nothing to undo now.
-            self._verdicts.pop(rec.client_order_id, None)
+            if self._verdicts.pop(rec.client_order_id, None) is not None:
+                rec.verdict = None
+                self._changed_record(rec)
             self._learn_ended_oid(rec, body.venue_order_id)
             self._duplicates += 1
             return
@@ -1691,7 +1694,7 @@ class OrdersSession:
         if req.internal and kind is _K.STATUS:
             self._free_status_slot(req)
         if kind is _K.PLACE and rec is not None and not rec.is_terminal:
-            self._verdicts[rec.client_order_id] = f"VENUE_ERROR_{code}"
+            self._verdicts[rec.client_order_id] = rec.verdict = f"VENUE_ERROR_{code}"
             self._end(
                 rec,
                 _S.REJECTED,
@@ -1736,7 +1739,7 @@ class OrdersSession:
             and not place.interrupted
         ):
             return  # its place is still in flight on this connection
-        self._verdicts[rec.client_order_id] = "LOST_IN_TRANSIT"
+        self._verdicts[rec.client_order_id] = rec.verdict = "LOST_IN_TRANSIT"
         self._end(
             rec,
             _S.REJECTED,
@@ -2208,6 +2211,10 @@ class OrdersSession:
                 continue
             if rec.is_terminal:
                 self._remember(rec)
+                if rec.verdict is not None:
+                    # Ended by a local verdict before the restart: the next login asks the
+                    # venue again, whose word wins.
+                    self._verdicts[rec.client_order_id] = rec.verdict
                 continue
             self._track(rec)
             if rec.status is _S.ARMED:

@@ -75,6 +75,9 @@ class OrderRecord:
         ts_init: local time the order was created, ns.
         ts_last: local time of the latest change, ns.
         external: found on the venue, not placed here.
+        verdict: for an order ended by a local verdict (an ``err`` reply to its place, or
+            judged lost after a gap), that verdict's reason: the venue may still name the
+            order, and its word wins. None once the venue has spoken.
     """
 
     client_order_id: str
@@ -100,6 +103,7 @@ class OrderRecord:
     last_fill_ns: int = 0
     ts_last: int = 0
     external: bool = False
+    verdict: str | None = None
     # A set over ``trade_ids`` once there are more than a few, so that an order with
     # thousands of fills does not scan a list per fill; rebuilt when the list changed
     # behind its back (a record loaded from the journal).

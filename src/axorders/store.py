@@ -81,6 +81,7 @@ class _Row(msgspec.Struct, array_like=True, gc=False):
     last_fill_ns: int
     ts_last: int
     external: bool
+    verdict: str | None = None  # rows written before it existed decode as None
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -114,6 +115,7 @@ def encode_record(rec: OrderRecord) -> bytes:
             rec.last_fill_ns,
             rec.ts_last,
             rec.external,
+            rec.verdict,
         )
     )
 
@@ -147,6 +149,7 @@ def decode_record(data: bytes | str) -> OrderRecord:
         last_fill_ns=row.last_fill_ns,
         ts_last=row.ts_last,
         external=row.external,
+        verdict=row.verdict,
     )
 
 

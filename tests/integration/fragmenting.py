@@ -45,7 +45,7 @@ def fragments(payload: bytes, pieces: int) -> bytes:
 def fragment_writes(monkeypatch: pytest.MonkeyPatch, pieces: int = 3) -> list[bytes]:
     split: list[bytes] = []
 
-    def writer(payloads: list[bytes]) -> list[bytes]:
+    def writer(payloads: list[bytes], cuts: object = None) -> list[bytes]:
         split.extend(payloads)
         return [b"".join(fragments(p, pieces) for p in payloads)] if payloads else []
 

@@ -41,6 +41,7 @@ from axorders.commands import (
 from axorders.model import OrderStatus, OrderType, Side, cid_for
 from axorders.session import OrdersSession, RestCancelAll, RestStatusQuery
 from axorders.sim.instruments import default_instruments
+from axorders.store import decode_record, encode_record
 from axorders.wire import orders as w
 
 
@@ -770,3 +771,32 @@ def test_a_fresh_replacement_known_from_the_journal() -> None:
     [filled] = [e for e in session.events_received() if isinstance(e, ev.OrderFilled)]
     assert filled.filled_qty == 100 and filled.is_final
     assert session.stats().unknown_messages == 0
+
+
+def test_a_verdict_survives_a_restart_and_the_venue_still_wins() -> None:
+    """An order ended by an ``err`` reply is journaled with its verdict; a process restarted
+    from the journal asks the venue about it at login, and the venue's word revives it."""
+    bare = Bare()
+    rid = bare.send(place("rv1"))
+    assert rid is not None
+    bare.out()
+    bare.feed(error_frame(rid, 500))
+    rec = bare.s.order("rv1")
+    assert rec is not None and rec.status is OrderStatus.REJECTED
+    assert rec.verdict == "VENUE_ERROR_500"
+    stored = decode_record(encode_record(rec))
+    assert stored.verdict == "VENUE_ERROR_500"
+
+    again = make_session()
+    again.restore([stored], T0)
+    again.connection_made(T0)
+    again.receive(login_frame(), T0)  # the order is no longer open at the venue
+    queries = [json.loads(f) for f in again.frames_to_send()]
+    assert [q["t"] for q in queries] == ["s"]
+    again.events_received()
+    again.receive(status_frame(queries[0]["rid"], "O-9", "FILLED", 100, 0, cid_for("rv1")), T0)
+    events = again.events_received()
+    assert ev.OrderStateCorrected in kinds(events)
+    assert again.missing_fills  # the venue's fills are fetched over REST
+    revived = again.order("rv1")
+    assert revived is not None and revived.verdict is None
