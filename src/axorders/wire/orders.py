@@ -77,9 +77,12 @@ _Quantity = Annotated[int, msgspec.Meta(le=2**63 - 1)]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 # Venue times: ``ts`` seconds and ``tn`` nanoseconds, so that ``ts * 10**9 + tn`` stays within
-# 0 <= t < 2**63 ns. A frame outside them is an UnknownFrame.
-_Seconds = Annotated[int, msgspec.Meta(ge=0, le=(2**63 - 1) // 1_000_000_000 - 1)]
-_Nanos = Annotated[int, msgspec.Meta(ge=0, le=999_999_999)]
+# 0 <= t < 2**63 ns. ``tn`` is meant to be below 10**9, but shapes with a larger one exist (a
+# listing whose ``tn`` repeats ``ts``); it is read as an unsigned 32-bit value, a few seconds at
+# most, rather than refusing the whole frame. A frame outside them is an UnknownFrame.
+_MAX_TN: Final = 2**32 - 1
+_Seconds = Annotated[int, msgspec.Meta(ge=0, le=(2**63 - 1 - _MAX_TN) // 1_000_000_000)]
+_Nanos = Annotated[int, msgspec.Meta(ge=0, le=_MAX_TN)]
 
 # A ``cid`` is an unsigned 64-bit integer. msgspec bounds stop at int64, so the upper bound
 # (``MAX_CID``) is checked after decoding, with the prices.
