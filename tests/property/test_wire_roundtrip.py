@@ -315,7 +315,7 @@ def test_values_out_of_range_become_unknown_frames(event: Any, field: str, bad: 
     elif isinstance(bad, str):
         bad = 2**64 if field == "cid" else -1
     if field == "tn" and bad == 2**64:
-        bad = 10**9
+        bad = 2**32  # past an unsigned 32-bit tn
     obj["o"][key] = bad
     data = json.dumps(obj).encode()
     msg = decode_server_frame(data)
