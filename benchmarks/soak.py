@@ -660,6 +660,7 @@ async def _conduct(
     fault_interval: float,
     pace: float,
     liberties: Sequence[str],
+    max_seconds: float | None = None,
 ) -> SoakResult:
     result = SoakResult(taken=tuple(liberties))
     rng = random.Random(seed)
@@ -668,6 +669,9 @@ async def _conduct(
     stop = asyncio.Event()
     injector = asyncio.create_task(
         _inject_faults(info, work / "quiet", stop, rng, result, fault_interval)
+    )
+    limiter = (
+        asyncio.create_task(_limit(max_seconds, stop, result)) if max_seconds else None
     )
     try:
         first = orders // 2 if kill else orders
@@ -708,6 +712,8 @@ async def _conduct(
         stop.set()
         if not injector.done():
             injector.cancel()
+        if limiter is not None and not limiter.done():
+            limiter.cancel()
         sim.send_signal(signal.SIGTERM)
         try:
             sim.wait(10)
@@ -718,6 +724,17 @@ async def _conduct(
             sim.stdout.close()
     result.seconds = time.monotonic() - t0
     return result
+
+
+async def _limit(seconds: float, stop: asyncio.Event, result: SoakResult) -> None:
+    """A soak that has not finished after ``seconds`` is a violation (the client made too little
+    progress under the faults); the faults stop then, so that the run still ends and is checked."""
+    await asyncio.sleep(seconds)
+    if not stop.is_set():
+        result.violations.append(
+            f"the soak did not finish within {seconds:g} s; faults stopped then"
+        )
+        stop.set()
 
 
 def parse_liberties(text: str | None) -> tuple[str, ...]:
@@ -744,10 +761,12 @@ def run(
     fault_interval: float = 1.0,
     pace: float = 0.0,
     liberties: Sequence[str] = LIBERTIES,
+    max_seconds: float | None = None,
 ) -> SoakResult:
     """Run one soak and return its result (``violations`` empty when every invariant holds).
 
-    ``liberties`` are the venue liberties the simulator takes (empty: a kind venue).
+    ``liberties`` are the venue liberties the simulator takes (empty: a kind venue). With
+    ``max_seconds``, a run still going after that long is a violation, and its faults stop.
     """
     import tempfile
 
@@ -761,6 +780,7 @@ def run(
                 fault_interval=fault_interval,
                 pace=pace,
                 liberties=tuple(liberties),
+                max_seconds=max_seconds,
             )
         )
 
@@ -779,6 +799,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-interval", type=float, default=0.25, help="mean seconds")
     parser.add_argument("--pace", type=float, default=0.002, help="seconds between orders")
     parser.add_argument("--work", type=Path, help="keep the journal and logs here")
+    parser.add_argument(
+        "--max-seconds", type=float, help="a run still going after this long is a violation"
+    )
     parser.add_argument(
         "--liberties",
         default="all",
@@ -812,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_interval=args.fault_interval,
         pace=args.pace,
         liberties=liberties,
+        max_seconds=args.max_seconds,
     )
     print(f"orders placed        {result.orders}")
     print(f"venue fills          {result.fills}")

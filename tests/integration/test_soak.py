@@ -18,7 +18,15 @@ DEFAULT_LIBERTIES = "all"
 
 def test_short_soak_keeps_every_invariant(tmp_path: Path) -> None:
     liberties = parse_liberties(os.environ.get("AXORDERS_SOAK_LIBERTIES", DEFAULT_LIBERTIES))
-    result = run(400, seed=11, work=tmp_path, kill=True, fault_interval=0.3, liberties=liberties)
+    result = run(
+        400,
+        seed=11,
+        work=tmp_path,
+        kill=True,
+        fault_interval=0.3,
+        liberties=liberties,
+        max_seconds=900,  # a liveness bound: the run fails rather than hangs
+    )
     assert result.killed
     assert result.orders == 400
     assert result.violations == []
