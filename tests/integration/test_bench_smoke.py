@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from benchmarks import echo, flood, latency, run
 from benchmarks.common import SimProcess, percentile, summary_us
@@ -32,34 +33,38 @@ def test_memory_and_imports() -> None:
     assert imports["import_client_ms"] > 0
 
 
+SAMPLE_FIGURES: dict[str, Any] = {
+    "session": None,
+    "latency": {
+        "client_p50_us": 300.0,
+        "client_p99_us": 400.0,
+        "raw_p50_us": 200.0,
+        "echo_rtt_p50_us": 50.0,
+        "echo_rtt_p99_us": 80.0,
+        "sim_p50_us": 40.0,
+        "sim_p99_us": 90.0,
+        "floor_p50_us": 90.0,
+        "ratio_client_floor": 300 / 90,
+        "ratio_client_raw": 1.5,
+    },
+    "flood": {
+        "client_events_per_s": 100_000.0,
+        "raw_frames_per_s": 800_000.0,
+        "ratio_client_raw": 0.125,
+    },
+    "imports": {
+        "import_msgspec_ms": 5.0,
+        "import_deps_ms": 200.0,
+        "import_axorders_ms": 40.0,
+        "import_client_ms": 250.0,
+    },
+    "memory": {"memory_bytes_per_order": 700.0, "memory_live_orders": 10.0},
+}
+"""Made-up figures of every section but the session's, for the table's tests."""
+
+
 def test_table_renders_without_the_session_benchmark() -> None:
-    figures = {
-        "session": None,
-        "latency": {
-            "client_p50_us": 300.0,
-            "client_p99_us": 400.0,
-            "raw_p50_us": 200.0,
-            "echo_rtt_p50_us": 50.0,
-            "echo_rtt_p99_us": 80.0,
-            "sim_p50_us": 40.0,
-            "sim_p99_us": 90.0,
-            "floor_p50_us": 90.0,
-            "ratio_client_floor": 300 / 90,
-            "ratio_client_raw": 1.5,
-        },
-        "flood": {
-            "client_events_per_s": 100_000.0,
-            "raw_frames_per_s": 800_000.0,
-            "ratio_client_raw": 0.125,
-        },
-        "imports": {
-            "import_msgspec_ms": 5.0,
-            "import_deps_ms": 200.0,
-            "import_axorders_ms": 40.0,
-            "import_client_ms": 250.0,
-        },
-        "memory": {"memory_bytes_per_order": 700.0, "memory_live_orders": 10.0},
-    }
+    figures = SAMPLE_FIGURES
     rows = run.rows(figures)
     assert rows[0].ours == "n/a" and rows[0].ok is None
     out = io.StringIO()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, fills, wait_until
+from test_bench_smoke import SAMPLE_FIGURES
 
 from axorders import events as ev
 from axorders.client import OrdersClient
@@ -237,33 +238,6 @@ def test_the_journal_benchmark_runs_and_fills_its_rows() -> None:
         "(b) submit→ack p50: journal (process) / no journal",
         "(b) submit→ack p50: journal (power) / no journal",
     ]
-    assert all(isinstance(r, run.Row) for r in run.rows({**_FIGURES, "journal": figures}))
+    assert all(isinstance(r, run.Row) for r in run.rows({**SAMPLE_FIGURES, "journal": figures}))
 
 
-_FIGURES: dict[str, Any] = {
-    "session": None,
-    "latency": {
-        "client_p50_us": 300.0,
-        "client_p99_us": 400.0,
-        "raw_p50_us": 200.0,
-        "echo_rtt_p50_us": 50.0,
-        "echo_rtt_p99_us": 80.0,
-        "sim_p50_us": 40.0,
-        "sim_p99_us": 90.0,
-        "floor_p50_us": 90.0,
-        "ratio_client_floor": 300 / 90,
-        "ratio_client_raw": 1.5,
-    },
-    "flood": {
-        "client_events_per_s": 100_000.0,
-        "raw_frames_per_s": 800_000.0,
-        "ratio_client_raw": 0.125,
-    },
-    "imports": {
-        "import_msgspec_ms": 5.0,
-        "import_deps_ms": 200.0,
-        "import_axorders_ms": 40.0,
-        "import_client_ms": 250.0,
-    },
-    "memory": {"memory_bytes_per_order": 500.0, "memory_live_orders": 10.0},
-}
