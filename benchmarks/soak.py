@@ -12,6 +12,8 @@ admin API and checks, at the end:
 * no order was placed twice;
 * the client's state equals the venue's after a quiet resync (liberties and faults off, one
   reconnect), and its journal agrees;
+* the last worker settles (every order ended, every request answered): the faults go on for
+  its first 15 s and then stop, the venue's liberties go on, and it must settle within 60 s;
 * no request was left unresolved, and no socket is open after ``close()`` (the simulator's
   own count of sessions);
 * no exception escaped in the client, and it reported no more malformed frames than were
@@ -41,6 +43,8 @@ from typing import Any
 
 from axorders.sim.faults import LIBERTIES
 
+STORM_SECONDS = 15.0  # faults go on this long while the last worker settles
+SETTLE_SECONDS = 60.0  # then it must settle within this long
 SYMBOLS = ("EURUSD-PERP", "GBPUSD-PERP", "XAU-PERP", "US500-PERP")
 FAULTS = (
     "drop",
@@ -197,7 +201,7 @@ async def _worker(args: argparse.Namespace) -> int:
         if args.pace:
             await asyncio.sleep(args.pace)
     if args.finish:
-        await _finish(client, send, log)
+        await _finish(client, send, log, Path(args.quiet))
         await _quiet_resync(client, args, log)
     await client.close()
     log.write(k="closed")
@@ -293,11 +297,27 @@ async def _quiet_resync(client: Any, args: argparse.Namespace, log: _Log) -> Non
     log.write(k="quiet", ok=time.monotonic() < deadline)
 
 
-async def _finish(client: Any, send: Any, log: _Log) -> None:
-    """Cancel what rests, then wait until every order and request has settled."""
+def _calm(quiet: Path) -> Path:
+    """The marker that stops the fault storm (the venue's liberties go on)."""
+    return quiet.with_name("calm")
+
+
+async def _finish(client: Any, send: Any, log: _Log, quiet: Path) -> None:
+    """Cancel what rests, then wait until every order and request has settled.
+
+    The faults go on for the first ``STORM_SECONDS`` of the wait. A client whose every
+    connection is cut within a second may not finish a resync under them, so the storm then
+    stops (the venue's liberties go on) and the client must settle within ``SETTLE_SECONDS``
+    of that: liveness is judged on a venue that keeps to the protocol, not during a storm.
+    """
     await send("cancel_all", client.submit_cancel_all)
-    deadline = time.monotonic() + 60
+    storm_end = time.monotonic() + STORM_SECONDS
+    deadline = storm_end + SETTLE_SECONDS
+    calm = False
     while time.monotonic() < deadline:
+        if not calm and time.monotonic() >= storm_end:
+            _calm(quiet).touch()
+            calm = True
         settled = (
             client.is_active
             and not client.session.is_resyncing
@@ -311,7 +331,24 @@ async def _finish(client: Any, send: Any, log: _Log) -> None:
         if client.is_active and live and not client.session.pending_request_ids():
             await send("cancel_all", client.submit_cancel_all)
         await asyncio.sleep(0.2)
-    log.write(k="settled", ok=time.monotonic() < deadline)
+    ok = time.monotonic() < deadline
+    log.write(k="settled", ok=ok, calm=calm, **({} if ok else _unsettled(client)))
+
+
+def _unsettled(client: Any) -> dict[str, Any]:
+    """What kept the client from settling, for the report."""
+    session = client.session
+    return {
+        "active": client.is_active,
+        "resyncing": session.is_resyncing,
+        "pending": len(session.pending_request_ids()),
+        "missing_fills": bool(session.missing_fills),
+        "live": [
+            f"{r.client_order_id}:{r.status.value}:{r.venue_order_id}"
+            for r in client.orders()
+            if not r.is_terminal
+        ][:10],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +368,7 @@ class SoakResult:
     taken: tuple[str, ...] = ()
     malformed_seen: int = 0
     unknown_seen: int = 0
+    settled_in_storm: bool = False  # the last worker settled while the faults went on
     violations: list[str] = field(default_factory=list)
 
 
@@ -460,7 +498,7 @@ async def _inject_faults(
                 return
             except TimeoutError:
                 pass
-            if quiet.exists():
+            if quiet.exists() or _calm(quiet).exists():
                 continue
             kind = rng.choice(FAULTS)
             result.faults[kind] += 1
@@ -624,8 +662,11 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
             result.cut_by_kill += len(open_)
         elif open_:
             v.append(f"{len(open_)} requests never resolved: {sorted(open_)[:10]}")
-    if not any(r["k"] == "settled" and r["ok"] for r in log):
-        v.append("the last worker never settled")
+    settles = [r for r in log if r["k"] == "settled"]
+    result.settled_in_storm = any(r["ok"] and not r.get("calm") for r in settles)
+    if not any(r["ok"] for r in settles):
+        why = {k: val for k, val in settles[-1].items() if k not in ("k", "ok")} if settles else {}
+        v.append("the last worker never settled" + (f": {why}" if why else ""))
     result.drops_survived = sum(1 for r in log if r["k"] == "reconnected")
     result.malformed_seen = sum(1 for r in log if r["k"] == "malformed")
     result.unknown_seen = sum(1 for r in log if r["k"] == "unknown")
@@ -850,6 +891,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"client killed (-9)   {'yes' if result.killed else 'no'}"
         f" ({result.cut_by_kill} requests died with it)"
+    )
+    print(
+        "settled              "
+        + ("under the faults" if result.settled_in_storm else "after the faults stopped")
     )
     print(f"seconds              {result.seconds:.1f}")
     print(f"violations           {len(result.violations)}")

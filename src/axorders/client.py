@@ -816,15 +816,18 @@ class OrdersClient:
 
     def _pump(self) -> None:
         session = self.session
+        # User code is handed the events before their records are journaled: the journal
+        # counts only fills the trader has been given, so after a crash between the two the
+        # restarted client fetches the fill from the venue and delivers it (again, at worst).
+        events = session.events_received()
+        if events:
+            self._publish(events)
         # A frame leaves only once every changed record is journaled: while a write fails,
         # the frames wait in the session's queue (dropped by it if the connection goes).
         # Nothing leaves before the venue's login snapshot either: frames wait in the session.
         journaled = self.store is None or self._journal_write()
         if journaled and self._login.is_set():
             self._send_frames()
-        events = session.events_received()
-        if events:
-            self._publish(events)
         if session.missing_fills and (self._fills_task is None or self._fills_task.done()):
             self._fills_task = asyncio.get_running_loop().create_task(self._recover_fills())
         if session.rest_wanted and (self._rest_task is None or self._rest_task.done()):
