@@ -5,7 +5,8 @@ change its size and its luck, ``--liberties`` which of the simulator's venue lib
 takes (default: all; ``none`` for a kind venue). The simulator runs in one subprocess with
 its hostile profile, the trading client in another (so it can be killed with SIGKILL mid-run
 and restarted on the same journal), and this process injects faults through the simulator's
-admin API and checks, at the end:
+admin API (those that end the connection at least ``--cut-gap`` seconds apart, so that the
+client's backoff can count a connection stable) and checks, at the end:
 
 * for every order, the fills the client reported add up to the venue's filled quantity, and
   every venue fill (trade id) was delivered to user code exactly once;
@@ -28,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import signal
@@ -43,6 +45,8 @@ from typing import Any
 
 from axorders.sim.faults import LIBERTIES
 
+CUTS = ("drop", "heartbeat_loss", "expire_tokens")  # the faults that end the connection
+CUT_GAP = 6.0  # seconds at least between two of them by default (see --cut-gap)
 STORM_SECONDS = 15.0  # faults go on this long while the last worker settles
 SETTLE_SECONDS = 60.0  # then it must settle within this long
 SYMBOLS = ("EURUSD-PERP", "GBPUSD-PERP", "XAU-PERP", "US500-PERP")
@@ -476,6 +480,7 @@ async def _inject_faults(
     rng: random.Random,
     result: SoakResult,
     interval: float,
+    cut_gap: float,
 ) -> None:
     import aiohttp
 
@@ -492,6 +497,7 @@ async def _inject_faults(
             except aiohttp.ClientError:
                 pass
 
+        last_cut = -math.inf
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), rng.uniform(interval * 0.5, interval * 1.5))
@@ -501,6 +507,13 @@ async def _inject_faults(
             if quiet.exists() or _calm(quiet).exists():
                 continue
             kind = rng.choice(FAULTS)
+            if kind in CUTS:
+                # A connection cut sooner than the client's backoff counts it stable would
+                # keep it waiting out its longest delay, not trading: the soak is about orders.
+                if time.monotonic() - last_cut < cut_gap:
+                    kind = rng.choice([k for k in FAULTS if k not in CUTS])
+                else:
+                    last_cut = time.monotonic()
             result.faults[kind] += 1
             if kind == "drop":
                 await fault(action="drop")
@@ -702,6 +715,7 @@ async def _conduct(
     pace: float,
     liberties: Sequence[str],
     max_seconds: float | None = None,
+    cut_gap: float = CUT_GAP,
 ) -> SoakResult:
     result = SoakResult(taken=tuple(liberties))
     rng = random.Random(seed)
@@ -709,7 +723,7 @@ async def _conduct(
     sim, info = _start_sim(seed, liberties)
     stop = asyncio.Event()
     injector = asyncio.create_task(
-        _inject_faults(info, work / "quiet", stop, rng, result, fault_interval)
+        _inject_faults(info, work / "quiet", stop, rng, result, fault_interval, cut_gap)
     )
     limiter = (
         asyncio.create_task(_limit(max_seconds, stop, result)) if max_seconds else None
@@ -803,11 +817,13 @@ def run(
     pace: float = 0.0,
     liberties: Sequence[str] = LIBERTIES,
     max_seconds: float | None = None,
+    cut_gap: float = CUT_GAP,
 ) -> SoakResult:
     """Run one soak and return its result (``violations`` empty when every invariant holds).
 
     ``liberties`` are the venue liberties the simulator takes (empty: a kind venue). With
     ``max_seconds``, a run still going after that long is a violation, and its faults stop.
+    Faults that end the connection come at least ``cut_gap`` seconds apart.
     """
     import tempfile
 
@@ -822,6 +838,7 @@ def run(
                 pace=pace,
                 liberties=tuple(liberties),
                 max_seconds=max_seconds,
+                cut_gap=cut_gap,
             )
         )
 
@@ -838,6 +855,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-kill", action="store_true")
     parser.add_argument("--fault-interval", type=float, default=0.25, help="mean seconds")
+    parser.add_argument(
+        "--cut-gap",
+        type=float,
+        default=CUT_GAP,
+        help="seconds at least between two faults that end the connection (drop, heartbeat"
+        " loss, token expiry); 0 lets them come as often as the others",
+    )
     parser.add_argument("--pace", type=float, default=0.002, help="seconds between orders")
     parser.add_argument("--work", type=Path, help="keep the journal and logs here")
     parser.add_argument(
@@ -874,6 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         args.work,
         kill=not args.no_kill,
         fault_interval=args.fault_interval,
+        cut_gap=args.cut_gap,
         pace=args.pace,
         liberties=liberties,
         max_seconds=args.max_seconds,
