@@ -38,18 +38,18 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final
 
-import msgspec
 from aiohttp import web
 
 from axorders.model import Side
 from axorders.sim.accounts import SimUser, Users
+from axorders.sim.admin import ADMIN_TOKEN_HEADER, handle_admin
 from axorders.sim.config import SimConfig
-from axorders.sim.engine import Engine, Events
+from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
 from axorders.sim.instruments import marks_for
 from axorders.sim.makers import Makers
@@ -57,14 +57,12 @@ from axorders.sim.md_ws import MarketDataGateway
 from axorders.sim.orders_ws import OrdersGateway
 from axorders.sim.restapi import RestApi
 from axorders.sim.sockets import Connection, Sender
-from axorders.sim.venue import VenueLiberties, heartbeat_frame, keepalive_frame, md_heartbeat_frame
+from axorders.sim.timers import Timers
+from axorders.sim.venue import VenueLiberties
 from axorders.wire.rest import RestError, encode_rest
-from axorders.wire.sim import AdminResult, SimInfo, SimStats, decode_fault_action, encode_sim
+from axorders.wire.sim import SimInfo, SimStats
 
 __all__ = ["ADMIN_TOKEN_HEADER", "LIQUIDITY_ACCOUNT", "SimConfig", "SimServer"]
-
-ADMIN_TOKEN_HEADER: Final = "X-Sim-Token"
-"""The header that carries :attr:`SimServer.admin_token` on every ``/sim/*`` request."""
 
 LIQUIDITY_ACCOUNT: Final = "sim-liquidity"
 """The internal account of :meth:`SimServer.add_liquidity` (exempt from margin checks)."""
@@ -76,12 +74,22 @@ _SAMPLES: Final = 8192
 _FLOOD_MAX: Final = 10_000_000
 
 
-class FloodRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The body of ``POST /sim/flood`` (see :meth:`SimServer.flood`)."""
+class _Timings:
+    """The simulator's own processing time per request (the span before the socket writes)."""
 
-    count: int
-    kind: str = "fill"
-    user_id: str | None = None
+    __slots__ = ("max", "requests", "samples", "total")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.total = 0
+        self.max = 0
+        self.samples: deque[int] = deque(maxlen=_SAMPLES)
+
+    def record(self, elapsed: int) -> None:
+        self.requests += 1
+        self.total += elapsed
+        self.max = max(self.max, elapsed)
+        self.samples.append(elapsed)
 
 
 class SimServer:
@@ -121,6 +129,7 @@ class SimServer:
             auth_gate=lambda: not self.faults.take_auth_rejection(),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timings = _Timings()
         self.sender = Sender(self.faults, config.max_send_buffer, self._spawn, self._forget)
         """The send path of every socket (:mod:`axorders.sim.sockets`)."""
         self.md = MarketDataGateway(
@@ -142,10 +151,22 @@ class SimServer:
             self.sender,
             self._clock,
             self.md.after_change,
-            self._record,
+            self._timings.record,
             self._spawn,
         )
         """The ``/orders/ws`` sockets (:mod:`axorders.sim.orders_ws`)."""
+        self._timers = Timers(
+            config,
+            self.engine,
+            self.makers,
+            self.liberties,
+            self.users,
+            self.faults,
+            self.sender,
+            self.orders,
+            self.md,
+            self._spawn,
+        )
         self._default = self.add_user(
             config.user_id,
             username=config.username,
@@ -157,10 +178,6 @@ class SimServer:
         self._runner: web.AppRunner | None = None
         self._host = config.host
         self._port = 0
-        self._requests = 0
-        self._processing_total = 0
-        self._processing_max = 0
-        self._samples: deque[int] = deque(maxlen=_SAMPLES)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -180,18 +197,7 @@ class SimServer:
         self._runner = runner
         address = runner.addresses[0]
         self._host, self._port = str(address[0]), int(address[1])
-        cfg = self.config
-        self._spawn(self._every(cfg.heartbeat_interval, self._send_heartbeats))
-        if cfg.keepalive_pu:
-            self._spawn(self._every(cfg.pu_interval, self._send_keepalives))
-        if self.makers is not None:
-            self._step_makers()
-            self._spawn(self._every(cfg.maker_interval, self._step_makers))
-        md_every = cfg.md_publish_interval if cfg.md_publish_interval > 0 else cfg.ticker_interval
-        self._spawn(self._every(md_every, self.md.publish))
-        self._spawn(self._every(0.05, self._retire_foreign))
-        if cfg.close_on_token_expiry:
-            self._spawn(self._every(0.25, self._close_expired))
+        self._timers.start()
         log.info("AX simulator listening on %s", self.base_url)
 
     async def stop(self) -> None:
@@ -374,8 +380,9 @@ class SimServer:
 
     def stats(self) -> SimStats:
         """Requests handled and the simulator's own processing time per request."""
-        samples = sorted(self._samples)
-        count = self._requests
+        timings = self._timings
+        samples = sorted(timings.samples)
+        count = timings.requests
 
         def pct(p: float) -> int:
             return samples[min(len(samples) - 1, int(len(samples) * p))] if samples else 0
@@ -383,11 +390,11 @@ class SimServer:
         return SimStats(
             orders_processed=self.engine.orders_processed,
             requests=count,
-            processing_ns_total=self._processing_total,
-            processing_ns_mean=self._processing_total / count if count else 0.0,
+            processing_ns_total=timings.total,
+            processing_ns_mean=timings.total / count if count else 0.0,
             processing_ns_p50=pct(0.50),
             processing_ns_p99=pct(0.99),
-            processing_ns_max=self._processing_max,
+            processing_ns_max=timings.max,
             order_connections=sum(len(c) for c in self.orders.by_account.values()),
             md_connections=len(self.md.connections),
             liberties=self.faults.liberties.stats(),
@@ -450,14 +457,14 @@ class SimServer:
     def expire_tokens(self, user_id: str | None, *, close: bool) -> int:
         count = self.users.expire_tokens(user_id)
         if close:
-            self._close_expired()
+            self._timers.close_expired()
         return count
 
     # -- REST and admin -------------------------------------------------------------------------
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/sim/"):
-            return await self._admin(request)
+            return await handle_admin(self, request)
         body = await request.read()
         started = time.perf_counter_ns()
         now = self._clock()
@@ -480,113 +487,17 @@ class SimServer:
                 orders.dispatch(None, orders.frames(response.events, now))
             self.md.after_change(now)
             # The timed span is the venue's processing: the socket writes come after it.
-            self._record(time.perf_counter_ns() - started)
+            self._timings.record(time.perf_counter_ns() - started)
         return web.Response(
             status=response.status, body=response.body, content_type="application/json"
         )
 
-    async def _admin(self, request: web.Request) -> web.Response:
-        def reply(status: int, value: msgspec.Struct) -> web.Response:
-            body = encode_sim(value) if status == 200 else encode_rest(value)
-            return web.Response(status=status, body=body, content_type="application/json")
-
-        def refuse(status: int, text: str) -> web.Response:
-            return reply(status, RestError(error=text, code=status))
-
-        given = request.headers.get(ADMIN_TOKEN_HEADER)
-        if not given:
-            return refuse(401, f"{ADMIN_TOKEN_HEADER} is required")
-        if not secrets.compare_digest(given.encode(), self.admin_token.encode()):
-            return refuse(403, f"wrong {ADMIN_TOKEN_HEADER}")
-        path = request.path.rstrip("/").replace("_", "-")
-        method = request.method
-        if method == "POST":
-            if request.content_type != "application/json":
-                return refuse(415, "the body must be JSON (Content-Type: application/json)")
-            raw = await request.read()
-            try:
-                body = msgspec.json.decode(raw or b"{}")
-            except msgspec.DecodeError as exc:
-                return refuse(400, f"the body is not JSON: {exc}")
-            if not isinstance(body, dict):
-                return refuse(400, "the body must be a JSON object")
-            raw = raw or b"{}"
-        if path == "/sim/stats" and method == "GET":
-            return reply(200, self.stats())
-        if path == "/sim/session-close" and method == "POST":
-            return reply(200, AdminResult(count=self.session_close()))
-        if path == "/sim/faults" and method == "POST":
-            try:
-                action = decode_fault_action(raw)
-                count = self.faults.apply(action)
-            except (msgspec.DecodeError, ValueError) as exc:
-                return refuse(400, str(exc))
-            return reply(200, AdminResult(count=count))
-        if path == "/sim/flood" and method == "POST":
-            try:
-                flood = msgspec.json.decode(raw, type=FloodRequest)
-                count = self.flood(flood.count, flood.kind, flood.user_id)
-            except (msgspec.DecodeError, ValueError) as exc:
-                return refuse(400, str(exc))
-            return reply(200, AdminResult(count=count))
-        return refuse(404, f"no such endpoint: {path}")
-
-    # -- timers ---------------------------------------------------------------------------------
+    # -- tasks and sockets ------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _every(seconds: float, action: Callable[[], None]) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                action()
-            except Exception:
-                log.exception("simulator timer failed")
-
-    def _send_heartbeats(self) -> None:
-        if self.faults.heartbeats_stopped:
-            return
-        now = self._clock()
-        frame = heartbeat_frame(now)
-        push = self.sender.push
-        for conn in self.orders.connections():
-            push(conn, frame)
-        md_frame = md_heartbeat_frame(now)
-        for conn in self.md.connections:
-            push(conn, md_frame)
-
-    def _send_keepalives(self) -> None:
-        if self.faults.heartbeats_stopped:
-            return
-        frame = keepalive_frame()
-        for conn in self.orders.connections():
-            self.sender.push(conn, frame)
-
-    def _step_makers(self) -> None:
-        if self.makers is None:
-            return
-        now = self._clock()
-        events: Events = []
-        for command in self.makers.step(now):
-            events.extend(self.engine.apply(command, now).events)
-        self.orders.deliver(events, now)
-
-    def _retire_foreign(self) -> None:
-        """Cancel the orders that the account's "other sessions" placed (a liberty)."""
-        now = self._clock()
-        events = self.liberties.retire_foreign(now)
-        if events:
-            self.orders.deliver(events, now)
-
-    def _close_expired(self) -> None:
-        now = self._clock()
-        for conn in self._sockets():
-            if self.users.user_for_token(conn.token, now) is None:
-                self.sender.close(conn, 1008, b"token expired")
 
     def _forget(self, conn: Connection) -> None:
         """Send no more events to an orders socket (closed for overflow)."""
@@ -595,9 +506,3 @@ class SimServer:
     def _sockets(self) -> list[Connection]:
         """Every open socket: orders, then market data."""
         return [*self.orders.connections(), *self.md.connections]
-
-    def _record(self, elapsed: int) -> None:
-        self._requests += 1
-        self._processing_total += elapsed
-        self._processing_max = max(self._processing_max, elapsed)
-        self._samples.append(elapsed)
