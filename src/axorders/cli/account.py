@@ -6,17 +6,12 @@ import argparse
 
 import msgspec
 
-from axorders.cli.exits import (
-    EXIT_OK,
-    Failure,
-)
+from axorders.cli.exits import EXIT_OK, Failure
 from axorders.cli.names import _Names
 from axorders.cli.orders import _instrument, _ref
 from axorders.cli.render import _print_table, _say, _show, print_fills
 from axorders.cli.venue import _client, _connect, _timeout
-from axorders.exceptions import (
-    OrderNotFoundError,
-)
+from axorders.exceptions import OrderNotFoundError
 
 
 async def _orders(args: argparse.Namespace) -> int:

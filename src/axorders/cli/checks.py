@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from axorders.cli.exits import (
-    UsageError,
-)
-from axorders.exceptions import (
-    InvalidOrderError,
-)
+from axorders.cli.exits import UsageError
+from axorders.exceptions import InvalidOrderError
 from axorders.model import (
     Instrument,
     OrderType,

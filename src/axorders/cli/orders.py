@@ -14,25 +14,12 @@ from typing import TYPE_CHECKING
 
 from axorders import events as ev
 from axorders.cli.checks import _check_against, _usage
-from axorders.cli.exits import (
-    EXIT_OK,
-    Failure,
-    UsageError,
-)
+from axorders.cli.exits import EXIT_OK, Failure, UsageError
 from axorders.cli.names import _Names
 from axorders.cli.render import _say, _show
 from axorders.cli.venue import _client, _connect, _timeout
-from axorders.exceptions import (
-    DuplicateOrderError,
-    InvalidOrderError,
-    UnknownOrderError,
-)
-from axorders.model import (
-    Instrument,
-    OrderType,
-    Side,
-    TimeInForce,
-)
+from axorders.exceptions import DuplicateOrderError, InvalidOrderError, UnknownOrderError
+from axorders.model import Instrument, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
     from axorders.client import OrdersClient

@@ -6,13 +6,8 @@ import argparse
 from pathlib import Path
 from typing import NoReturn
 
-from axorders.cli.exits import (
-    DEFAULT_TIMEOUT,
-    EXIT_USAGE,
-)
-from axorders.model import (
-    MAX_CLIENT_ORDER_ID_LENGTH,
-)
+from axorders.cli.exits import DEFAULT_TIMEOUT, EXIT_USAGE
+from axorders.model import MAX_CLIENT_ORDER_ID_LENGTH
 
 
 class _Parser(argparse.ArgumentParser):

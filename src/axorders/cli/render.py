@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from axorders import events as ev
 from axorders.events import format_event
-from axorders.model import (
-    Side,
-)
+from axorders.model import Side
 
 if TYPE_CHECKING:
     from axorders.cli.names import _Names

@@ -9,10 +9,7 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from axorders.cli.exits import (
-    DEFAULT_TIMEOUT,
-    UsageError,
-)
+from axorders.cli.exits import DEFAULT_TIMEOUT, UsageError
 from axorders.cli.render import _plain
 from axorders.exceptions import (
     AuthenticationError,

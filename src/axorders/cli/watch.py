@@ -8,10 +8,7 @@ import contextlib
 import logging
 
 from axorders import events as ev
-from axorders.cli.exits import (
-    EXIT_OK,
-    Failure,
-)
+from axorders.cli.exits import EXIT_OK, Failure
 from axorders.cli.names import _Names
 from axorders.cli.render import _plain, _say, _show
 from axorders.cli.venue import _client, _connect

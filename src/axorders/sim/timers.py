@@ -19,12 +19,7 @@ from axorders.sim.makers import Makers
 from axorders.sim.md_ws import MarketDataGateway
 from axorders.sim.orders_ws import OrdersGateway
 from axorders.sim.sockets import Sender
-from axorders.sim.venue import (
-    VenueLiberties,
-    heartbeat_frame,
-    keepalive_frame,
-    md_heartbeat_frame,
-)
+from axorders.sim.venue import VenueLiberties, heartbeat_frame, keepalive_frame, md_heartbeat_frame
 
 log = logging.getLogger("axorders.sim")
 

@@ -16,10 +16,7 @@ with an unknown ``t``, a value out of range or a shape that matches nothing come
 Encoding writes exactly the venue's keys and leaves absent optional fields out.
 """
 
-from axorders.wire.orders.decode import (
-    ServerMessage,
-    decode_server_frame,
-)
+from axorders.wire.orders.decode import ServerMessage, decode_server_frame
 from axorders.wire.orders.events import (
     AcknowledgedMsg,
     CanceledMsg,
@@ -39,9 +36,7 @@ from axorders.wire.orders.events import (
 from axorders.wire.orders.fields import MAX_CID as MAX_CID
 from axorders.wire.orders.fields import MAX_PRICE as MAX_PRICE
 from axorders.wire.orders.fields import MIN_PRICE as MIN_PRICE
-from axorders.wire.orders.fields import (
-    encode,
-)
+from axorders.wire.orders.fields import encode
 from axorders.wire.orders.replies import (
     ErrorBody,
     ErrorReply,

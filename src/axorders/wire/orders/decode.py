@@ -37,12 +37,7 @@ from axorders.wire.orders.fields import (
     MIN_PRICE,
     _any_decoder,
 )
-from axorders.wire.orders.replies import (
-    ErrorReply,
-    ReplyFrame,
-    ResultReply,
-    UnknownFrame,
-)
+from axorders.wire.orders.replies import ErrorReply, ReplyFrame, ResultReply, UnknownFrame
 
 ServerMessage: TypeAlias = ServerEvent | ResultReply | ErrorReply | UnknownFrame
 

@@ -8,12 +8,7 @@ from typing import Final, TypeAlias
 import msgspec
 
 from axorders.model import Side
-from axorders.wire.orders.fields import (
-    _Cid,
-    _Count,
-    _Nanos,
-    _Seconds,
-)
+from axorders.wire.orders.fields import _Cid, _Count, _Nanos, _Seconds
 
 _ORDER_KEYS: Final = {
     "venue_order_id": "oid",

@@ -11,11 +11,7 @@ from typing import Any
 import msgspec
 
 from axorders.wire.orders.events import OrderBody
-from axorders.wire.orders.fields import (
-    _Cid,
-    _Count,
-    _encoder,
-)
+from axorders.wire.orders.fields import _Cid, _Count, _encoder
 
 
 class StatusBody(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
