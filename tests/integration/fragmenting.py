@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-import axorders.sim.server as server_module
+import axorders.sim.sockets as sockets_module
 
 TEXT, CONTINUATION, PING = 0x1, 0x0, 0x9
 
@@ -49,5 +49,5 @@ def fragment_writes(monkeypatch: pytest.MonkeyPatch, pieces: int = 3) -> list[by
         split.extend(payloads)
         return [b"".join(fragments(p, pieces) for p in payloads)] if payloads else []
 
-    monkeypatch.setattr(server_module, "_websocket_text_frames", writer)
+    monkeypatch.setattr(sockets_module, "websocket_text_frames", writer)
     return split

@@ -619,3 +619,38 @@ async def test_the_demo_has_no_automatic_highlighting() -> None:
     plain = re.sub(r"\x1b\[[0-9;]*m", "", run.out)
     assert "OrderAccepted client_order_id=demo-limit" in plain
     assert "client order id" in plain and "fee" in plain and "liquidity" in plain
+
+
+async def test_python_dash_m_axorders_is_the_console_script() -> None:
+    """``python -m axorders`` and ``python -m axorders.cli`` run the same ``main``."""
+    env = clean_env(COLUMNS="100")
+    package = await finish(
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "axorders",
+            "--help",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+    )
+    cli = await axorders("--help", env=env)
+    assert package.code == cli.code == 0, (package, cli)
+    assert package.out == cli.out and "usage: axorders" in cli.out
+    for command in SUBCOMMANDS:
+        assert command in cli.out
+
+
+def test_the_console_script_entry_point_is_main() -> None:
+    import tomllib
+    from importlib import import_module
+
+    from axorders.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "scripts"
+    ]
+    module, _, name = scripts["axorders"].partition(":")
+    assert getattr(import_module(module), name) is main

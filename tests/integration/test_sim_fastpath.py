@@ -43,8 +43,8 @@ class Recorder:
     def __init__(self, sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
         self.venue: list[tuple[str | None, bytes]] = []  # (target account or None, frame)
         self.direct: list[bytes] = []
-        dispatch = sim._dispatch
-        write_now = sim._write_now
+        dispatch = sim.orders.dispatch
+        write_now = sim.sender.write_now
 
         def record_dispatch(conn: Any, outbound: list[Outbound]) -> None:
             self.venue.extend((target, frame) for target, frame in outbound)
@@ -54,8 +54,8 @@ class Recorder:
             self.direct.extend(frames)
             write_now(conn, frames)
 
-        monkeypatch.setattr(sim, "_dispatch", record_dispatch)
-        monkeypatch.setattr(sim, "_write_now", record_write)
+        monkeypatch.setattr(sim.orders, "dispatch", record_dispatch)
+        monkeypatch.setattr(sim.sender, "write_now", record_write)
 
 
 @pytest.fixture

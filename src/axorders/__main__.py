@@ -1,0 +1,5 @@
+"""``python -m axorders``: the ``axorders`` console script."""
+
+from axorders.cli import main
+
+raise SystemExit(main())
