@@ -18,7 +18,7 @@ from axorders.sim.accounts import Users
 from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
 from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
-from axorders.sim.venue import MarketDataPublisher, MarketDataSession
+from axorders.sim.mdsession import MarketDataPublisher, MarketDataSession
 
 log = logging.getLogger("axorders.sim")
 

@@ -58,7 +58,7 @@ from axorders.sim.orders_ws import OrdersGateway
 from axorders.sim.restapi import RestApi
 from axorders.sim.sockets import Connection, Sender
 from axorders.sim.timers import Timers
-from axorders.sim.venue import VenueLiberties
+from axorders.sim.liberties import VenueLiberties
 from axorders.wire.rest import RestError, encode_rest
 from axorders.wire.sim import SimInfo, SimStats
 
