@@ -17,8 +17,8 @@ from aiohttp import WSMsgType, web
 from axorders.sim.accounts import Users
 from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
-from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
 from axorders.sim.mdsession import MarketDataPublisher, MarketDataSession
+from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
 
 log = logging.getLogger("axorders.sim")
 

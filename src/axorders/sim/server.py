@@ -52,13 +52,13 @@ from axorders.sim.config import SimConfig
 from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
 from axorders.sim.instruments import marks_for
+from axorders.sim.liberties import VenueLiberties
 from axorders.sim.makers import Makers
 from axorders.sim.md_ws import MarketDataGateway
 from axorders.sim.orders_ws import OrdersGateway
 from axorders.sim.restapi import RestApi
 from axorders.sim.sockets import Connection, Sender
 from axorders.sim.timers import Timers
-from axorders.sim.liberties import VenueLiberties
 from axorders.wire.rest import RestError, encode_rest
 from axorders.wire.sim import SimInfo, SimStats
 
