@@ -2,8 +2,10 @@
 
 The client is one object assembled from a few parts, each in the module named for its concern:
 
-* :mod:`axorders.client`: the connection's life (attempts, socket callbacks, reconnects,
-  timers, close) and the pump that moves the session's output;
+* :mod:`axorders.client`: the connection's life once a socket is open (the listener and its
+  callbacks, the timers and the watchdog, close) and the pump that moves the session's output;
+* :mod:`axorders.connecting`: opening the socket: the connect attempts, one at a time, and
+  the reconnect loop;
 * :mod:`axorders.stream`: the event stream, its fan-out to readers and backpressure;
 * :mod:`axorders.journaling`: the journal, written before the frames that depend on it;
 * :mod:`axorders.recovery`: fills recovered over REST and the REST fallbacks;
