@@ -368,6 +368,8 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
             self._queue_ready.set()
             if tasks:
                 await asyncio.wait(tasks, timeout=max(timeout, 0.1))
+            if self._batch_now:
+                self._end_batch()  # a read's messages first: their events precede the journal
             if self.store is not None:
                 self._journal_write(now=True)  # a last try for records a failed write left
                 self.store.close()
@@ -478,18 +480,19 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
 
     def _pump(self) -> None:
         session = self.session
-        # A frame leaves only once every changed record is journaled: while a write fails,
-        # the frames wait in the session's queue (dropped by it if the connection goes).
-        # Nothing leaves before the venue's login snapshot either: frames wait in the session.
-        journaled = self.store is None or self._journal_write()
-        login = self._login.is_set()
-        if journaled and login:
-            self._send_frames()
+        # User code is handed the events before their records are journaled: the journal
+        # counts only fills the trader has been given, so after a crash between the two the
+        # restarted client fetches the fill from the venue and delivers it (again, at worst).
         events = session.events_received()
         if events:
             self._publish(events)
-            if not login and self._login.is_set():
-                self._pump()  # the frames held until the login snapshot go now
+        # A frame leaves only once every changed record is journaled: while a write fails,
+        # the frames wait in the session's queue (dropped by it if the connection goes).
+        # Nothing leaves before the venue's login snapshot either: frames wait in the session
+        # (the snapshot's own events, published above, let them go).
+        journaled = self.store is None or self._journal_write()
+        if journaled and self._login.is_set():
+            self._send_frames()
         if session.missing_fills or session.rest_wanted:
             self._start_rest_work()
 

@@ -65,6 +65,7 @@ class ClientBase:
     _closed: bool
     _drops: int
     _last_rx: float
+    _batch_now: int
 
     # The event stream (axorders.stream).
     _on_event: Callable[[ev.Event], None] | None
@@ -105,6 +106,8 @@ class ClientBase:
         def rest(self) -> RestClient: ...
 
         def _pump(self) -> None: ...
+
+        def _end_batch(self) -> None: ...
 
         def _send_frames(self, frames: list[bytes] | None = None) -> None: ...
 

@@ -57,6 +57,10 @@ class Journaling(ClientBase):
         """
         if self._closed:
             raise InvalidStateError("the client is closed")
+        if self._batch_now:
+            # Messages of a socket read wait for their pump: their events and records come
+            # first, as if each had been pumped on arrival.
+            self._end_batch()
         session = self.session
         if self.store is None:
             try:
