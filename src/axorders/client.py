@@ -71,6 +71,7 @@ class _Listener(picows.WSListener):
         self._client = client
         self.transport: picows.WSTransport | None = None
         self.assembler = Reassembler(client.max_message_size)
+        self.assembling = False  # between the first and the last fragment of a message
 
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
         self.transport = transport
@@ -406,40 +407,53 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
             return
         kind = frame.msg_type
         if kind is _TEXT or kind is _BINARY or kind is _CONTINUATION:
-            # Only the venue's own messages feed the watchdog: a pong proves the socket, not
-            # that the venue is still sending (its heartbeats come every few seconds).
-            mono = time.monotonic()
-            self._gaps.append(mono - self._last_rx)
-            self._last_rx = mono
-            assembler = listener.assembler
-            if frame.fin and kind is not _CONTINUATION and not assembler.active:
+            now = self._batch_now or self._start_batch()
+            if frame.fin and kind is not _CONTINUATION and not listener.assembling:
                 data = frame.get_payload_as_bytes()  # one frame: the common case
             else:
-                try:
-                    message = assembler.feed(
-                        kind, kind is _CONTINUATION, frame.fin, frame.get_payload_as_bytes()
-                    )
-                except FragmentError as exc:
-                    log.warning("%s; closing the connection (%d)", exc, exc.close_code)
-                    transport = self._transport
-                    if transport is not None:
-                        with contextlib.suppress(Exception):
-                            transport.send_close(picows.WSCloseCode(exc.close_code))
-                        transport.disconnect()
-                    return
+                message = self._reassemble(listener, kind, frame)
                 if message is None:
                     return
                 data = message
-            now = self._batch_now
-            if not now:
-                # The first message of a socket read (picows hands over every message of a
-                # read before the loop runs anything else): the others join it, received at
-                # the same time, and one pump after the read moves the session's output on.
-                now = self._batch_now = _now()
-                asyncio.get_running_loop().call_soon(self._end_batch)
             self.session.receive(data, now)
         elif kind is _CLOSE and self._transport is not None:
             self._transport.disconnect()
+
+    def _start_batch(self) -> int:
+        """The first message of a socket read: picows hands over every message of a read
+        before the loop runs anything else, so the others join it, received at the same time,
+        and one pump after the read (:meth:`_end_batch`) moves the session's output on."""
+        # Only the venue's own messages feed the watchdog: a pong proves the socket, not that
+        # the venue is still sending (its heartbeats come every few seconds). The messages of
+        # one read arrived together: the gap before the read is theirs.
+        mono = time.monotonic()
+        self._gaps.append(mono - self._last_rx)
+        self._last_rx = mono
+        now = self._batch_now = _now()
+        asyncio.get_running_loop().call_soon(self._end_batch)
+        return now
+
+    def _reassemble(
+        self, listener: _Listener, kind: picows.WSMsgType, frame: picows.WSFrame
+    ) -> bytes | None:
+        """Feed a fragment (RFC 6455 §5.4); the whole message once its last one came. A
+        message that breaks the rules closes the socket."""
+        assembler = listener.assembler
+        try:
+            message = assembler.feed(
+                kind, kind is _CONTINUATION, frame.fin, frame.get_payload_as_bytes()
+            )
+        except FragmentError as exc:
+            listener.assembling = assembler.active
+            log.warning("%s; closing the connection (%d)", exc, exc.close_code)
+            transport = self._transport
+            if transport is not None:
+                with contextlib.suppress(Exception):
+                    transport.send_close(picows.WSCloseCode(exc.close_code))
+                transport.disconnect()
+            return None
+        listener.assembling = assembler.active
+        return message
 
     def _end_batch(self) -> None:
         """After a socket read: one pump for all its messages, and one hand-over of their
@@ -458,6 +472,7 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
 
     def _on_disconnected(self, listener: _Listener) -> None:
         listener.assembler.clear()
+        listener.assembling = False
         if listener is not self._listener:
             return
         self._backoff.disconnected(time.monotonic())
@@ -558,7 +573,8 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
     def watchdog_limit(self) -> float:
         """Seconds of silence from the venue after which the watchdog drops the socket:
         ``watchdog × max(venue_heartbeat, the longest of the last 8 gaps between the
-        venue's messages)``. The venue's own cadence sets it, never the client's pings."""
+        venue's messages)``, where the messages of one socket read count as one. The venue's
+        own cadence sets it, never the client's pings."""
         gaps = self._gaps
         cadence = max((self.venue_heartbeat, *gaps))
         return self.watchdog * cadence
