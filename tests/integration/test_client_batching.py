@@ -146,8 +146,9 @@ async def test_a_command_before_the_reads_pump_sees_the_read_first() -> None:
     listener = _Listener(client)
     transport = _Transport()
     listener.on_ws_connected(transport)  # type: ignore[arg-type]
-    listener.on_ws_frame(transport, _Frame(b'{"rid":0,"res":{"li":"U-1","o":[]}}'))  # type: ignore[arg-type]
-    await wait_until(lambda: client._login.is_set())
+    login = _Frame(b'{"rid":0,"res":{"li":"U-1","o":[]}}')
+    listener.on_ws_frame(transport, login)  # type: ignore[arg-type]
+    await wait_until(client._login.is_set)
     rid = await client.submit_order("b-1", SYMBOL, "BUY", 200, Decimal("1.1000"))
     assert rid is not None
     sent = len(transport.sent)
