@@ -196,7 +196,8 @@ def session_flood(count: int, orders: int = 1000, rounds: int = 3) -> float:
         bodies = []
         for i in range(orders):
             coid = f"flood-{i}"
-            rid = session.send(PlaceOrder(coid, SYMBOL, Side.BUY, FLOOD_ORDER_QTY, price=price), now)
+            place = PlaceOrder(coid, SYMBOL, Side.BUY, FLOOD_ORDER_QTY, price=price)
+            rid = session.send(place, now)
             session.frames_to_send()
             oid = f"O-FLOOD-{i:012d}"
             session.receive(b'{"rid":%d,"res":{"oid":"%s"}}' % (rid, oid.encode()), now)
