@@ -13,6 +13,9 @@ API_MODULES := axorders axorders.client axorders.events axorders.commands axorde
 	axorders.session axorders.state axorders.security axorders.auth axorders.backoff \
 	axorders.names axorders.cli axorders.sim axorders.sim.server axorders.sim.faults \
 	axorders.sim.engine axorders.wire
+# The parts OrdersClient takes its public methods from (listed on its page as inherited).
+API_MODULES += axorders.connecting axorders.stream axorders.ordering axorders.awaiting \
+	axorders.waiters
 
 .PHONY: test demo docs docs-check bench bench-peers soak fuzz lint clean
 

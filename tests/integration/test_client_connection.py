@@ -17,6 +17,7 @@ from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, place_reque
 from fragmenting import fragment_writes
 
 import axorders.client as client_module
+import axorders.connecting as connecting_module
 from axorders import events as ev
 from axorders.backoff import Backoff
 from axorders.client import OrdersClient
@@ -42,7 +43,9 @@ def record_backoff(monkeypatch: pytest.MonkeyPatch, **given: float) -> list[floa
             delays.append(delay)
             return delay
 
+    # The client's own backoff (reconnects) and the first connect's attempts.
     monkeypatch.setattr(client_module, "Backoff", Recorded)
+    monkeypatch.setattr(connecting_module, "Backoff", Recorded)
     return delays
 
 

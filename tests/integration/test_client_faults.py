@@ -15,6 +15,7 @@ import pytest
 from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, fills, wait_until
 
 import axorders.client as client_module
+import axorders.connecting as connecting_module
 from axorders import events as ev
 from axorders.auth import ApiKeyAuth
 from axorders.backoff import Backoff
@@ -54,7 +55,9 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
             delays.append(delay)
             return delay
 
+    # The client's own backoff (reconnects) and the first connect's attempts.
     monkeypatch.setattr(client_module, "Backoff", Recorded)
+    monkeypatch.setattr(connecting_module, "Backoff", Recorded)
     return delays
 
 
