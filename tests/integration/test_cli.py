@@ -255,7 +255,7 @@ async def test_fills_after_a_trade_with_a_second_user(sim: SimServer) -> None:
     maker_oid = field(maker.line("OrderAccepted"), "venue_order_id")
 
     lift = await on_sim(
-        sim, "place", SYMBOL, "BUY", "100", "1.1400", "--tif", "IOC", "--token", token,
+        sim, "place", SYMBOL, "BUY", "100", "1.1400", "--tif", "IOC", f"--token={token}",
         env=taker_env,
     )  # fmt: skip
     filled = ok(lift).line("OrderFilled")
@@ -263,13 +263,13 @@ async def test_fills_after_a_trade_with_a_second_user(sim: SimServer) -> None:
     assert "liquidity_side=TAKER" in filled and "is_final=True" in filled
 
     market = await on_sim(
-        sim, "place", SYMBOL, "BUY", "100", "--type", "MARKET", "--token", token, env=taker_env
+        sim, "place", SYMBOL, "BUY", "100", "--type", "MARKET", f"--token={token}", env=taker_env
     )
     assert "last_price=1.14" in ok(market).line("OrderFilled")
 
     maker_fills, taker_fills = await asyncio.gather(
         on_sim(sim, "fills"),
-        on_sim(sim, "fills", "--symbol", SYMBOL, "--token", token, env=taker_env),
+        on_sim(sim, "fills", "--symbol", SYMBOL, f"--token={token}", env=taker_env),
     )
     assert ok(maker_fills).out.count(maker_oid) == 2  # two trades against the resting order
     assert maker_fills.out.count("MAKER") == 2  # not the taker
@@ -425,7 +425,7 @@ async def test_other_processes_show_the_users_own_client_order_ids(
         assert "client_order_id=mine-1" in status
 
         lift = await on_sim(
-            sim, "place", SYMBOL, "BUY", "100", "1.1400", "--tif", "IOC", "--token", token,
+            sim, "place", SYMBOL, "BUY", "100", "1.1400", "--tif", "IOC", f"--token={token}",
             env=clean_env(),
         )  # fmt: skip
         ok(lift)
@@ -575,7 +575,7 @@ async def test_a_stop_limit_says_it_waits_shows_the_mark_and_is_withdrawn(
         sim.add_liquidity(SYMBOL, "SELL", "1.1300", 100)
         taker = sim.add_user()
         lift = await on_sim(sim, "place", SYMBOL, "BUY", "100", "1.1300", "--tif", "IOC",
-                            "--token", sim.issue_token(taker.user_id), env=clean_env())  # fmt: skip
+                            f"--token={sim.issue_token(taker.user_id)}", env=clean_env())  # fmt: skip
         ok(lift)
         [*_, mark] = await read_until(stop, "waiting for the trigger 1.1990: last trade 1.13")
         assert "bid" in mark and "ask" in mark
