@@ -71,6 +71,7 @@ from axorders.results import OrderResult
 from axorders.security import check_url, redact, tls_context
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
+from axorders.stops import StopTriggers
 from axorders.store import Durability, OrderStore, SqliteOrderStore
 
 __all__ = ["EventStream", "OrdersClient"]
@@ -349,9 +350,9 @@ class OrdersClient:
             strategy_id=strategy_id,
             instruments=instruments,
             request_timeout_ns=int(request_timeout * 1e9),
-            trigger_source=trigger_source,
             track_changes=store is not None,
         )
+        self.stops = StopTriggers(self.session, trigger_source)
         if isinstance(store, str | Path):
             store = SqliteOrderStore(store, durability=durability)
         self.store = store
@@ -1349,6 +1350,10 @@ class OrdersClient:
         if otype is OrderType.STOP_LIMIT:
             self.session.instrument(symbol)
             await self._watch_market(symbol)
+            rid = self._send(command)
+            self.stops.check(client_order_id, _now())  # a known price may cross it already
+            self._pump()
+            return rid
         return self._send(command)
 
     async def _price_market(self, command: PlaceOrder) -> PlaceOrder:
@@ -1420,7 +1425,7 @@ class OrdersClient:
                 if price is not None:
                     hi, lo = gap.get(name, (price, price))
                     gap[name] = (max(hi, price), min(lo, price))
-        self.session.update_market(symbol, _now(), last=last, bid=bid, ask=ask)
+        self.stops.update_market(symbol, _now(), last=last, bid=bid, ask=ask)
         self._pump()
 
     def _replay_gap(self) -> None:
@@ -1433,7 +1438,7 @@ class OrdersClient:
         for symbol, seen in gap.items():
             latest = self._prices.get(symbol)
             for i in (0, 1):
-                self.session.update_market(
+                self.stops.update_market(
                     symbol,
                     _now(),
                     last=seen["last"][i] if "last" in seen else None,
@@ -1442,7 +1447,7 @@ class OrdersClient:
                 )
             if latest is not None:
                 last, bid, ask = latest
-                self.session.update_market(symbol, _now(), last=last, bid=bid, ask=ask)
+                self.stops.update_market(symbol, _now(), last=last, bid=bid, ask=ask)
         self._pump()
 
     async def place_order(
