@@ -275,7 +275,6 @@ class SessionBase:
             if self._connected and req.venue_order_id is not None:
                 self._write(w.CancelRequest(request_id=req.rid, venue_order_id=req.venue_order_id))
 
-
     def _resolve_request(
         self,
         req: Request,
@@ -286,7 +285,10 @@ class SessionBase:
         code: int | None = None,
         venue_order_id: str | None = None,
     ) -> None:
-        self.requests.discard(req)
+        self._pending.pop(req.rid, None)  # requests.discard(req), inlined: the hot path
+        retries = self.requests.retries
+        if retries:
+            retries.pop(req.rid, None)
         if req.internal:
             return
         if not venue_order_id:

@@ -19,6 +19,7 @@ from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
 _S = S
+_decode = w.decode_server_frame
 
 
 class EventHandlers(SessionBase):
@@ -48,7 +49,7 @@ class EventHandlers(SessionBase):
         """Process one text frame from the orders WebSocket. Never raises on venue input."""
         self._frames_in += 1
         try:
-            msg = w.decode_server_frame(data)
+            msg = _decode(data)
         except RemoteProtocolError as exc:
             self._malformed += 1
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")

@@ -147,7 +147,18 @@ class OrderRegistry:
                 del by_oid[oid]
         if self.externals:
             self.externals.discard(coid)
-        self.remember(rec)
+        # remember(rec), inlined: every order that ends passes here.
+        recent = self.recent
+        recent[coid] = rec
+        self.recent_cid[rec.cid] = coid
+        recent_oid = self.recent_oid
+        if current is not None:
+            recent_oid[current] = coid
+        for oid in rec.prior_venue_order_ids:
+            recent_oid[oid] = coid
+        if len(recent) > self.capacity:
+            while len(recent) > self.capacity:
+                self.forget(next(iter(recent.values())))
         return True
 
     def remember(self, rec: OrderRecord) -> None:
