@@ -136,7 +136,9 @@ class SessionMachine(RuleBasedStateMachine):
             )
         )
         self.stops.check(f"s{self.n}", self.link.now)  # a known price may cross it already
-        self.link.collect()
+        self._triggered(self.link.collect())
+        if self.link.up:
+            self.link.pump()
 
     @rule(offset=st.integers(-6, 6))
     def market_moves(self, offset: int) -> None:
