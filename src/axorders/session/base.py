@@ -23,6 +23,9 @@ from axorders.session.values import NS, K, RestCancelAll, RestStatusQuery, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
+if TYPE_CHECKING:
+    from axorders.session.resync import ResyncState
+
 _K = K
 _S = S
 
@@ -62,7 +65,7 @@ class SessionBase:
     _wanted: dict[str, int]
     _held_ends: dict[str, tuple[OrderStatus, str | None, str | None, int]]
     # Resync and status pacing (resync).
-    _resync: Any
+    _resync: ResyncState | None
     _interrupted: list[Request]
     _status_inflight: dict[str, int]
     _status_queue: deque[tuple[str, bool]]

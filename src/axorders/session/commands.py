@@ -46,7 +46,10 @@ _TAG_MAX: Final = 10
 
 
 class Commands(SessionBase):
-    """Commands in, frames out: every command is validated locally before anything is queued."""
+    """Commands in, frames out: every command is validated locally before anything is queued.
+
+    Keeps no state of its own: a command's record goes to the registry, its request to the
+    request book, its frame to the output queue."""
 
     def instrument(self, symbol: str) -> Instrument:
         """The cached instrument, or :class:`UnknownInstrumentError`."""

@@ -23,7 +23,9 @@ _decode = w.decode_server_frame
 
 
 class EventHandlers(SessionBase):
-    """One handler per venue event type; each finds its order and applies the event."""
+    """One handler per venue event type; each finds its order and applies the event.
+
+    Owns ``_handlers``, the dispatch table (frame type -> bound handler, built once)."""
 
     _handlers: dict[type[Any], Callable[[Any, int], None]]
 

@@ -27,7 +27,10 @@ _S = S
 
 
 class Recovery(SessionBase):
-    """Fills recovered over REST and the REST fallbacks."""
+    """Fills recovered over REST and the REST fallbacks.
+
+    Owns ``_wanted`` (fills known missing), ``_held_ends`` (ends waiting for them) and the
+    fallback state (``_rest_status``, ``_rest_cancel_all``, the queries wanted over REST)."""
 
     def _fall_back(self, req: Request, code: int, text: str, now: int) -> None:
         """The venue does not know this request kind over the WebSocket: from now on it goes

@@ -49,9 +49,11 @@ class ResyncState:
 
 
 class Resync(SessionBase):
-    """The login diff, the status queries and their pacing, the venue's word on each order."""
+    """The login diff, the status queries and their pacing, the venue's word on each order.
 
-    _resync: ResyncState | None
+    Owns ``_resync`` (the one resync in flight), ``_interrupted`` (requests in flight at the
+    last drop) and the pacing of its status queries (``_status_inflight``, ``_status_queue``,
+    ``_status_queued``)."""
 
     def _on_login(self, res: w.ResultBody, now: int) -> None:
         orders = res.login_orders or []
