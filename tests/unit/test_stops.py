@@ -166,3 +166,35 @@ def test_restore_of_an_armed_stop() -> None:
     link.collect()
     link.pump()
     assert link.s.order("st").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
+
+
+def test_armed_stops_and_trigger_stop(link: Link) -> None:
+    stop = dict(order_type="STOP_LIMIT", price="1.1400", trigger_price="1.1400")
+    link.send(PlaceOrder("a", EUR, "BUY", 100, **stop))  # type: ignore[arg-type]
+    link.send(PlaceOrder("b", EUR, "SELL", 100, **stop))  # type: ignore[arg-type]
+    assert [r.client_order_id for r in link.s.armed_stops()] == ["a", "b"]
+    assert [r.client_order_id for r in link.s.armed_stops(EUR)] == ["a", "b"]
+    assert link.s.armed_stops("NOPE-PERP") == []
+    assert link.s.trigger_stop("nobody", link.now, Decimal("1.1400")) is None
+    rid = link.s.trigger_stop("a", link.now, Decimal("1.1401"))
+    assert rid is not None
+    [triggered] = link.collect()
+    assert isinstance(triggered, ev.OrderTriggered) and triggered.request_id == rid
+    assert triggered.market_price == Decimal("1.1401")
+    [frame] = frames(link.s)
+    assert frame["t"] == "p" and frame["rid"] == rid
+    assert [r.client_order_id for r in link.s.armed_stops()] == ["b"]
+    assert link.s.trigger_stop("a", link.now, Decimal("1.1401")) is None  # no longer armed
+    link.drop()
+    assert link.s.trigger_stop("b", link.now, Decimal("1.1300")) is None  # not connected
+    assert link.s.order("b").status is OrderStatus.ARMED  # type: ignore[union-attr]
+
+
+def test_prices_keep_what_an_update_leaves_out() -> None:
+    stops = StopTriggers(make_session())
+    assert stops.prices(EUR) is None
+    stops.update_market(EUR, T0, last=Decimal("1.1"))
+    stops.update_market(EUR, T0, bid=Decimal("1.0"), ask=Decimal("1.2"))
+    assert stops.prices(EUR) == (Decimal("1.1"), Decimal("1.0"), Decimal("1.2"))
+    stops.update_market(EUR, T0, last=Decimal("1.15"))
+    assert stops.prices(EUR) == (Decimal("1.15"), Decimal("1.0"), Decimal("1.2"))
