@@ -19,7 +19,7 @@ from axorders import events as ev
 from axorders.model import Instrument, OrderStatus, TimeInForce
 from axorders.session.registry import OrderRegistry
 from axorders.session.requests import Request, RequestBook
-from axorders.session.values import NS, K, RestCancelAll, RestStatusQuery, S
+from axorders.session.values import NS, K, Outcome, RestCancelAll, RestStatusQuery, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -246,7 +246,7 @@ class SessionBase:
                 ts_event=now,
             )
         )
-        self._resolve_request(req, ev.RequestOutcome.LOCAL, now, text)
+        self._resolve_request(req, Outcome.LOCAL, now, text)
 
 
     def _learn_ended_oid(self, rec: OrderRecord, oid: str) -> None:

@@ -35,7 +35,7 @@ from axorders.model import (
 )
 from axorders.session.base import SessionBase
 from axorders.session.requests import Request
-from axorders.session.values import K, RestCancelAll, RestStatusQuery, S
+from axorders.session.values import K, Outcome, RestCancelAll, RestStatusQuery, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -215,7 +215,7 @@ class Commands(SessionBase):
             if rec.status is _S.ARMED:
                 self.registry.disarm(rec)
                 self._end(rec, _S.CANCELED, now, now, "USER_REQUESTED", "canceled before trigger")
-                self._resolve_request(req, ev.RequestOutcome.LOCAL, now, "canceled locally")
+                self._resolve_request(req, Outcome.LOCAL, now, "canceled locally")
             else:
                 self._refuse(req, rec, now)
             return RequestId(req.rid)
@@ -254,7 +254,7 @@ class Commands(SessionBase):
             rec.quantity = quantity if quantity is not None else rec.quantity
             self._changed_record(rec)
             self._emit_replaced(rec, "", now, now)
-            self._resolve_request(req, ev.RequestOutcome.LOCAL, now, "armed stop amended")
+            self._resolve_request(req, Outcome.LOCAL, now, "armed stop amended")
             return RequestId(req.rid)
         if not self._connected:
             del self._pending[req.rid]

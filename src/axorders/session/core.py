@@ -16,7 +16,7 @@ from axorders.session.replies import ReplyHandlers
 from axorders.session.requests import Request, RequestBook
 from axorders.session.resync import Resync
 from axorders.session.tracking import OrderTracking
-from axorders.session.values import NS, K, RestCancelAll, RestStatusQuery, S, SessionStats
+from axorders.session.values import NS, K, Outcome, RestCancelAll, RestStatusQuery, S, SessionStats
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -295,7 +295,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         for req in requests.since(first_rid):
             if requests.deferred:
                 requests.drop_deferred(req, everywhere=True)
-            self._resolve_request(req, ev.RequestOutcome.LOCAL, now, text)
+            self._resolve_request(req, Outcome.LOCAL, now, text)
         if place is None:
             return None
         rec = self._orders.get(place)
@@ -360,7 +360,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
             return
         if req.frame is not None:
             self.requests.drop_deferred(req)
-        self._resolve_request(req, ev.RequestOutcome.TIMEOUT, now, "no answer before deadline")
+        self._resolve_request(req, Outcome.TIMEOUT, now, "no answer before deadline")
         if self._resync is not None:
             self._maybe_finish_resync(now)
         rec = self._get(req.client_order_id) if req.client_order_id is not None else None

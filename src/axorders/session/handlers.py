@@ -20,6 +20,8 @@ from axorders.wire import orders as w
 
 _S = S
 _decode = w.decode_server_frame
+_TAKER = LiquiditySide.TAKER
+_MAKER = LiquiditySide.MAKER
 
 
 class EventHandlers(SessionBase):
@@ -188,7 +190,7 @@ class EventHandlers(SessionBase):
                 order_type=rec.order_type,
                 last_qty=xs.quantity,
                 last_price=xs.price,
-                liquidity_side=LiquiditySide.TAKER if xs.aggressor else LiquiditySide.MAKER,
+                liquidity_side=_TAKER if xs.aggressor else _MAKER,
                 filled_qty=filled,
                 leaves_qty=0 if complete or ended else max(0, quantity - filled),
                 quantity=quantity,

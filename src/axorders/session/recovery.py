@@ -14,6 +14,7 @@ from axorders.session.values import (
     FILL_WINDOW_MARGIN_NS,
     FillsWanted,
     K,
+    Outcome,
     RestCancelAll,
     RestStatusQuery,
     S,
@@ -103,9 +104,9 @@ class Recovery(SessionBase):
         if req is None or req.kind is not _K.CANCEL_ALL:
             return
         if code is None:
-            self._resolve_request(req, ev.RequestOutcome.OK, now, "canceled over REST")
+            self._resolve_request(req, Outcome.OK, now, "canceled over REST")
         else:
-            self._resolve_request(req, ev.RequestOutcome.ERROR, now, message, code=code)
+            self._resolve_request(req, Outcome.ERROR, now, message, code=code)
 
 
     def _want_fills(self, rec: OrderRecord, venue_filled: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from axorders import events as ev
 from axorders.session.base import ERROR_REASONS, SessionBase
-from axorders.session.values import MAX_CANCEL_RETRIES, UNSUPPORTED_CODES, K, S
+from axorders.session.values import MAX_CANCEL_RETRIES, UNSUPPORTED_CODES, K, Outcome, S
 from axorders.wire import orders as w
 
 _K = K
@@ -70,7 +70,7 @@ class ReplyHandlers(SessionBase):
             if req.internal:
                 return
         self._resolve_request(
-            req, ev.RequestOutcome.OK, now, venue_order_id=oid or req.venue_order_id
+            req, Outcome.OK, now, venue_order_id=oid or req.venue_order_id
         )
 
 
@@ -127,6 +127,6 @@ class ReplyHandlers(SessionBase):
         if req.internal:
             self._resync_query_done(req.rid, now)
             return
-        self._resolve_request(req, ev.RequestOutcome.ERROR, now, text, code=code)
+        self._resolve_request(req, Outcome.ERROR, now, text, code=code)
 
 

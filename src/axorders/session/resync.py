@@ -13,7 +13,7 @@ from axorders import events as ev
 from axorders.model import OrderStatus
 from axorders.session.base import SessionBase
 from axorders.session.requests import Request
-from axorders.session.values import NS, K, S
+from axorders.session.values import NS, K, Outcome, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -286,7 +286,7 @@ class Resync(SessionBase):
 
     def _interrupted_outcome(self, req: Request) -> ev.RequestOutcome | None:
         rec = self._get(req.client_order_id) if req.client_order_id is not None else None
-        ok, lost = ev.RequestOutcome.OK, ev.RequestOutcome.LOST
+        ok, lost = Outcome.OK, Outcome.LOST
         if req.kind is _K.PLACE:
             if rec is None:
                 return lost
