@@ -10,7 +10,7 @@ DOCS   := build/docs
 # The modules of the API reference (pdoc follows a package's __all__, so submodules are named).
 API_MODULES := axorders axorders.client axorders.events axorders.commands axorders.exceptions \
 	axorders.model axorders.config axorders.store axorders.rest axorders.marketdata \
-	axorders.session axorders.state axorders.security axorders.auth axorders.backoff \
+	axorders.session axorders.stops axorders.state axorders.security axorders.auth axorders.backoff \
 	axorders.names axorders.cli axorders.sim axorders.sim.server axorders.sim.faults \
 	axorders.sim.engine axorders.wire
 # The parts OrdersClient takes its public methods from (listed on its page as inherited).

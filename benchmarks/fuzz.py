@@ -57,16 +57,16 @@ def check_maps(session: OrdersSession) -> list[str]:
     """The one-to-one rules between live orders and their ids."""
     problems = []
     live = {r.client_order_id: r for r in session.orders()}
-    for cid, coid in session._by_cid.items():
+    for cid, coid in session.registry.by_cid.items():
         rec = live.get(coid)
         if rec is None or rec.cid != cid:
             problems.append(f"cid {cid} -> {coid} is not a live order with that cid")
-    for oid, coid in session._by_oid.items():
+    for oid, coid in session.registry.by_oid.items():
         rec = live.get(coid)
         if rec is None or (oid != rec.venue_order_id and oid not in rec.prior_venue_order_ids):
             problems.append(f"venue id {oid} -> {coid} does not belong to that order")
     for coid, rec in live.items():
-        if session._by_cid.get(rec.cid) != coid:
+        if session.registry.by_cid.get(rec.cid) != coid:
             problems.append(f"{coid} is missing from the cid map")
         if rec.filled_qty > rec.quantity:
             problems.append(f"{coid} filled {rec.filled_qty} of {rec.quantity}")

@@ -225,6 +225,7 @@ _SUBMODULES = frozenset(
         "session",
         "sim",
         "state",
+        "stops",
         "store",
         "wire",
     }

@@ -48,6 +48,7 @@ from axorders.recovery import RestRecovery
 from axorders.rest import RestClient
 from axorders.security import check_url
 from axorders.session import OrdersSession
+from axorders.stops import StopTriggers
 from axorders.store import Durability, OrderStore
 from axorders.stream import EventFanout, EventStream
 from axorders.watching import MarketWatch
@@ -208,9 +209,9 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
             strategy_id=strategy_id,
             instruments=instruments,
             request_timeout_ns=int(request_timeout * 1e9),
-            trigger_source=trigger_source,
             track_changes=store is not None,
         )
+        self.stops = StopTriggers(self.session, trigger_source)
         self._init_journal(store, durability)
         self._init_stream(max_queue, low_water, event_queue, on_event)
         self._init_waiters()
@@ -248,7 +249,7 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
         self._gaps: collections.deque[float] = collections.deque(maxlen=8)
         self._rest: RestClient | None = None
         self._market = MarketWatch(
-            self.session,
+            self.stops,
             self._pump,
             self.endpoints.md_ws_url,
             self._tokens,

@@ -9,7 +9,8 @@ The client is one object assembled from a few parts, each in the module named fo
 * :mod:`axorders.stream`: the event stream, its fan-out to readers and backpressure;
 * :mod:`axorders.journaling`: the journal, written before the frames that depend on it;
 * :mod:`axorders.recovery`: fills recovered over REST and the REST fallbacks;
-* :mod:`axorders.watching`: the market-data feed that drives STOP_LIMIT triggers;
+* :mod:`axorders.watching`: the market-data feed that drives the STOP_LIMIT triggers of
+  :mod:`axorders.stops`;
 * :mod:`axorders.ordering`: the ``submit_*`` commands and the order look-ups;
 * :mod:`axorders.awaiting` and :mod:`axorders.waiters`: the awaitable order methods and the
   waiting they share.
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from axorders.rest import RestClient
     from axorders.session import OrdersSession
     from axorders.state import OrderRecord
+    from axorders.stops import StopTriggers
     from axorders.store import OrderStore
     from axorders.stream import _Reader, _Wakeup, _Watch
     from axorders.watching import MarketWatch
@@ -54,6 +56,7 @@ class ClientBase:
 
     # Settings.
     session: OrdersSession
+    stops: StopTriggers
     store: OrderStore | None
     request_timeout: float
     max_queue: int

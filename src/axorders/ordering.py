@@ -77,6 +77,10 @@ class OrderCommands(ClientBase):
         if otype is OrderType.STOP_LIMIT:
             self.session.instrument(symbol)
             await self._market.watch(symbol)
+            rid = self._send(command)
+            self.stops.check(client_order_id, now_ns())  # a known price may cross it already
+            self._pump()
+            return rid
         return self._send(command)
 
     async def _price_market(self, command: PlaceOrder) -> PlaceOrder:

@@ -3,9 +3,9 @@ session.
 
 :class:`MarketWatch` subscribes each symbol of an armed stop on the market-data WebSocket
 (:class:`~axorders.marketdata.MarketDataFeed`) and hands last trades and best prices to the
-session's trigger logic. While the orders socket is down the session ignores prices, so the
-highest and lowest prices seen meanwhile are kept and replayed once the session has resynced:
-a stop whose trigger was crossed in the gap fires then.
+trigger logic (:class:`~axorders.stops.StopTriggers`). No stop fires while the orders socket is
+down, so the highest and lowest prices seen meanwhile are kept and replayed once the session
+has resynced: a stop whose trigger was crossed in the gap fires then.
 """
 
 from __future__ import annotations
@@ -17,19 +17,16 @@ from decimal import Decimal
 from axorders.auth import TokenProvider
 from axorders.clientbase import now_ns
 from axorders.marketdata import MarketDataFeed
-from axorders.session import OrdersSession
+from axorders.stops import StopTriggers
 
 __all__ = ["MarketWatch"]
-
-_Prices = tuple[Decimal | None, Decimal | None, Decimal | None]
-
 
 class MarketWatch:
     """The market-data feed of one client, started by its first STOP_LIMIT order."""
 
     def __init__(
         self,
-        session: OrdersSession,
+        stops: StopTriggers,
         pump: Callable[[], None],
         url: str,
         tokens: TokenProvider,
@@ -39,7 +36,7 @@ class MarketWatch:
         proxy: str | None,
         max_message_size: int,
     ) -> None:
-        self._session = session
+        self._stops = stops
         self._pump = pump
         self._url = url
         self._tokens = tokens
@@ -51,7 +48,6 @@ class MarketWatch:
         self._symbols: set[str] = set()
         # Per symbol: the (highest, lowest) of each price seen while the session was down.
         self._gap: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
-        self._prices: dict[str, _Prices] = {}
 
     @property
     def has_gap(self) -> bool:
@@ -88,37 +84,31 @@ class MarketWatch:
         ask: Decimal | None,
         ts_ns: int,
     ) -> None:
-        """The feed's callback: remember the latest prices and feed them to the triggers."""
-        prev = self._prices.get(symbol, (None, None, None))
-        self._prices[symbol] = (
-            last if last is not None else prev[0],
-            bid if bid is not None else prev[1],
-            ask if ask is not None else prev[2],
-        )
-        session = self._session
-        if not session.is_connected:
-            # The session ignores triggers while the orders socket is down: remember how far
+        """The feed's callback: feed the prices to the triggers (which remember them)."""
+        stops = self._stops
+        if not stops.session.is_connected:
+            # No stop fires while the orders socket is down: remember how far
             # the market went, to replay it once the session is back (see replay_gap).
             gap = self._gap.setdefault(symbol, {})
             for name, price in (("last", last), ("bid", bid), ("ask", ask)):
                 if price is not None:
                     hi, lo = gap.get(name, (price, price))
                     gap[name] = (max(hi, price), min(lo, price))
-        session.update_market(symbol, now_ns(), last=last, bid=bid, ask=ask)
+        stops.update_market(symbol, now_ns(), last=last, bid=bid, ask=ask)
         self._pump()
 
     def replay_gap(self) -> None:
         """Feed the highest and lowest prices seen while disconnected, so that a stop whose
         trigger was crossed in the gap fires now; then the latest prices again."""
         gap, self._gap = self._gap, {}
-        session = self._session
-        if not session.is_connected:
+        stops = self._stops
+        if not stops.session.is_connected:
             self._gap = gap
             return
         for symbol, seen in gap.items():
-            latest = self._prices.get(symbol)
+            latest = stops.prices(symbol)
             for i in (0, 1):
-                session.update_market(
+                stops.update_market(
                     symbol,
                     now_ns(),
                     last=seen["last"][i] if "last" in seen else None,
@@ -127,5 +117,5 @@ class MarketWatch:
                 )
             if latest is not None:
                 last, bid, ask = latest
-                session.update_market(symbol, now_ns(), last=last, bid=bid, ask=ask)
+                stops.update_market(symbol, now_ns(), last=last, bid=bid, ask=ask)
         self._pump()

@@ -574,8 +574,9 @@ async def test_a_stop_limit_says_it_waits_shows_the_mark_and_is_withdrawn(
         # A trade between two other parties moves the last price below the trigger.
         sim.add_liquidity(SYMBOL, "SELL", "1.1300", 100)
         taker = sim.add_user()
+        token = sim.issue_token(taker.user_id)
         lift = await on_sim(sim, "place", SYMBOL, "BUY", "100", "1.1300", "--tif", "IOC",
-                            f"--token={sim.issue_token(taker.user_id)}", env=clean_env())  # fmt: skip
+                            f"--token={token}", env=clean_env())  # fmt: skip
         ok(lift)
         [*_, mark] = await read_until(stop, "waiting for the trigger 1.1990: last trade 1.13")
         assert "bid" in mark and "ask" in mark

@@ -215,7 +215,7 @@ async def test_stop_limit_triggers_from_market_data(sim: SimServer, side: Side) 
         assert order is not None and order.status is OrderStatus.ARMED
         assert sim.engine.history(sim.account_id) == []
         # The feed's first book snapshot has arrived: the subscription is live.
-        await wait_until(lambda: SYMBOL in client.session._last_price)
+        await wait_until(lambda: client.stops.prices(SYMBOL) is not None)
         assert client.order("stop-1").status is OrderStatus.ARMED  # type: ignore[union-attr]
 
         # Another account trades through the trigger.

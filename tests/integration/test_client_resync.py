@@ -198,7 +198,7 @@ async def test_a_stop_whose_trigger_is_crossed_during_the_gap_fires_after_reconn
             order_type="STOP_LIMIT",
             trigger_price=trigger,
         )
-        await wait_until(lambda: SYMBOL in client.session._last_price)
+        await wait_until(lambda: client.stops.prices(SYMBOL) is not None)
         sim.faults.drop()  # the orders socket only: market data keeps flowing
         await rec.wait(ev.Disconnected)
         other = sim.add_user()

@@ -29,7 +29,7 @@ def test_short_soak_keeps_every_invariant(tmp_path: Path) -> None:
     )
     assert result.killed
     assert result.orders == 400
-    assert result.violations == []
+    assert result.violations == [], "\n".join(result.violations)
     assert sum(result.faults.values()) > 0
     if liberties:
         assert sum(result.liberties.values()) > 0

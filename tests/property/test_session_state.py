@@ -40,6 +40,7 @@ from axorders import events as ev
 from axorders.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
 from axorders.exceptions import InvalidOrderError
 from axorders.model import OrderStatus, Side, TriggerSource
+from axorders.stops import StopTriggers
 
 _IN_MATCHES = {
     "any": any_frame,
@@ -62,7 +63,8 @@ _IN_ACTIONS = ["lose", "duplicate", "corrupt", "swap"]
 class SessionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.link = Link(session_kw={"trigger_source": TriggerSource.LAST_TRADE})
+        self.link = Link()
+        self.stops = StopTriggers(self.link.s, TriggerSource.LAST_TRADE)
         self.rids: list[int] = []
         self.n = 0
 
@@ -133,10 +135,14 @@ class SessionMachine(RuleBasedStateMachine):
                 trigger_price=trigger,
             )
         )
+        self.stops.check(f"s{self.n}", self.link.now)  # a known price may cross it already
+        self._triggered(self.link.collect())
+        if self.link.up:
+            self.link.pump()
 
     @rule(offset=st.integers(-6, 6))
     def market_moves(self, offset: int) -> None:
-        self.link.s.update_market(EUR, self.link.now, last=px(offset))
+        self.stops.update_market(EUR, self.link.now, last=px(offset))
         self._triggered(self.link.collect())
         if self.link.up:
             self.link.pump()
@@ -263,15 +269,15 @@ class SessionMachine(RuleBasedStateMachine):
     def maps_are_one_to_one(self) -> None:
         s = self.link.s
         live = {r.client_order_id: r for r in s.orders()}
-        assert len(s._by_cid) == len(live)
-        for cid, coid in s._by_cid.items():
+        assert len(s.registry.by_cid) == len(live)
+        for cid, coid in s.registry.by_cid.items():
             assert coid in live and live[coid].cid == cid
-        for oid, coid in s._by_oid.items():
+        for oid, coid in s.registry.by_oid.items():
             assert coid in live, f"{oid} maps to {coid}, which is not live"
         for coid, rec in live.items():
-            assert s._by_cid.get(rec.cid) == coid
+            assert s.registry.by_cid.get(rec.cid) == coid
             if rec.venue_order_id is not None:
-                assert s._by_oid.get(rec.venue_order_id) == coid
+                assert s.registry.by_oid.get(rec.venue_order_id) == coid
         oids = [r.venue_order_id for r in live.values() if r.venue_order_id is not None]
         assert len(oids) == len(set(oids))
         ended = s.orders(include_ended=True)[len(live) :]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from session_harness import EUR, NS, T0, Link, error_frame, make_session, px, result_frame
+from session_harness import EUR, T0, Link, error_frame, make_session, px, result_frame
 
 from axorders import events as ev
 from axorders.commands import (
@@ -24,7 +24,7 @@ from axorders.exceptions import (
     InvalidStateError,
     UnknownOrderError,
 )
-from axorders.model import OrderStatus, TriggerSource, cid_for
+from axorders.model import OrderStatus, cid_for
 from axorders.session import MAX_REQUEST_ID, OrdersSession
 
 
@@ -83,7 +83,7 @@ def frames(session: OrdersSession) -> list[dict[str, Any]]:
     ],
 )  # fmt: skip
 def test_local_validation(link: Link, command: PlaceOrder, field: str, reason: str) -> None:
-    rid_before = link.s._next_rid
+    rid_before = link.s.requests.next_rid
     with pytest.raises(InvalidOrderError) as info:
         link.s.send(command, link.now)
     assert info.value.field == field
@@ -101,7 +101,7 @@ def test_local_validation(link: Link, command: PlaceOrder, field: str, reason: s
     )
     assert rejected.ts_event == rejected.ts_init == link.now
     assert link.s.order(command.client_order_id) is None
-    assert link.s._next_rid == rid_before
+    assert link.s.requests.next_rid == rid_before
     assert link.s.pending_request_ids() == []
 
 
@@ -129,7 +129,7 @@ def test_duplicate_client_order_id(link: Link) -> None:
 
 def test_cid_collision_is_refused(link: Link, monkeypatch: pytest.MonkeyPatch) -> None:
     link.do(place("c1"))
-    import axorders.session as mod
+    import axorders.session.commands as mod
 
     monkeypatch.setattr(mod, "cid_for", lambda coid: cid_for("c1"))
     with pytest.raises(DuplicateOrderError, match="cid"):
@@ -196,7 +196,7 @@ def test_market_is_sent_as_an_ioc_limit(link: Link) -> None:
 
 
 def test_request_ids_wrap(link: Link) -> None:
-    link.s._next_rid = MAX_REQUEST_ID - 1
+    link.s.requests.next_rid = MAX_REQUEST_ID - 1
     rids = [link.send(QueryOpenOrders()) for _ in range(3)]
     assert rids == [MAX_REQUEST_ID - 1, MAX_REQUEST_ID, 1]
     assert [f["rid"] for f in frames(link.s)] == rids
@@ -208,118 +208,6 @@ def test_request_ids_count_from_one(link: Link) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # STOP_LIMIT.
-
-
-@pytest.mark.parametrize(
-    ("source", "side", "trigger", "quiet", "cross"),
-    [
-        (TriggerSource.LAST_TRADE, "BUY", "1.1400", {"last": "1.1399"}, {"last": "1.1400"}),
-        (TriggerSource.LAST_TRADE, "SELL", "1.1300", {"last": "1.1301"}, {"last": "1.1299"}),
-        (TriggerSource.BID_ASK, "BUY", "1.1400", {"ask": "1.1399", "bid": "1.1450"},
-         {"ask": "1.1401"}),
-        (TriggerSource.BID_ASK, "SELL", "1.1300", {"bid": "1.1301", "ask": "1.1200"},
-         {"bid": "1.1300"}),
-    ],
-)  # fmt: skip
-def test_stop_limit_triggers(
-    source: TriggerSource,
-    side: str,
-    trigger: str,
-    quiet: dict[str, str],
-    cross: dict[str, str],
-) -> None:
-    link = Link(session_kw={"trigger_source": source})
-    link.connect()
-    link.pump()
-    link.clear()
-    rid = link.send(
-        PlaceOrder(
-            "stop-1", EUR, side, 100, order_type="STOP_LIMIT", price=trigger, trigger_price=trigger
-        )
-    )
-    assert rid is None
-    assert link.s.frames_to_send() == []
-    assert link.s.order("stop-1").status is OrderStatus.ARMED  # type: ignore[union-attr]
-    assert link.s.stats().armed_orders == 1
-    link.s.update_market(EUR, link.now, **{k: Decimal(v) for k, v in quiet.items()})
-    assert link.s.frames_to_send() == []
-    link.now += NS
-    link.s.update_market(EUR, link.now, **{k: Decimal(v) for k, v in cross.items()})
-    [triggered] = link.collect()
-    assert isinstance(triggered, ev.OrderTriggered)
-    assert triggered.trigger_price == Decimal(trigger)
-    assert triggered.market_price == Decimal(next(iter(cross.values())))
-    assert triggered.client_order_id == "stop-1" and triggered.ts_event == link.now
-    [frame] = frames(link.s)
-    assert frame["t"] == "p" and frame["rid"] == triggered.request_id
-    assert frame["p"] == trigger and frame["tif"] == "GTC" and frame["cid"] == cid_for("stop-1")
-    assert link.s.order("stop-1").status is OrderStatus.PENDING  # type: ignore[union-attr]
-    assert link.s.stats().armed_orders == 0
-    # A second crossing sends nothing more.
-    link.s.update_market(EUR, link.now, **{k: Decimal(v) for k, v in cross.items()})
-    assert link.s.frames_to_send() == []
-
-
-def test_stop_triggers_on_a_remembered_price_at_once(link: Link) -> None:
-    link.s.update_market(EUR, link.now, last=Decimal("1.1500"))
-    rid = link.send(
-        PlaceOrder(
-            "s", EUR, "BUY", 100, order_type="STOP_LIMIT", price="1.1400", trigger_price="1.1400"
-        )
-    )
-    assert rid is None
-    assert [type(e) for e in link.events] == [ev.OrderTriggered]
-    assert len(link.s.frames_to_send()) == 1
-
-
-def test_stop_armed_while_disconnected_triggers_after_reconnect_on_the_known_price() -> None:
-    link = Link(session_kw={"trigger_source": TriggerSource.BID_ASK})
-    link.send(
-        PlaceOrder(
-            "s", EUR, "BUY", 100, order_type="STOP_LIMIT", price="1.1400", trigger_price="1.1400"
-        )
-    )
-    link.s.update_market(EUR, link.now, ask=Decimal("1.1410"))  # not connected: held
-    assert link.s.order("s").status is OrderStatus.ARMED  # type: ignore[union-attr]
-    link.connect()
-    link.pump()
-    link.s.update_market(EUR, link.now, bid=Decimal("1.1405"))  # the known ask still crosses
-    [triggered] = link.collect()
-    assert isinstance(triggered, ev.OrderTriggered)
-    assert triggered.market_price == Decimal("1.1410")
-    link.pump()
-    assert link.s.order("s").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
-
-
-def test_cancel_and_replace_of_an_armed_stop_are_local(link: Link) -> None:
-    stop = dict(order_type="STOP_LIMIT", price="1.1400", trigger_price="1.1400")
-    link.send(PlaceOrder("s1", EUR, "BUY", 100, **stop))  # type: ignore[arg-type]
-    rid = link.send(ReplaceOrder("s1", price="1.1410", quantity=200))
-    assert rid is not None
-    assert link.s.frames_to_send() == []
-    [replaced, resolved] = link.events
-    assert isinstance(replaced, ev.OrderReplaced)
-    assert (replaced.price, replaced.quantity, replaced.old_venue_order_id) == (
-        Decimal("1.1410"),
-        200,
-        "",
-    )
-    assert isinstance(resolved, ev.RequestResolved)
-    assert (resolved.request_id, resolved.outcome) == (rid, ev.RequestOutcome.LOCAL)
-    link.clear()
-    rid = link.send(CancelOrder("s1"))
-    assert link.s.frames_to_send() == []
-    [canceled, resolved] = link.events
-    assert isinstance(canceled, ev.OrderCanceled) and canceled.reason == "USER_REQUESTED"
-    assert isinstance(resolved, ev.RequestResolved)
-    assert (resolved.request_id, resolved.kind, resolved.outcome) == (
-        rid,
-        ev.RequestKind.CANCEL,
-        ev.RequestOutcome.LOCAL,
-    )
-    assert link.s.order("s1").status is OrderStatus.CANCELED  # type: ignore[union-attr]
-    link.s.update_market(EUR, link.now, last=Decimal("1.1500"))
-    assert link.s.frames_to_send() == []
 
 
 def test_cancel_of_an_armed_stop_works_offline() -> None:

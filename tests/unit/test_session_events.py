@@ -380,8 +380,8 @@ def test_recent_set_is_bounded() -> None:
     assert [r.client_order_id for r in bare.s.orders(include_ended=True)] == ["b2", "b3"]
     assert bare.s.order("b0") is None and bare.s.order_by_venue_id("O-0") is None
     assert bare.s.stats().recent_orders == 2
-    assert not bare.s._recent_cid.keys() - {cid_for("b2"), cid_for("b3")}
-    assert set(bare.s._recent_oid) == {"O-2", "O-3"}
+    assert not bare.s.registry.recent_cid.keys() - {cid_for("b2"), cid_for("b3")}
+    assert set(bare.s.registry.recent_oid) == {"O-2", "O-3"}
     # A late event of a forgotten order is reported as an external order, not dropped.
     events = bare.feed(event_frame("c", body("O-0", cid=cid_for("b0"), status="CANCELED")))
     assert [type(e) for e in events] == [ev.ExternalOrderDiscovered, ev.OrderCanceled]
@@ -557,7 +557,7 @@ def test_replace_of_a_terminated_original(link: Link) -> None:
     assert len(link.resolutions(rid)) == 1  # type: ignore[arg-type]
     assert not link.of(ev.OrderRejected)  # the order itself is not rejected
     assert rec.status is OrderStatus.ACCEPTED
-    assert set(link.s._by_oid) == {rec.venue_order_id}
+    assert set(link.s.registry.by_oid) == {rec.venue_order_id}
 
 
 def test_replace_j_before_the_response() -> None:
@@ -573,7 +573,7 @@ def test_replace_j_before_the_response() -> None:
     assert isinstance(res, ev.RequestResolved)
     rec = bare.s.order("rj")
     assert rec is not None and rec.status is OrderStatus.ACCEPTED and rec.venue_order_id == "O-1"
-    assert set(bare.s._by_oid) == {"O-1"}
+    assert set(bare.s.registry.by_oid) == {"O-1"}
 
 
 def test_err_without_rid_is_a_venue_error() -> None:
@@ -789,7 +789,7 @@ def test_cancel_by_client_id_finds_an_adopted_order() -> None:
     assert bare.out() == [{"t": "x", "rid": rid, "oid": "O-5"}]
     rec = bare.s.order("mine-elsewhere")
     assert rec is not None and not rec.external and bare.s.order(f"CID-{cid}") is None
-    assert bare.s._by_cid[cid] == "mine-elsewhere"
+    assert bare.s.registry.by_cid[cid] == "mine-elsewhere"
 
 
 def test_events_of_a_replacement_whose_r_was_lost(link: Link) -> None:
@@ -808,4 +808,4 @@ def test_events_of_a_replacement_whose_r_was_lost(link: Link) -> None:
     assert rec is not None and rec.status is OrderStatus.FILLED
     assert rec.venue_order_id == fill.venue_order_id == replaced.venue_order_id
     assert rec.prior_venue_order_ids == [old]
-    assert link.s._by_oid == {}  # nothing left behind once the order ended
+    assert link.s.registry.by_oid == {}  # nothing left behind once the order ended

@@ -41,6 +41,7 @@ from axorders.commands import (
 from axorders.model import OrderStatus, OrderType, Side, cid_for
 from axorders.session import OrdersSession, RestCancelAll, RestStatusQuery
 from axorders.sim.instruments import default_instruments
+from axorders.stops import StopTriggers
 from axorders.store import decode_record, encode_record
 from axorders.wire import orders as w
 
@@ -231,7 +232,7 @@ def test_ended_orders_remembered_for_revival_are_bounded() -> None:
         bare.out()
         bare.feed(error_frame(rid, 500))
     assert bare.s.stats().recent_orders == 3
-    assert len(bare.s._verdicts) == 3
+    assert len(bare.s.registry.verdicts) == 3
     events = bare.feed(event_frame("n", body("O-4", cid=cid_for("v4"))))
     assert ev.OrderStateCorrected in kinds(events)
     # The oldest is forgotten: its late event is an unknown order now.
@@ -383,7 +384,7 @@ def test_every_request_writes_plain_prices(
         ),
         T0,
     )
-    session.update_market(symbol, T0, last=inst.tick_size * trigger_ticks)
+    StopTriggers(session).update_market(symbol, T0, last=inst.tick_size * trigger_ticks)
     checks.append(inst.tick_size * ticks)
     # The requests without prices carry none.
     session.send(CancelOrder(client_order_id="a"), T0)

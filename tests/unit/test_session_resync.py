@@ -470,26 +470,6 @@ def test_restore_of_a_lost_pending_order(link: Link) -> None:
     assert not link.of(ev.RequestResolved)  # the old process's request is not ours
 
 
-def test_restore_of_an_armed_stop() -> None:
-    old = make_session()
-    old.send(
-        PlaceOrder("st", EUR, "BUY", 100, order_type="STOP_LIMIT", price="1.1400",
-                   trigger_price="1.1400"),
-        T0,
-    )  # fmt: skip
-    new = make_session()
-    assert new.restore(old.orders(), T0) == 1
-    assert new.stats().armed_orders == 1
-    link = Link(session=new)
-    link.connect()
-    link.pump()
-    assert not [f for f in link.sent if json.loads(f)["t"] == "s"]  # nothing to ask about
-    link.s.update_market(EUR, link.now, last=px(100))
-    link.collect()
-    link.pump()
-    assert link.s.order("st").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
-
-
 def test_take_changed(link: Link) -> None:
     link.session = make_session(link.engine, track_changes=True)
     assert link.s.take_changed() == []

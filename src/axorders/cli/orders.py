@@ -119,7 +119,7 @@ _Prices = tuple[Decimal | None, Decimal | None, Decimal | None]
 
 def _market(client: OrdersClient, symbol: str) -> _Prices:
     """The last trade, best bid and best ask the session has seen for ``symbol``."""
-    prices: _Prices | None = getattr(client.session, "_last_price", {}).get(symbol)
+    prices: _Prices | None = client.stops.prices(symbol)
     return prices if prices is not None else (None, None, None)
 
 
