@@ -809,3 +809,26 @@ def test_events_of_a_replacement_whose_r_was_lost(link: Link) -> None:
     assert rec.venue_order_id == fill.venue_order_id == replaced.venue_order_id
     assert rec.prior_venue_order_ids == [old]
     assert link.s.registry.by_oid == {}  # nothing left behind once the order ended
+
+
+def test_the_events_built_by_position_keep_their_field_order() -> None:
+    """The session builds these two by position (one per venue frame, keywords cost 3×)."""
+    meta = (
+        "ts_init",
+        "client_order_id",
+        "venue_order_id",
+        "account_id",
+        "trader_id",
+        "strategy_id",
+        "symbol",
+        "ts_event",
+    )
+    assert ev.OrderAccepted.__struct_fields__ == (
+        *meta,
+        *("side", "price", "quantity", "time_in_force", "post_only"),
+    )
+    assert ev.OrderFilled.__struct_fields__ == (
+        *meta,
+        *("trade_id", "side", "order_type", "last_qty", "last_price", "liquidity_side"),
+        *("filled_qty", "leaves_qty", "quantity", "is_final", "fee"),
+    )

@@ -22,6 +22,8 @@ _S = S
 _decode = w.decode_server_frame
 _TAKER = LiquiditySide.TAKER
 _MAKER = LiquiditySide.MAKER
+_OrderFilled = ev.OrderFilled
+_OrderAccepted = ev.OrderAccepted
 
 
 class EventHandlers(SessionBase):
@@ -110,20 +112,20 @@ class EventHandlers(SessionBase):
         if self._track_changes:
             self._changed[rec.client_order_id] = rec
         self._events.append(
-            ev.OrderAccepted(
-                ts_init=now,
-                client_order_id=rec.client_order_id,
-                venue_order_id=body.venue_order_id,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=msg.ts * NS + msg.tn,
-                side=rec.side,
-                price=body.price,
-                quantity=body.quantity,
-                time_in_force=rec.time_in_force,
-                post_only=rec.post_only,
+            _OrderAccepted(  # by position (see ev.Event): the fields in their declared order
+                now,  # ts_init
+                rec.client_order_id,
+                oid,  # venue_order_id
+                rec.account_id,
+                rec.trader_id,
+                rec.strategy_id,
+                rec.symbol,
+                msg.ts * NS + msg.tn,  # ts_event
+                rec.side,
+                body.price,
+                body.quantity,
+                rec.time_in_force,
+                rec.post_only,
             )
         )
         if self.requests.retries:
@@ -176,25 +178,25 @@ class EventHandlers(SessionBase):
         if self._track_changes:
             self._changed[coid] = rec
         self._events.append(
-            ev.OrderFilled(
-                ts_init=now,
-                client_order_id=coid,
-                venue_order_id=body.venue_order_id,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=ts_event,
-                trade_id=tid,
-                side=side,
-                order_type=rec.order_type,
-                last_qty=xs.quantity,
-                last_price=xs.price,
-                liquidity_side=_TAKER if xs.aggressor else _MAKER,
-                filled_qty=filled,
-                leaves_qty=0 if complete or ended else max(0, quantity - filled),
-                quantity=quantity,
-                is_final=complete,
+            _OrderFilled(  # by position (see ev.Event): the fields in their declared order
+                now,  # ts_init
+                coid,  # client_order_id
+                oid,  # venue_order_id
+                rec.account_id,
+                rec.trader_id,
+                rec.strategy_id,
+                rec.symbol,
+                ts_event,
+                tid,  # trade_id
+                side,
+                rec.order_type,
+                xs.quantity,  # last_qty
+                xs.price,  # last_price
+                _TAKER if xs.aggressor else _MAKER,  # liquidity_side
+                filled,  # filled_qty
+                0 if complete or ended else max(0, quantity - filled),  # leaves_qty
+                quantity,
+                complete,  # is_final
             )
         )
         if ended:
