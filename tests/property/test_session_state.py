@@ -13,6 +13,7 @@ fill of its own orders was dropped.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from decimal import Decimal
@@ -315,6 +316,7 @@ class SessionMachine(RuleBasedStateMachine):
             if link.s.fills_wanted() is not None:
                 link.s.receive_fills(link.fills(), link.now, final=True)
                 link.collect()
+                link.pump()  # as the client does: what the fills asked for goes out now
             link.settle()
             if link.s.fills_wanted() is None and link.s.next_deadline() is None:
                 break
@@ -366,10 +368,15 @@ class SessionMachine(RuleBasedStateMachine):
             assert by_order[rec.client_order_id] == rec.filled_qty, rec
 
 
+# `make test` runs the same 100 sequences every time (derandomized), so that its verdict does
+# not depend on luck; `AXORDERS_EXPLORE=N pytest tests/property/test_session_state.py` explores
+# N fresh random sequences (keep the cases it finds in test_session_state_cases.py).
+_EXPLORE = int(os.environ.get("AXORDERS_EXPLORE", "0") or 0)
 TestSessionState = SessionMachine.TestCase
 TestSessionState.settings = settings(
-    max_examples=100,
+    max_examples=_EXPLORE or 100,
     stateful_step_count=40,
     deadline=None,
+    derandomize=not _EXPLORE,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -114,6 +114,12 @@ class Recovery(SessionBase):
         if venue_filled > self._wanted.get(coid, 0):
             self._wanted[coid] = venue_filled
 
+    def _check_fills(self, rec: OrderRecord) -> None:
+        """Ask REST for ``rec``'s fills once, none being known missing: a replace whose `r`
+        never came may have hidden a fill of the order it replaced (a replacement that starts
+        fresh counts none of them)."""
+        self._wanted.setdefault(rec.client_order_id, rec.filled_qty)
+
     @property
     def missing_fills(self) -> bool:
         """True while some fill is known to be missing (see :meth:`fills_wanted`)."""
@@ -166,12 +172,39 @@ class Recovery(SessionBase):
 
     def _apply_rest_fill(self, rec: OrderRecord, fill: FillInfo, now: int) -> None:
         ts_event = parse_rfc3339_ns(fill.timestamp)
+        coid = rec.client_order_id
+        oid = fill.order_id
+        moved = (
+            oid is not None
+            and oid != rec.venue_order_id
+            and oid not in rec.prior_venue_order_ids
+            and rec.venue_order_id is not None
+        )
+        if moved:
+            # A fill of a newer venue order of this one (its id came in a replace's reply;
+            # the `r` never did): the order lives there now, with a size only the venue
+            # knows. It does not end here: the venue is asked (or the next login tells).
+            assert oid is not None and rec.venue_order_id is not None
+            rec.prior_venue_order_ids.append(rec.venue_order_id)
+            rec.venue_order_id = oid
+            self._by_oid[oid] = coid
+            self._query_status(rec, now, by_venue_id=True)
+        if (
+            fill.order_id != rec.venue_order_id
+            and fill.order_id in rec.prior_venue_order_ids
+            and self._wanted.get(coid, 0) < rec.filled_qty + fill.quantity
+        ):
+            # A fill of an order this one replaced, that the venue's count of the current
+            # order leaves out: the replacement started fresh (its `q` is what was left), so
+            # the fill belongs to its base, and the order's quantity grows with it.
+            self._base[coid] = self._base.get(coid, 0) + fill.quantity
+            rec.quantity += fill.quantity
         rec.add_trade(fill.trade_id)
         rec.filled_qty += fill.quantity
         rec.quantity = max(rec.quantity, rec.filled_qty)  # a replace we never saw raised it
         rec.last_fill_ns = max(rec.last_fill_ns, ts_event)
         rec.ts_last = now
-        complete = rec.filled_qty >= rec.quantity
+        complete = rec.filled_qty >= rec.quantity and not moved
         if not rec.is_terminal:
             rec.move_to(_S.PARTIALLY_FILLED)
         self._changed_record(rec)

@@ -25,6 +25,7 @@ class OrderRegistry:
     """
 
     __slots__ = (
+        "ahead",
         "armed",
         "base",
         "by_cid",
@@ -57,6 +58,10 @@ class OrderRegistry:
         # Filled quantity carried from earlier venue orders that the current one's ``xq`` does
         # not count (a venue whose replacement starts fresh), by client order id.
         self.base: dict[str, int] = {}
+        # Venue ids a replace's reply named before its `r` made them the order's own, by
+        # client order id: mapped ahead so that the new order's events find the record, and
+        # cleared with it when the order ends first.
+        self.ahead: dict[str, list[str]] = {}
 
     # Look-ups.
 
@@ -104,6 +109,12 @@ class OrderRegistry:
         for oid in rec.prior_venue_order_ids:
             self.by_oid[oid] = coid
 
+    def map_ahead(self, rec: OrderRecord, oid: str) -> None:
+        """Map ``oid``, named by a replace's reply, to ``rec`` before its `r` comes."""
+        coid = rec.client_order_id
+        if self.by_oid.setdefault(oid, coid) == coid and oid != rec.venue_order_id:
+            self.ahead.setdefault(coid, []).append(oid)
+
     def arm(self, rec: OrderRecord) -> None:
         self.armed.setdefault(rec.symbol, []).append(rec.client_order_id)
 
@@ -124,6 +135,8 @@ class OrderRegistry:
         self.externals.discard(old)
         if old in self.base:
             self.base[client_order_id] = self.base.pop(old)
+        if old in self.ahead:
+            self.ahead[client_order_id] = self.ahead.pop(old)
         rec.client_order_id = client_order_id
         rec.external = False
         self.track(rec)
@@ -145,6 +158,10 @@ class OrderRegistry:
         for oid in rec.prior_venue_order_ids:
             if by_oid.get(oid) == coid:
                 del by_oid[oid]
+        ahead = self.ahead.pop(coid, ()) if self.ahead else ()
+        for oid in ahead:
+            if by_oid.get(oid) == coid:
+                del by_oid[oid]
         if self.externals:
             self.externals.discard(coid)
         # remember(rec), inlined: every order that ends passes here.
@@ -156,6 +173,8 @@ class OrderRegistry:
             recent_oid[current] = coid
         for oid in rec.prior_venue_order_ids:
             recent_oid[oid] = coid
+        for oid in ahead:
+            recent_oid.setdefault(oid, coid)
         if len(recent) > self.capacity:
             while len(recent) > self.capacity:
                 self.forget(next(iter(recent.values())))
@@ -183,6 +202,12 @@ class OrderRegistry:
             self.verdicts.pop(coid, None)
         if self.base:
             self.base.pop(coid, None)
+        ahead = self.ahead.pop(coid, ()) if self.ahead else ()
+        for oid in ahead:
+            if self.by_oid.get(oid) == coid:
+                del self.by_oid[oid]
+            if self.recent_oid.get(oid) == coid:
+                del self.recent_oid[oid]
         if self.recent.pop(coid, None) is None:
             if self.orders.get(coid) is rec:
                 del self.orders[coid]

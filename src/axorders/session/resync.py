@@ -189,6 +189,7 @@ class Resync(SessionBase):
                 self._by_oid[oid] = coid
                 base = self._new_base(rec, body.filled_quantity)
                 venue_qty = base + body.quantity
+                self._check_fills(rec)
             rec.price = body.price
             rec.quantity = max(venue_qty, rec.filled_qty)
             self._emit_replaced(rec, old_oid, now, body.ts * NS + body.tn)
@@ -325,13 +326,13 @@ class Resync(SessionBase):
                     reject_message=status.reject_message,
                 )
             )
-        if (
-            rec is not None
-            and rec.is_terminal
-            and rec.client_order_id in self._verdicts
-            and state not in (_S.REJECTED, _S.UNKNOWN)
-        ):
-            self._revive(rec, state, status.order_id, now, accept=False)
+        if rec is not None and rec.is_terminal and rec.client_order_id in self._verdicts:
+            if state not in (_S.REJECTED, _S.UNKNOWN):
+                self._revive(rec, state, status.order_id, now, accept=False)
+            elif state is _S.REJECTED and rec.venue_order_id is None:
+                # The venue did take the place it answered with an error, and refused the
+                # order: the verdict stands, and the order's venue id is known now.
+                self._learn_ended_oid(rec, status.order_id)
         if rec is not None and not rec.is_terminal and rec.status is not _S.ARMED:
             self._apply_status(rec, status, state, now)
         self._resync_query_done(req.rid, now)
@@ -343,6 +344,12 @@ class Resync(SessionBase):
         changed = False
         oid = status.order_id
         before = rec.venue_order_id or oid
+        if oid != rec.venue_order_id and oid in rec.prior_venue_order_ids:
+            # An answer about a venue order this one has left since it was asked (a fill of
+            # the newer one came meanwhile): ask about the current one.
+            if self._connected and self._logged_in:
+                self._query_status(rec, now, by_venue_id=True)
+            return
         if state is _S.REJECTED and rec.venue_order_id is not None and oid != rec.venue_order_id:
             # By cid the venue reports its newest order with that cid: here a replacement it
             # refused (ORIGINAL_ORDER_TERMINATED), which says nothing of the order itself.

@@ -89,6 +89,7 @@ class OrderTracking(SessionBase):
         rec.price = body.price
         base = self._new_base(rec, body.filled_quantity - fill)
         rec.quantity = max(base + body.quantity, rec.filled_qty)
+        self._check_fills(rec)
         rec.ts_last = now
         if rec.status is _S.PENDING:
             rec.move_to(_S.ACCEPTED)
@@ -100,7 +101,9 @@ class OrderTracking(SessionBase):
         was made. It either carries the filled quantity on (``xq`` continues) or starts fresh
         (``xq`` = 0, ``q`` = what is left): then what was filled before is its base."""
         coid = rec.client_order_id
-        carried = max(carried, rec.filled_qty)
+        # What was filled before it: at least what we counted, and at least the base of the
+        # order it replaced (a fill of which we may have missed).
+        carried = max(carried, rec.filled_qty, self._base.get(coid, 0) if self._base else 0)
         base = carried if venue_filled < carried else 0
         if base:
             self._base[coid] = base
