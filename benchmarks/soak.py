@@ -442,18 +442,16 @@ def _popen_worker(
     pace: float,
     errors: Any,
 ) -> subprocess.Popen[bytes]:
+    # Values go as --flag=value: a random token may begin with "-".
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "benchmarks.soak",
             "--worker",
-            "--url",
-            info["base_url"],
-            "--key",
-            info["api_key"],
-            "--secret",
-            info["api_secret"],
+            f"--url={info['base_url']}",
+            f"--key={info['api_key']}",
+            f"--secret={info['api_secret']}",
             "--journal",
             str(work / "journal.sqlite"),
             "--log",
@@ -466,8 +464,7 @@ def _popen_worker(
             str(seed),
             "--pace",
             str(pace),
-            "--admin-token",
-            info["admin_token"],
+            f"--admin-token={info['admin_token']}",
             "--quiet",
             str(work / "quiet"),
             *(["--finish"] if finish else []),
