@@ -4,6 +4,7 @@ the typed error that says why there is none.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +19,10 @@ from axorders.exceptions import (
     ReplaceRejectedError,
     RequestRejectedError,
 )
-from axorders.model import OrderStatus, Side
+from axorders.model import OrderStatus, RequestId, Side
 from axorders.ordering import OrderCommands
 from axorders.results import OrderResult
+from axorders.state import OrderRecord
 from axorders.stream import _Watch
 from axorders.waiters import Waiters, _refusal
 
@@ -148,39 +150,19 @@ class AwaitableOrders(OrderCommands, Waiters):
             RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
             ConnectionLostError: the connection dropped first.
         """
-        wait = timeout or self.request_timeout
-        known = self._tracked(client_order_id, venue_order_id)
-        coid = client_order_id or (known.client_order_id if known is not None else None)
-        watch = self._watch([coid] if coid is not None else [])
-        drops = self._drops
-        try:
-            rid = await self.submit_cancel(client_order_id, venue_order_id)
-            rec = self._tracked(client_order_id, venue_order_id)
-            name = repr(coid if coid is not None else venue_order_id)
-            resolved = await self._resolution(rid, timeout, drops)
-
-            def refused() -> ev.CancelRejected | None:
-                for event in watch.events:
-                    if type(event) is ev.CancelRejected:
-                        return event
-                return None
-
-            if resolved.outcome is ev.RequestOutcome.OK:
-
-                def ended() -> bool:
-                    return (rec is not None and rec.is_terminal) or refused() is not None
-
-                if not await self._settle(watch, wait, ended):
-                    raise self._unsettled(f"cancel of {name}", rid, drops, wait)
-            no = refused()
-            if no is not None or resolved.outcome is ev.RequestOutcome.ERROR:
-                raise _refusal(
-                    CancelRejectedError, f"cancel of {name}", no, resolved, rec, rid
-                )
-            assert rec is not None
-            return OrderResult.from_record(rec, rid)
-        finally:
-            self._unwatch(watch)
+        rid, rec, resolved, got, name = await self._change(
+            "cancel",
+            client_order_id,
+            venue_order_id,
+            timeout,
+            lambda: self.submit_cancel(client_order_id, venue_order_id),
+            (ev.CancelRejected,),
+        )
+        no = got if isinstance(got, ev.CancelRejected) else None
+        if no is not None or resolved.outcome is ev.RequestOutcome.ERROR:
+            raise _refusal(CancelRejectedError, name, no, resolved, rec, rid)
+        assert rec is not None
+        return OrderResult.from_record(rec, rid)
 
     async def replace_order(
         self,
@@ -204,43 +186,61 @@ class AwaitableOrders(OrderCommands, Waiters):
             RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
             ConnectionLostError: the connection dropped first.
         """
+        rid, rec, resolved, got, name = await self._change(
+            "replace",
+            client_order_id,
+            venue_order_id,
+            timeout,
+            lambda: self.submit_replace(
+                client_order_id, venue_order_id, price=price, quantity=quantity
+            ),
+            (ev.OrderReplaced, ev.ReplaceRejected),
+        )
+        if resolved.outcome is ev.RequestOutcome.ERROR or not isinstance(got, ev.OrderReplaced):
+            no = got if isinstance(got, ev.ReplaceRejected) else None
+            raise _refusal(ReplaceRejectedError, name, no, resolved, rec, rid)
+        assert rec is not None
+        return OrderResult.from_record(rec, rid)
+
+    async def _change(
+        self,
+        what: str,
+        client_order_id: str | None,
+        venue_order_id: str | None,
+        timeout: float | None,
+        submit: Callable[[], Awaitable[RequestId]],
+        answers: tuple[type[ev.Event], ...],
+    ) -> tuple[RequestId, OrderRecord | None, ev.RequestResolved, ev.Event | None, str]:
+        """Submit a cancel or a replace and wait for its outcome: the request's answer, then
+        (when the venue took it) the first of ``answers`` among the order's events, or its end.
+
+        Returns the request id, the order, the answer, the event found and the request's name.
+        """
         wait = timeout or self.request_timeout
         known = self._tracked(client_order_id, venue_order_id)
         coid = client_order_id or (known.client_order_id if known is not None else None)
         watch = self._watch([coid] if coid is not None else [])
         drops = self._drops
         try:
-            rid = await self.submit_replace(
-                client_order_id, venue_order_id, price=price, quantity=quantity
-            )
+            rid = await submit()
             rec = self._tracked(client_order_id, venue_order_id)
-            name = repr(coid if coid is not None else venue_order_id)
+            name = f"{what} of {coid if coid is not None else venue_order_id!r}"
             resolved = await self._resolution(rid, timeout, drops)
 
-            def outcome() -> ev.Event | None:
+            def answer() -> ev.Event | None:
                 for event in watch.events:
-                    cls = type(event)
-                    if cls is ev.OrderReplaced or cls is ev.ReplaceRejected:
+                    if type(event) in answers:
                         return event
                 return None
 
             if resolved.outcome is ev.RequestOutcome.OK:
 
                 def done() -> bool:
-                    return (rec is not None and rec.is_terminal) or outcome() is not None
+                    return (rec is not None and rec.is_terminal) or answer() is not None
 
                 if not await self._settle(watch, wait, done):
-                    raise self._unsettled(f"replace of {name}", rid, drops, wait)
-            got = outcome()
-            if resolved.outcome is ev.RequestOutcome.ERROR or not isinstance(
-                got, ev.OrderReplaced
-            ):
-                no = got if isinstance(got, ev.ReplaceRejected) else None
-                raise _refusal(
-                    ReplaceRejectedError, f"replace of {name}", no, resolved, rec, rid
-                )
-            assert rec is not None
-            return OrderResult.from_record(rec, rid)
+                    raise self._unsettled(name, rid, drops, wait)
+            return rid, rec, resolved, answer(), name
         finally:
             self._unwatch(watch)
 
