@@ -357,10 +357,7 @@ class EventHandlers(SessionBase):
         coid = rec.client_order_id
         old_filled = self._venue_filled(rec, old) if old.venue_order_id == old_oid else 0
         if current.venue_order_id != old_oid:
-            if old_oid not in rec.prior_venue_order_ids:
-                rec.prior_venue_order_ids.append(old_oid)
-            rec.venue_order_id = current.venue_order_id
-            self._by_oid[current.venue_order_id] = coid
+            self.registry.move(rec, current.venue_order_id, old_oid)
             base = self._new_base(rec, current.filled_quantity, old_filled)
         else:
             base = self._base.get(coid, 0) if self._base else 0

@@ -184,10 +184,8 @@ class Recovery(SessionBase):
             # A fill of a newer venue order of this one (its id came in a replace's reply;
             # the `r` never did): the order lives there now, with a size only the venue
             # knows. It does not end here: the venue is asked (or the next login tells).
-            assert oid is not None and rec.venue_order_id is not None
-            rec.prior_venue_order_ids.append(rec.venue_order_id)
-            rec.venue_order_id = oid
-            self._by_oid[oid] = coid
+            assert oid is not None
+            self.registry.move(rec, oid)
             self._query_status(rec, now, by_venue_id=True)
         if (
             fill.order_id != rec.venue_order_id

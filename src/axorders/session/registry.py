@@ -109,6 +109,16 @@ class OrderRegistry:
         for oid in rec.prior_venue_order_ids:
             self.by_oid[oid] = coid
 
+    def move(self, rec: OrderRecord, oid: str, old: str | None = None) -> None:
+        """The order lives at venue id ``oid`` now (a replacement): its current id (or
+        ``old``, the one the venue named) joins the earlier ones, and ``oid`` maps to it."""
+        if old is None:
+            old = rec.venue_order_id
+        if old is not None and old != oid and old not in rec.prior_venue_order_ids:
+            rec.prior_venue_order_ids.append(old)
+        rec.venue_order_id = oid
+        self.by_oid[oid] = rec.client_order_id
+
     def map_ahead(self, rec: OrderRecord, oid: str) -> None:
         """Map ``oid``, named by a replace's reply, to ``rec`` before its `r` comes."""
         coid = rec.client_order_id

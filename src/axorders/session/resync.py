@@ -184,9 +184,7 @@ class Resync(SessionBase):
         if oid != rec.venue_order_id or body.price != rec.price or venue_qty != rec.quantity:
             old_oid = rec.venue_order_id or oid
             if oid != old_oid:
-                rec.prior_venue_order_ids.append(old_oid)
-                rec.venue_order_id = oid
-                self._by_oid[oid] = coid
+                self.registry.move(rec, oid)
                 base = self._new_base(rec, body.filled_quantity)
                 venue_qty = base + body.quantity
                 self._check_fills(rec)
@@ -365,9 +363,7 @@ class Resync(SessionBase):
             and state is not _S.REPLACED
             and oid not in rec.prior_venue_order_ids
         ):
-            rec.prior_venue_order_ids.append(rec.venue_order_id)
-            rec.venue_order_id = oid
-            self._by_oid[oid] = rec.client_order_id
+            self.registry.move(rec, oid)
             changed = True
         current = oid == rec.venue_order_id
         base = self._base.get(rec.client_order_id, 0) if self._base and current else 0

@@ -83,9 +83,7 @@ class OrderTracking(SessionBase):
         quantity of the execution the event carries (counted in its ``xq``, not applied yet)."""
         old = rec.venue_order_id
         assert old is not None
-        rec.prior_venue_order_ids.append(old)
-        rec.venue_order_id = body.venue_order_id
-        self._by_oid[body.venue_order_id] = rec.client_order_id
+        self.registry.move(rec, body.venue_order_id)
         rec.price = body.price
         base = self._new_base(rec, body.filled_quantity - fill)
         rec.quantity = max(base + body.quantity, rec.filled_qty)
