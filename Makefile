@@ -15,7 +15,7 @@ API_MODULES := axorders axorders.client axorders.events axorders.commands axorde
 	axorders.sim.engine axorders.wire
 # The parts OrdersClient takes its public methods from (listed on its page as inherited).
 API_MODULES += axorders.connecting axorders.stream axorders.ordering axorders.awaiting \
-	axorders.waiters
+	axorders.waiters axorders.reading axorders.timers
 
 .PHONY: test demo docs docs-check bench bench-peers soak fuzz lint clean
 

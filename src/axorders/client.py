@@ -3,10 +3,10 @@
 It owns the socket (picows), the timers, the reconnects, the REST calls and the journal, and
 nothing else: every frame goes through the session, which parses it and decides what it means.
 
-This module keeps the connection's life once a socket is open: the picows listener and its
-callbacks, the pump that moves the session's output (journal, socket, events), the timers and
-the watchdog, and ``close()``. The other parts of the client live in the modules named for
-their concern (listed in :mod:`axorders.clientbase`): opening the socket and reconnecting
+This module keeps the connection's life once a socket is open (opened, lost, ``close()``) and
+the pump that moves the session's output (journal, socket, events). The other parts of the
+client live in the modules named for their concern (listed in :mod:`axorders.clientbase`):
+reading the socket (:mod:`axorders.reading`), the timers, opening the socket and reconnecting
 (:mod:`axorders.connecting`), the event stream, the journal, REST recovery, market data for
 stops, and the order commands.
 
@@ -40,10 +40,11 @@ from axorders.clientbase import now_ns as _now
 from axorders.config import Endpoints, Environment, proxy_for
 from axorders.connecting import Connecting, _token_provider
 from axorders.exceptions import InvalidStateError
-from axorders.fragments import DEFAULT_MAX_MESSAGE_SIZE, FragmentError, Reassembler
+from axorders.fragments import DEFAULT_MAX_MESSAGE_SIZE
 from axorders.journaling import Journaling
 from axorders.marketdata import MarketDataFeed
 from axorders.model import Instrument, TriggerSource
+from axorders.reading import SocketReader, _Listener
 from axorders.recovery import RestRecovery
 from axorders.rest import RestClient
 from axorders.security import check_url
@@ -51,50 +52,19 @@ from axorders.session import OrdersSession
 from axorders.stops import StopTriggers
 from axorders.store import Durability, OrderStore
 from axorders.stream import EventFanout, EventStream
+from axorders.timers import Timers
 from axorders.watching import MarketWatch
 
 __all__ = ["EventStream", "OrdersClient"]
 
 log = logging.getLogger("axorders.client")
 
-_TICK_S: Final = 0.02
 _TEXT: Final = picows.WSMsgType.TEXT
-_BINARY: Final = picows.WSMsgType.BINARY
-_CONTINUATION: Final = picows.WSMsgType.CONTINUATION
-_CLOSE: Final = picows.WSMsgType.CLOSE
 
 
-class _Listener(picows.WSListener):
-    """Hands frames to the client; no logic of its own, and no exception leaves it (a bug is
-    logged, not turned into a dropped socket)."""
-
-    def __init__(self, client: OrdersClient) -> None:
-        self._client = client
-        self.transport: picows.WSTransport | None = None
-        self.assembler = Reassembler(client.max_message_size)
-        self.assembling = False  # between the first and the last fragment of a message
-
-    def on_ws_connected(self, transport: picows.WSTransport) -> None:
-        self.transport = transport
-        try:
-            self._client._on_connected(self, transport)
-        except Exception:
-            log.exception("connection handling failed")
-
-    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        try:
-            self._client._on_frame(self, frame)
-        except Exception:
-            log.exception("frame handling failed")
-
-    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
-        try:
-            self._client._on_disconnected(self)
-        except Exception:
-            log.exception("disconnect handling failed")
-
-
-class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventFanout):
+class OrdersClient(
+    SocketReader, Timers, Connecting, AwaitableOrders, RestRecovery, Journaling, EventFanout
+):
     """An AX orders client over the orders WebSocket.
 
     Args:
@@ -401,75 +371,7 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
             await asyncio.wait_for(transport.wait_disconnected(), 2.0)
 
     # -----------------------------------------------------------------------------------------
-    # Socket callbacks (synchronous, on the event loop).
-
-    def _on_frame(self, listener: _Listener, frame: picows.WSFrame) -> None:
-        if listener is not self._listener:
-            return
-        kind = frame.msg_type
-        if kind is _TEXT or kind is _BINARY or kind is _CONTINUATION:
-            now = self._batch_now or self._start_batch()
-            if frame.fin and kind is not _CONTINUATION and not listener.assembling:
-                data = frame.get_payload_as_bytes()  # one frame: the common case
-            else:
-                message = self._reassemble(listener, kind, frame)
-                if message is None:
-                    return
-                data = message
-            self.session.receive(data, now)
-        elif kind is _CLOSE and self._transport is not None:
-            self._transport.disconnect()
-
-    def _start_batch(self) -> int:
-        """The first message of a socket read: picows hands over every message of a read
-        before the loop runs anything else, so the others join it, received at the same time,
-        and one pump after the read (:meth:`_end_batch`) moves the session's output on."""
-        # Only the venue's own messages feed the watchdog: a pong proves the socket, not that
-        # the venue is still sending (its heartbeats come every few seconds). The messages of
-        # one read arrived together: the gap before the read is theirs.
-        mono = time.monotonic()
-        self._gaps.append(mono - self._last_rx)
-        self._last_rx = mono
-        now = self._batch_now = _now()
-        asyncio.get_running_loop().call_soon(self._end_batch)
-        return now
-
-    def _reassemble(
-        self, listener: _Listener, kind: picows.WSMsgType, frame: picows.WSFrame
-    ) -> bytes | None:
-        """Feed a fragment (RFC 6455 §5.4); the whole message once its last one came. A
-        message that breaks the rules closes the socket."""
-        assembler = listener.assembler
-        try:
-            message = assembler.feed(
-                kind, kind is _CONTINUATION, frame.fin, frame.get_payload_as_bytes()
-            )
-        except FragmentError as exc:
-            listener.assembling = assembler.active
-            log.warning("%s; closing the connection (%d)", exc, exc.close_code)
-            transport = self._transport
-            if transport is not None:
-                with contextlib.suppress(Exception):
-                    transport.send_close(picows.WSCloseCode(exc.close_code))
-                transport.disconnect()
-            return None
-        listener.assembling = assembler.active
-        return message
-
-    def _end_batch(self) -> None:
-        """After a socket read: one pump for all its messages, and one hand-over of their
-        events to the readers (one wake-up each). Nothing escapes it."""
-        self._batch_now = 0
-        self._flush_soon = True  # the readers get this batch below, not in a later turn
-        try:
-            self._pump()
-        except Exception:
-            log.exception("frame handling failed")
-        try:
-            self._flush()
-        except Exception:
-            self._flush_soon = False
-            log.exception("event hand-over failed")
+    # The socket's end (its frames are read in axorders.reading).
 
     def _on_disconnected(self, listener: _Listener) -> None:
         listener.assembler.clear()
@@ -541,41 +443,3 @@ class OrdersClient(Connecting, AwaitableOrders, RestRecovery, Journaling, EventF
     def _md(self) -> MarketDataFeed | None:
         """The market-data feed of STOP_LIMIT triggers, once one was armed."""
         return self._market.feed
-
-    # -----------------------------------------------------------------------------------------
-    # Timers: deadlines, pings, the watchdog.
-
-    async def _timer_loop(self) -> None:
-        while not self._closed:
-            await asyncio.sleep(_TICK_S)
-            try:
-                self._tick()
-            except Exception:  # a bug must not stop the deadlines and the watchdog for good
-                log.exception("timer tick failed")
-
-    def _tick(self) -> None:
-        if not self._paused:  # deadlines wait while reading is paused (see _pause)
-            self.session.tick(_now())
-        self._pump()
-        transport = self._transport
-        if transport is None or self._paused:
-            return
-        mono = time.monotonic()
-        if mono - self._last_ping >= self.heartbeat and self._login.is_set():
-            self._last_ping = mono
-            with contextlib.suppress(Exception):
-                transport.send_ping()
-        if self.watchdog > 0 and mono - self._last_rx > self.watchdog_limit:
-            log.warning("nothing from the venue for %.1f s; reconnecting", mono - self._last_rx)
-            self._last_rx = mono
-            transport.disconnect()
-
-    @property
-    def watchdog_limit(self) -> float:
-        """Seconds of silence from the venue after which the watchdog drops the socket:
-        ``watchdog × max(venue_heartbeat, the longest of the last 8 gaps between the
-        venue's messages)``, where the messages of one socket read count as one. The venue's
-        own cadence sets it, never the client's pings."""
-        gaps = self._gaps
-        cadence = max((self.venue_heartbeat, *gaps))
-        return self.watchdog * cadence

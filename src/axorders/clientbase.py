@@ -2,8 +2,11 @@
 
 The client is one object assembled from a few parts, each in the module named for its concern:
 
-* :mod:`axorders.client`: the connection's life once a socket is open (the listener and its
-  callbacks, the timers and the watchdog, close) and the pump that moves the session's output;
+* :mod:`axorders.client`: the connection's life once a socket is open (opened, lost, close)
+  and the pump that moves the session's output;
+* :mod:`axorders.reading`: the socket's callbacks: each message to the session, fragments put
+  together, one pump after each socket read;
+* :mod:`axorders.timers`: one tick for the request deadlines, the pings and the watchdog;
 * :mod:`axorders.connecting`: opening the socket: the connect attempts, one at a time, and
   the reconnect loop;
 * :mod:`axorders.stream`: the event stream, its fan-out to readers and backpressure;
