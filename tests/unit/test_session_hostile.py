@@ -801,3 +801,36 @@ def test_a_verdict_survives_a_restart_and_the_venue_still_wins() -> None:
     assert again.missing_fills  # the venue's fills are fetched over REST
     revived = again.order("rv1")
     assert revived is not None and revived.verdict is None
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh", "continuing"])
+@pytest.mark.parametrize("how", ["after-a-gap", "live", "answered"])
+def test_an_unseen_replacement_filled_past_what_it_carried(fresh: bool, how: str) -> None:
+    # p1 has 40 of 100 filled when a replace asks for 200. The replace's `r` never arrives
+    # (nor, but in "answered", its answer), and the new order has 50 filled when it is first
+    # named: by the login after a gap, or by its next fill. Its `xq` alone (50, past the 40
+    # carried) cannot tell a fresh start (q = 160 left, xq counts only its own fills) from a
+    # continuing one (q = 200, xq counts all): the quantity the replace asked for can.
+    bare = Bare()
+    cid = cid_for("p1")
+    bare.placed("p1", "O-1", 100)
+    bare.feed(fill_frame("p", body("O-1", cid=cid, xq=40), "T-1", 40))
+    rid = bare.send(ReplaceOrder(client_order_id="p1", quantity=200))
+    assert rid is not None
+    bare.out()
+    q, xq = (160, 50) if fresh else (200, 90)
+    if how == "answered":
+        bare.feed(result_frame(rid, {"oid": "O-2"}))
+    gap = how == "after-a-gap"
+    if gap:
+        bare.s.connection_lost(bare.now)
+        bare.s.connection_made(bare.now)
+        bare.feed(login_frame([body("O-2", cid=cid, qty=q, xq=xq, status="PARTIALLY_FILLED")]))
+    else:
+        bare.feed(fill_frame("p", body("O-2", cid=cid, qty=q, xq=xq), "T-3", 10))
+    rec = bare.s.order("p1")
+    assert rec is not None and rec.venue_order_id == "O-2"
+    assert rec.quantity == 200
+    # 90 filled by the venue's count: what is not delivered yet is fetched over REST.
+    wanted = bare.s.fills_wanted()
+    assert wanted is not None and wanted.missing_qty == (50 if gap else 40)

@@ -245,6 +245,7 @@ class Commands(SessionBase):
                 f"{quantity} must exceed the {rec.filled_qty} contracts already filled",
             )
         req = self.requests.new(_K.REPLACE, now, rec.client_order_id)
+        req.quantity = quantity if quantity is not None else rec.quantity
         if rec.is_terminal:
             self._refuse(req, rec, now)
             return RequestId(req.rid)

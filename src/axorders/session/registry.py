@@ -27,6 +27,7 @@ class OrderRegistry:
     __slots__ = (
         "ahead",
         "armed",
+        "asked",
         "base",
         "by_cid",
         "by_oid",
@@ -62,6 +63,9 @@ class OrderRegistry:
         # client order id: mapped ahead so that the new order's events find the record, and
         # cleared with it when the order ends first.
         self.ahead: dict[str, list[str]] = {}
+        # The whole quantity the replace asked for, by the venue id its reply named: it tells
+        # how that order's `q` and `xq` count (see OrderTracking._new_base).
+        self.asked: dict[str, int] = {}
 
     # Look-ups.
 
@@ -119,11 +123,13 @@ class OrderRegistry:
         rec.venue_order_id = oid
         self.by_oid[oid] = rec.client_order_id
 
-    def map_ahead(self, rec: OrderRecord, oid: str) -> None:
-        """Map ``oid``, named by a replace's reply, to ``rec`` before its `r` comes."""
+    def map_ahead(self, rec: OrderRecord, oid: str, quantity: int) -> None:
+        """Map ``oid``, named by a replace's reply, to ``rec`` before its `r` comes;
+        ``quantity`` is the whole quantity the replace asked for."""
         coid = rec.client_order_id
         if self.by_oid.setdefault(oid, coid) == coid and oid != rec.venue_order_id:
             self.ahead.setdefault(coid, []).append(oid)
+            self.asked[oid] = quantity
 
     def arm(self, rec: OrderRecord) -> None:
         self.armed.setdefault(rec.symbol, []).append(rec.client_order_id)
@@ -170,6 +176,7 @@ class OrderRegistry:
                 del by_oid[oid]
         ahead = self.ahead.pop(coid, ()) if self.ahead else ()
         for oid in ahead:
+            self.asked.pop(oid, None)
             if by_oid.get(oid) == coid:
                 del by_oid[oid]
         if self.externals:
@@ -214,6 +221,7 @@ class OrderRegistry:
             self.base.pop(coid, None)
         ahead = self.ahead.pop(coid, ()) if self.ahead else ()
         for oid in ahead:
+            self.asked.pop(oid, None)
             if self.by_oid.get(oid) == coid:
                 del self.by_oid[oid]
             if self.recent_oid.get(oid) == coid:

@@ -43,7 +43,7 @@ class ReplyHandlers(SessionBase):
                 and oid not in req.refused
             ):
                 # Map the new id now so that the events of the new order find this record.
-                self.registry.map_ahead(rec, oid)
+                self.registry.map_ahead(rec, oid, req.quantity)
         elif kind is _K.OPEN_ORDERS:
             orders = res.orders or []
             if req.internal:

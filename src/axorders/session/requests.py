@@ -29,6 +29,7 @@ class Request:
         "internal",
         "interrupted",
         "kind",
+        "quantity",
         "refused",
         "retries",
         "retry_at",
@@ -60,6 +61,7 @@ class Request:
         # PLACE: None; CANCEL/REPLACE: the order's id when sent; STATUS: the queried id
         self.cid: int | None = None  # STATUS by cid: the queried cid
         self.symbol: str | None = None  # CANCEL_ALL: its symbol
+        self.quantity = 0  # REPLACE: the order's whole quantity it asks for
 
 
 class Deferred:

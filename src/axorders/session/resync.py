@@ -185,7 +185,7 @@ class Resync(SessionBase):
             old_oid = rec.venue_order_id or oid
             if oid != old_oid:
                 self.registry.move(rec, oid)
-                base = self._new_base(rec, body.filled_quantity)
+                base = self._new_base(rec, body.filled_quantity, venue_qty=body.quantity)
                 venue_qty = base + body.quantity
                 self._check_fills(rec)
             rec.price = body.price

@@ -85,7 +85,7 @@ class OrderTracking(SessionBase):
         assert old is not None
         self.registry.move(rec, body.venue_order_id)
         rec.price = body.price
-        base = self._new_base(rec, body.filled_quantity - fill)
+        base = self._new_base(rec, body.filled_quantity - fill, venue_qty=body.quantity)
         rec.quantity = max(base + body.quantity, rec.filled_qty)
         self._check_fills(rec)
         rec.ts_last = now
@@ -94,15 +94,30 @@ class OrderTracking(SessionBase):
         self._changed_record(rec)
         self._emit_replaced(rec, old, now, body.ts * NS + body.tn)
 
-    def _new_base(self, rec: OrderRecord, venue_filled: int, carried: int = 0) -> int:
+    def _new_base(
+        self, rec: OrderRecord, venue_filled: int, carried: int = 0, venue_qty: int = 0
+    ) -> int:
         """A new venue order replaced ``rec``'s, with ``venue_filled`` filled on it when it
-        was made. It either carries the filled quantity on (``xq`` continues) or starts fresh
-        (``xq`` = 0, ``q`` = what is left): then what was filled before is its base."""
+        was made and ``venue_qty`` its quantity (0: not known). It either carries the filled
+        quantity on (``xq`` continues, ``q`` is the whole quantity) or starts fresh (``xq`` =
+        0, ``q`` = what is left): then what was filled before is its base."""
         coid = rec.client_order_id
         # What was filled before it: at least what we counted, and at least the base of the
         # order it replaced (a fill of which we may have missed).
         carried = max(carried, rec.filled_qty, self._base.get(coid, 0) if self._base else 0)
         base = carried if venue_filled < carried else 0
+        if carried and venue_qty:
+            # Once the new order has filled past what was carried, its `xq` alone no longer
+            # tells; the quantity a replace in flight asked for does.
+            asked = self.registry.asked.get(rec.venue_order_id or "")
+            wanted = [asked] if asked else [r.quantity for r in self.requests.replaces_of(coid)]
+            for quantity in reversed(wanted):
+                if quantity == venue_qty:
+                    base = 0
+                    break
+                if quantity - carried == venue_qty:
+                    base = carried
+                    break
         if base:
             self._base[coid] = base
         elif self._base:
