@@ -5,7 +5,8 @@ Live orders are found by client order id, by ``cid`` and by every venue id they 
 forgotten first, so that late and duplicate events still find them. Armed STOP_LIMIT orders are
 listed per symbol. Per-order side facts live here too, so that they are forgotten with their
 order: a local verdict (REJECTED by an ``err``, LOST_IN_TRANSIT) that venue evidence may undo,
-and the filled quantity a fresh-start replacement's ``xq`` does not count (its base).
+the filled quantity a fresh-start replacement's ``xq`` does not count (its base), and the venue
+ids a replace's answer named before its ``r`` came, with the quantity that replace asked for.
 """
 
 from __future__ import annotations
