@@ -30,6 +30,24 @@ _K = K
 _S = S
 
 
+def order_meta(
+    rec: OrderRecord, now: int, ts_event: int, venue_order_id: str | None = None
+) -> dict[str, Any]:
+    """The fields every order event carries, from ``rec`` (keywords for an event's
+    constructor; ``venue_order_id`` when the event names another one than the order's own).
+    The events of the hot path are built by position instead."""
+    return {
+        "ts_init": now,
+        "client_order_id": rec.client_order_id,
+        "venue_order_id": venue_order_id if venue_order_id is not None else rec.venue_order_id,
+        "account_id": rec.account_id,
+        "trader_id": rec.trader_id,
+        "strategy_id": rec.strategy_id,
+        "symbol": rec.symbol,
+        "ts_event": ts_event,
+    }
+
+
 class SessionBase:
     """The shared state and effects of the session's parts (not used on its own)."""
 
@@ -141,14 +159,7 @@ class SessionBase:
         assert rec.price is not None
         self._emit(
             ev.OrderReplaced(
-                ts_init=now,
-                client_order_id=rec.client_order_id,
-                venue_order_id=rec.venue_order_id,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=ts_event,
+                **order_meta(rec, now, ts_event),
                 old_venue_order_id=old_oid,
                 price=rec.price,
                 quantity=rec.quantity,
@@ -161,14 +172,7 @@ class SessionBase:
         assert rec.price is not None
         self._emit(
             ev.OrderAccepted(
-                ts_init=now,
-                client_order_id=rec.client_order_id,
-                venue_order_id=rec.venue_order_id,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=now,
+                **order_meta(rec, now, now),
                 side=rec.side,
                 price=rec.price,
                 quantity=rec.quantity,
@@ -195,16 +199,7 @@ class SessionBase:
             self._duplicates += 1
             return
         rec.ts_last = now
-        common: dict[str, Any] = {
-            "ts_init": now,
-            "client_order_id": rec.client_order_id,
-            "venue_order_id": rec.venue_order_id,
-            "account_id": rec.account_id,
-            "trader_id": rec.trader_id,
-            "strategy_id": rec.strategy_id,
-            "symbol": rec.symbol,
-            "ts_event": ts_event,
-        }
+        common = order_meta(rec, now, ts_event)
         if target is _S.CANCELED:
             self._emit(
                 ev.OrderCanceled(

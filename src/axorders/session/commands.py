@@ -33,7 +33,7 @@ from axorders.model import (
     TimeInForce,
     cid_for,
 )
-from axorders.session.base import SessionBase
+from axorders.session.base import SessionBase, order_meta
 from axorders.session.requests import Request
 from axorders.session.values import K, Outcome, RestCancelAll, RestStatusQuery, S
 from axorders.state import OrderRecord
@@ -443,14 +443,7 @@ class Commands(SessionBase):
         rid = self._send_place(rec, now)
         self._emit(
             ev.OrderTriggered(
-                ts_init=now,
-                client_order_id=rec.client_order_id,
-                venue_order_id=None,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=now,
+                **order_meta(rec, now, now),
                 trigger_price=trigger,
                 market_price=market_price,
                 request_id=rid,

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from axorders import events as ev
 from axorders.model import Instrument, OrderStatus
+from axorders.session.base import order_meta
 from axorders.session.commands import Commands
 from axorders.session.handlers import EventHandlers
 from axorders.session.recovery import Recovery
@@ -308,14 +309,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._changed.pop(place, None)
         self._emit(
             ev.OrderRejected(
-                ts_init=now,
-                client_order_id=rec.client_order_id,
-                venue_order_id=None,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=now,
+                **order_meta(rec, now, now),
                 reason=reason,
                 text=text,
                 origin=ev.RejectOrigin.LOCAL,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from axorders import events as ev
 from axorders.model import LiquiditySide
-from axorders.session.base import SessionBase
+from axorders.session.base import SessionBase, order_meta
 from axorders.session.requests import Request
 from axorders.session.values import (
     FILL_WINDOW_MARGIN_NS,
@@ -208,14 +208,7 @@ class Recovery(SessionBase):
         self._changed_record(rec)
         self._emit(
             ev.OrderFilled(
-                ts_init=now,
-                client_order_id=rec.client_order_id,
-                venue_order_id=fill.order_id,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=ts_event,
+                **order_meta(rec, now, ts_event, fill.order_id),
                 trade_id=fill.trade_id,
                 side=rec.side,
                 order_type=rec.order_type,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from axorders import events as ev
 from axorders.model import OrderStatus, OrderType, cid_for
-from axorders.session.base import SessionBase, tif
+from axorders.session.base import SessionBase, order_meta, tif
 from axorders.session.values import NS, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
@@ -58,14 +58,7 @@ class OrderTracking(SessionBase):
         self._changed_record(rec)
         self._emit(
             ev.OrderStateCorrected(
-                ts_init=now,
-                client_order_id=coid,
-                venue_order_id=rec.venue_order_id,
-                account_id=rec.account_id,
-                trader_id=rec.trader_id,
-                strategy_id=rec.strategy_id,
-                symbol=rec.symbol,
-                ts_event=now,
+                **order_meta(rec, now, now),
                 old_state=old,
                 new_state=state,
                 reason=f"the venue reports the order after the local verdict {verdict}",
