@@ -28,22 +28,13 @@ from axorders.exceptions import (
     InvalidStateError,
     RequestTimeoutError,
 )
+from axorders.marketdata import WS_CONNECT_ERRORS
 from axorders.model import Instrument
 from axorders.security import redact, tls_context
 
 __all__ = ["Connecting"]
 
 log = logging.getLogger("axorders.client")
-
-# picows's proxy failures (python-socks comes with the picows versions that support proxies).
-_PROXY_ERRORS: tuple[type[Exception], ...]
-try:
-    from python_socks import ProxyError
-except ImportError:  # pragma: no cover - an older picows without proxy support
-    _PROXY_ERRORS = ()
-else:
-    _PROXY_ERRORS = (ProxyError,)
-_WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (OSError, picows.WSError, *_PROXY_ERRORS)
 
 
 class Connecting(ClientBase):
@@ -236,7 +227,7 @@ class Connecting(ClientBase):
                     f"the venue refused the credentials (HTTP {int(status)})"
                 ) from None
             raise ConnectError(f"WebSocket upgrade failed: {_clean(exc)}") from None
-        except _WS_CONNECT_ERRORS as exc:
+        except WS_CONNECT_ERRORS as exc:
             via = f" through proxy {safe_proxy(proxy)}" if proxy else ""
             reason = redact(_clean(exc), *proxy_secrets(proxy))
             raise ConnectError(

@@ -52,12 +52,9 @@ except ImportError:  # pragma: no cover - an older picows without proxy support
     _PROXY_ERRORS = ()
 else:
     _PROXY_ERRORS = (ProxyError,)
-_WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    picows.WSError,
-    TimeoutError,
-    *_PROXY_ERRORS,
-)
+WS_CONNECT_ERRORS: tuple[type[Exception], ...] = (OSError, picows.WSError, *_PROXY_ERRORS)
+"""What a failed WebSocket connect raises (timeouts are OSErrors); the orders socket's
+attempts catch the same."""
 
 PriceCallback = Callable[[str, Decimal | None, Decimal | None, Decimal | None, int], None]
 """``(symbol, last, bid, ask, now_ns)``; a price that did not change is None."""
@@ -187,7 +184,7 @@ class MarketDataFeed:
                     f"market data refused the token (HTTP {int(status)})"
                 ) from None
             raise ConnectError("market-data upgrade failed") from None
-        except _WS_CONNECT_ERRORS as exc:
+        except WS_CONNECT_ERRORS as exc:
             via = f" through proxy {safe_proxy(self.proxy)}" if self.proxy else ""
             raise ConnectError(f"cannot reach {self.url}{via}: {type(exc).__name__}") from None
         assert isinstance(listener, _Listener)
