@@ -9,13 +9,15 @@ DEV_STAMP     := $(VENV)/.installed-dev
 DOCS   := build/docs
 # The modules of the API reference (pdoc follows a package's __all__, so submodules are named).
 API_MODULES := axorders axorders.client axorders.events axorders.commands axorders.exceptions \
-	axorders.model axorders.config axorders.store axorders.rest axorders.marketdata \
-	axorders.session axorders.stops axorders.state axorders.security axorders.auth axorders.backoff \
-	axorders.names axorders.cli axorders.sim axorders.sim.server axorders.sim.faults \
-	axorders.sim.engine axorders.wire
-# The parts OrdersClient takes its public methods from (listed on its page as inherited).
-API_MODULES += axorders.connecting axorders.stream axorders.ordering axorders.awaiting \
-	axorders.waiters axorders.reading axorders.timers
+	axorders.model axorders.config axorders.store axorders.rest axorders.session axorders.state \
+	axorders.security axorders.auth axorders.names axorders.cli axorders.sim axorders.sim.server \
+	axorders.sim.faults axorders.sim.engine axorders.wire
+# The client's parts, each its own page.
+API_MODULES += axorders.client.core axorders.client.gate axorders.client.connection \
+	axorders.client.listener axorders.client.hub axorders.client.waiters axorders.client.journal \
+	axorders.client.recovery axorders.client.market axorders.client.marketdata \
+	axorders.client.stops axorders.client.submitting axorders.client.awaiting \
+	axorders.client.ticker axorders.client.backoff
 
 .PHONY: test demo docs docs-check bench bench-peers soak fuzz lint clean
 

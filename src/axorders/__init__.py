@@ -209,15 +209,12 @@ _WHERE: dict[str, str] = {
 _SUBMODULES = frozenset(
     {
         "auth",
-        "backoff",
         "cli",
         "client",
         "commands",
         "config",
-        "demo",
         "events",
         "exceptions",
-        "marketdata",
         "model",
         "rest",
         "results",
@@ -225,7 +222,6 @@ _SUBMODULES = frozenset(
         "session",
         "sim",
         "state",
-        "stops",
         "store",
         "wire",
     }

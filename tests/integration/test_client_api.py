@@ -55,7 +55,7 @@ def test_import_axorders_is_light_and_every_public_name_resolves() -> None:
         " if m in sys.modules]\n"
         "assert heavy == [], heavy\n"
         "from axorders import OrdersClient, SimServer, SimConfig, OrderResult\n"
-        "assert OrdersClient.__module__ == 'axorders.client'\n"
+        "assert OrdersClient.__module__ == 'axorders.client.core'\n"
         "assert 'picows' in sys.modules\n"
         "missing = [n for n in axorders.__all__ if getattr(axorders, n, None) is None]\n"
         "assert missing == [], missing\n"
@@ -208,7 +208,7 @@ async def test_a_request_the_venue_never_got_raises_connection_lost_not_reached(
         await wait_until(lambda: bool(client.session.pending_request_ids()))
         (rid,) = client.session.pending_request_ids()
         # What the session publishes when a resync finds no trace of a place.
-        client._publish(
+        client.hub.publish(
             [
                 ev.RequestResolved(
                     ts_init=0,
@@ -271,9 +271,9 @@ async def test_cancel_refused_for_another_reason_raises_cancel_rejected(sim: Sim
         await client.place_order("c-2", SYMBOL, "BUY", 100, BID)
         sim.faults.stall(2.0)  # the venue's own answer comes too late to matter
         task = asyncio.create_task(client.cancel_order("c-2"))
-        await wait_until(lambda: bool(client._watches))
+        await wait_until(lambda: client._waiters.watching)
         rid = max(client.session.pending_request_ids())
-        client._publish(
+        client.hub.publish(
             [
                 ev.CancelRejected(
                     ts_init=0,
@@ -414,11 +414,11 @@ async def test_a_program_that_only_awaits_never_stalls(
             price = BID - TICK * (i % 200)
             placed = await client.place_order(f"only-{i}", SYMBOL, "BUY", 100, price)
             assert placed.status is OrderStatus.ACCEPTED
-        assert not client._paused
+        assert not client.hub.paused
         canceled = await client.cancel_all()
         assert len(canceled) == orders
         assert client.events_dropped > 0
-        assert client.is_active and not client._paused
+        assert client.is_active and not client.hub.paused
     warnings = [r for r in caplog.records if "nobody reads events()" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -471,4 +471,4 @@ async def test_a_reader_that_stops_leaves_the_rest_to_the_next(sim: SimServer) -
             "next-1",
             "next-2",
         ]
-        assert client._readers == []
+        assert client.hub.reader_count == 0

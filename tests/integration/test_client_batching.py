@@ -17,7 +17,8 @@ import picows
 from client_helpers import MARK, SYMBOL, TICK, client_for, wait_until
 
 from axorders import events as ev
-from axorders.client import OrdersClient, _Listener
+from axorders.client import OrdersClient
+from axorders.client.listener import Listener
 from axorders.model import cid_for
 from axorders.sim import SimServer
 from axorders.sim.instruments import default_instruments
@@ -143,12 +144,12 @@ async def test_a_command_before_the_reads_pump_sees_the_read_first() -> None:
         store=store,
         on_event=on_event,
     )
-    listener = _Listener(client)
+    listener = Listener(client.connection, client.connection.max_message_size)
     transport = _Transport()
     listener.on_ws_connected(transport)  # type: ignore[arg-type]
     login = _Frame(b'{"rid":0,"res":{"li":"U-1","o":[]}}')
     listener.on_ws_frame(transport, login)  # type: ignore[arg-type]
-    await wait_until(client._login.is_set)
+    await wait_until(client.connection.login.is_set)
     rid = await client.submit_order("b-1", SYMBOL, "BUY", 200, Decimal("1.1000"))
     assert rid is not None
     sent = len(transport.sent)

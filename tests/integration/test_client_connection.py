@@ -16,11 +16,11 @@ import pytest
 from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, place_requests, wait_until
 from fragmenting import fragment_writes
 
-import axorders.client as client_module
-import axorders.connecting as connecting_module
+import axorders.client.connection as connecting_module
 from axorders import events as ev
-from axorders.backoff import Backoff
 from axorders.client import OrdersClient
+from axorders.client.backoff import Backoff
+from axorders.client.connection import Connection
 from axorders.exceptions import AxOrdersError, ConnectError, InvalidStateError
 from axorders.model import Instrument
 from axorders.sim import SimConfig, SimServer
@@ -44,7 +44,6 @@ def record_backoff(monkeypatch: pytest.MonkeyPatch, **given: float) -> list[floa
             return delay
 
     # The client's own backoff (reconnects) and the first connect's attempts.
-    monkeypatch.setattr(client_module, "Backoff", Recorded)
     monkeypatch.setattr(connecting_module, "Backoff", Recorded)
     return delays
 
@@ -113,7 +112,7 @@ async def test_one_socket_at_a_time_when_the_first_handshake_drops(
                 # The venue drops the first connection before ws_connect has returned.
                 assert client is not None
                 sim.faults.drop()
-                await wait_until(lambda: client is not None and client._listener is None)
+                await wait_until(lambda: client is not None and client.connection.listener is None)
             return result
         finally:
             in_flight -= 1
@@ -127,7 +126,7 @@ async def test_one_socket_at_a_time_when_the_first_handshake_drops(
             seen = max(seen, sim.connection_count())
             await asyncio.sleep(0.002)
 
-    monkeypatch.setattr(client_module.picows, "ws_connect", connect_once)
+    monkeypatch.setattr(connecting_module.picows, "ws_connect", connect_once)
     record_backoff(monkeypatch, initial=0.05, maximum=0.1, jitter=0.0)
     watcher = asyncio.create_task(watch_sessions())
     client = client_for(sim, instruments=INSTRUMENTS, account_id=sim.account_id)
@@ -157,7 +156,7 @@ async def test_close_during_a_connection_attempt_leaves_no_socket(
         await release.wait()
         return result
 
-    monkeypatch.setattr(client_module.picows, "ws_connect", slow)
+    monkeypatch.setattr(connecting_module.picows, "ws_connect", slow)
     client = client_for(sim, instruments=INSTRUMENTS, account_id=sim.account_id)
     connecting = asyncio.create_task(client.connect())
     await asyncio.wait_for(upgraded.wait(), 5.0)
@@ -166,7 +165,7 @@ async def test_close_during_a_connection_attempt_leaves_no_socket(
     with pytest.raises(AxOrdersError):
         await connecting
     await wait_until(lambda: sim.connection_count() == 0)
-    assert client._attempt is None or client._attempt.done()
+    assert client.connection.attempt is None or client.connection.attempt.done()
 
 
 # -- connect() waits for the login snapshot --------------------------------------------------------
@@ -203,15 +202,15 @@ async def test_connect_returns_after_a_late_login_snapshot_and_nothing_is_sent_b
         request_timeout=30.0,
     )
     connecting = asyncio.create_task(client.connect())
-    await wait_until(lambda: client._transport is not None)
-    assert not client._login.is_set()
+    await wait_until(lambda: client.connection.transport is not None)
+    assert not client.connection.login.is_set()
     rid = await client.submit_order("early-1", SYMBOL, "BUY", 100, BID)
     await asyncio.sleep(0.1)
-    assert not client._login.is_set()
+    assert not client.connection.login.is_set()
     assert place_requests(sim, sim.account_id) == 0  # held until the login snapshot
     async with asyncio.timeout(10.0):  # returns with the snapshot, not at the timeout
         await connecting
-    assert client.is_active and client._resynced.is_set()
+    assert client.is_active and client.connection.resynced.is_set()
     assert rec.of(ev.Resynced)
     assert rid is not None
     resolved = await client.wait_for(rid)
@@ -242,7 +241,11 @@ async def test_close_with_requests_in_flight_leaves_nothing_behind(sim: SimServe
         await asyncio.sleep(0.1)
         assert not any(call.done() for call in calls)
         await client.close(timeout=1.0)
-        started = [client._timer, client._reconnector, client._fills_task, *client._tasks]
+        started = [
+            client._ticker.task,
+            *client.connection.tasks(),
+            *client._recovery.tasks(),
+        ]
         assert all(task is None or task.done() for task in started)  # awaited, not only told
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         for outcome in outcomes:
@@ -314,9 +317,9 @@ async def test_the_watchdog_follows_the_venue_not_the_ping_interval(
 async def test_the_watchdog_limit_grows_with_the_gaps_the_venue_shows(sim: SimServer) -> None:
     client = client_for(sim, instruments=INSTRUMENTS, heartbeat=0.5, watchdog=3.0)
     assert client.watchdog_limit == 15.0  # venue_heartbeat 5 s by default, not the pings
-    client._gaps.extend([0.1, 8.0, 0.2])
+    client.connection.gaps.extend([0.1, 8.0, 0.2])
     assert client.watchdog_limit == 24.0
-    client._gaps.extend([0.1] * 8)  # the long gap is no longer among the last 8
+    client.connection.gaps.extend([0.1] * 8)  # the long gap is no longer among the last 8
     assert client.watchdog_limit == 15.0
     await client.close()
 
@@ -348,18 +351,18 @@ async def test_an_exception_in_a_socket_callback_is_logged_not_a_dropped_socket(
 ) -> None:
     rec = Recorder()
     async with client_for(sim, rec, instruments=INSTRUMENTS, account_id=sim.account_id) as client:
-        original = OrdersClient._on_frame
+        original = Connection.on_frame
         failures = [1]
 
-        def flaky(self: OrdersClient, listener: Any, frame: Any) -> None:
+        def flaky(self: Connection, listener: Any, frame: Any) -> None:
             if failures:
                 failures.pop()
                 raise RuntimeError("a bug in frame handling")
             original(self, listener, frame)
 
-        monkeypatch.setattr(OrdersClient, "_on_frame", flaky)
+        monkeypatch.setattr(Connection, "on_frame", flaky)
         await wait_until(lambda: not failures)
-        monkeypatch.setattr(OrdersClient, "_on_frame", original)
+        monkeypatch.setattr(Connection, "on_frame", original)
         resolved = await client.place_order("cb-1", SYMBOL, "BUY", 100, BID)
         assert resolved.venue_order_id is not None
         assert client.is_active

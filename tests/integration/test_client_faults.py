@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, fills, wait_until
 
-import axorders.client as client_module
-import axorders.connecting as connecting_module
+import axorders.client.connection as connecting_module
 from axorders import events as ev
 from axorders.auth import ApiKeyAuth
-from axorders.backoff import Backoff
 from axorders.client import OrdersClient
+from axorders.client.backoff import Backoff
+from axorders.client.connection import Connection
 from axorders.exceptions import AuthenticationError, ConnectError, InvalidStateError
 from axorders.model import Instrument, OrderStatus
 from axorders.sim import SimConfig, SimServer
@@ -30,15 +30,15 @@ INSTRUMENTS = [Instrument(symbol=SYMBOL, tick_size=TICK, minimum_order_size=100,
 
 
 def count_opens(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count connection attempts (every call of ``OrdersClient._open``)."""
+    """Count connection attempts (every call of ``Connection._open``)."""
     calls: list[int] = []
-    original = OrdersClient._open
+    original = Connection._open
 
-    async def counted(self: OrdersClient) -> None:
+    async def counted(self: Connection) -> None:
         calls.append(1)
         await original(self)
 
-    monkeypatch.setattr(OrdersClient, "_open", counted)
+    monkeypatch.setattr(Connection, "_open", counted)
     return calls
 
 
@@ -56,7 +56,6 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
             return delay
 
     # The client's own backoff (reconnects) and the first connect's attempts.
-    monkeypatch.setattr(client_module, "Backoff", Recorded)
     monkeypatch.setattr(connecting_module, "Backoff", Recorded)
     return delays
 
@@ -243,12 +242,12 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
         await client.place_order("flood", symbol, "BUY", fills_wanted, price)
         for _ in range(fills_wanted):
             sim.add_liquidity(symbol, "SELL", price, 1)
-        await wait_until(lambda: client._paused)
-        (attached,) = client._readers
+        await wait_until(lambda: client.hub.paused)
+        (attached,) = client.hub._readers
         assert len(attached.queue) >= client.max_queue
         # The venue's side backs up while reading is paused.
-        assert client._transport is not None
-        assert not client._transport.underlying_transport.is_reading()
+        assert client.connection.transport is not None
+        assert not client.connection.transport.underlying_transport.is_reading()
         # A request sent now is answered, but the answer waits unread.
         rid = await client.submit_order("late", symbol, "BUY", 1, price - 100)
         # Paused longer than the watchdog's window and the request timeout: that is the
@@ -275,10 +274,10 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(sim: SimServer) 
         assert [o.outcome for o in outcomes] == [ev.RequestOutcome.OK]
         assert [f.filled_qty for f in got] == list(range(1, fills_wanted + 1))
         assert len({f.trade_id for f in got}) == fills_wanted
-        await wait_until(lambda: not client._paused)
-        assert client._transport.underlying_transport.is_reading()
+        await wait_until(lambda: not client.hub.paused)
+        assert client.connection.transport.underlying_transport.is_reading()
         await asyncio.sleep(0.6)
-        counts = Counter(type(e).__name__ for e in client._backlog)
+        counts = Counter(type(e).__name__ for e in client.hub.backlog())
         assert counts["OrderFilled"] == 0
         assert counts["Disconnected"] == 0 and client.is_active
 

@@ -10,13 +10,13 @@ from client_helpers import MARK, SYMBOL, TICK, Recorder, client_for, wait_until
 from axorders import events as ev
 from axorders.auth import ApiKeyAuth, StaticToken
 from axorders.client import OrdersClient
+from axorders.client.marketdata import MarketDataFeed
 from axorders.exceptions import (
     AuthenticationError,
     InsecureTransportError,
     OrderNotFoundError,
     UnknownOrderError,
 )
-from axorders.marketdata import MarketDataFeed
 from axorders.model import OrderStatus
 from axorders.rest import RestClient
 from axorders.sim import SimServer

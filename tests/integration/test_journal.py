@@ -84,12 +84,12 @@ async def test_the_record_is_journaled_before_its_place_frame_leaves(
 async def crash(client: OrdersClient) -> None:
     """Stop ``client`` the way a killed process stops: no close frame, no goodbye, nothing
     written after this point. Only its local resources are released."""
-    client._listener = None  # its socket callbacks now reach nothing
-    client._closed = True
-    for task in [client._timer, client._reconnector, client._fills_task, *client._tasks]:
+    client.connection.listener = None  # its socket callbacks now reach nothing
+    client._closed = client.connection.closed = True
+    for task in [client._ticker.task, *client.connection.tasks(), *client._recovery.tasks()]:
         if task is not None:
             task.cancel()
-    transport = client._transport
+    transport = client.connection.transport
     if transport is not None:
         transport.underlying_transport.abort()
     if client._rest is not None:

@@ -15,9 +15,9 @@ import pytest
 from fragmenting import fragment_writes
 
 from axorders.auth import ApiKeyAuth, StaticToken, TokenProvider
-from axorders.backoff import Backoff
+from axorders.client.backoff import Backoff
+from axorders.client.marketdata import MarketDataFeed
 from axorders.exceptions import AuthenticationError, ConnectError, InvalidStateError
-from axorders.marketdata import MarketDataFeed
 from axorders.model import Side
 from axorders.sim import SimServer
 from axorders.wire.rest import PlaceOrderBody, encode_rest
@@ -225,7 +225,7 @@ async def test_a_failing_callback_is_logged_and_survived(
 
     feed = MarketDataFeed(sim.md_ws_url, StaticToken(sim.issue_token()), flaky)
     try:
-        with caplog.at_level(logging.ERROR, logger="axorders.marketdata"):
+        with caplog.at_level(logging.ERROR, logger="axorders.client.marketdata"):
             await feed.connect()
             await feed.subscribe(SYMBOL)
             sim.add_liquidity(SYMBOL, "B", "1.1380", 100)
@@ -245,7 +245,7 @@ async def test_unknown_symbol_is_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     feed = make_feed(sim, Prices())
-    with caplog.at_level(logging.WARNING, logger="axorders.marketdata"):
+    with caplog.at_level(logging.WARNING, logger="axorders.client.marketdata"):
         await feed.connect()
         await feed.subscribe("NOPE-PERP")
         await eventually(lambda: feed.errors == 1)
@@ -290,7 +290,7 @@ async def test_a_fragmented_message_beyond_the_cap_closes_the_socket(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="axorders.marketdata")
+    caplog.set_level(logging.WARNING, logger="axorders.client.marketdata")
     fragment_writes(monkeypatch, pieces=3)
     prices = Prices()
     feed = MarketDataFeed(

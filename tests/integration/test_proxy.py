@@ -153,8 +153,8 @@ async def test_a_session_goes_through_an_explicit_proxy_with_credentials(
     )
     try:
         await session_with_stop(client, rec, "px-1")
-        assert client._md is not None
-        await wait_until(lambda: client._md is not None and client._md.connected)
+        assert client.md_feed is not None
+        await wait_until(lambda: client.md_feed is not None and client.md_feed.connected)
     finally:
         await client.close()
     target = f"127.0.0.1:{sim.port}"

@@ -38,10 +38,10 @@ from session_harness import (
 )
 
 from axorders import events as ev
+from axorders.client.stops import StopTriggers
 from axorders.commands import CancelAllOrders, CancelOrder, PlaceOrder, ReplaceOrder
 from axorders.exceptions import InvalidOrderError
 from axorders.model import OrderStatus, Side, TriggerSource
-from axorders.stops import StopTriggers
 
 _IN_MATCHES = {
     "any": any_frame,

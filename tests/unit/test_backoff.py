@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from axorders.backoff import Backoff
+from axorders.client.backoff import Backoff
 
 
 def test_grows_exponentially_to_the_cap() -> None:

@@ -44,7 +44,7 @@ def test_the_fills_table_fits_the_terminal(columns: int) -> None:
 
 
 def test_the_fills_table_is_the_same_in_the_demo() -> None:
-    from axorders import demo
+    from axorders.cli import demo
 
     assert demo.print_fills is cli.print_fills
     assert cli.FILL_COLUMNS[:2] == ["time", "client order id"] and "fee" in cli.FILL_COLUMNS

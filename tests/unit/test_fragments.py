@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from axorders.exceptions import RemoteProtocolError
-from axorders.fragments import (
+from axorders.client.fragments import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_PROTOCOL_ERROR,
     FragmentError,
     Reassembler,
 )
+from axorders.exceptions import RemoteProtocolError
 
 TEXT, BINARY = "TEXT", "BINARY"
 

@@ -31,6 +31,7 @@ from session_harness import (
 )
 
 from axorders import events as ev
+from axorders.client.stops import StopTriggers
 from axorders.commands import (
     CancelAllOrders,
     CancelOrder,
@@ -41,7 +42,6 @@ from axorders.commands import (
 from axorders.model import OrderStatus, OrderType, Side, cid_for
 from axorders.session import OrdersSession, RestCancelAll, RestStatusQuery
 from axorders.sim.instruments import default_instruments
-from axorders.stops import StopTriggers
 from axorders.store import decode_record, encode_record
 from axorders.wire import orders as w
 

@@ -10,10 +10,10 @@ import pytest
 from session_harness import EUR, NS, T0, Link, make_session, px
 
 from axorders import events as ev
+from axorders.client.stops import StopTriggers
 from axorders.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from axorders.model import OrderStatus, TriggerSource, cid_for
 from axorders.session import OrdersSession
-from axorders.stops import StopTriggers
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from axorders import events as ev
-from axorders.cli.venue import _venue
+from axorders.cli.options import _venue
 from axorders.names import OrderNames, default_names_path
 
 

@@ -16,7 +16,7 @@ def run_sim(argv: Sequence[str]) -> int:
 
 def run_demo() -> int:
     """``axorders demo``: the scripted session against an embedded simulator."""
-    from axorders.demo import run_demo as demo
+    from axorders.cli.demo import run_demo as demo
 
     try:
         return demo()

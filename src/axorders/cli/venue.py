@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from axorders.cli.exits import DEFAULT_TIMEOUT, UsageError
+from axorders.cli.options import _venue, _venue_flag
 from axorders.cli.render import _plain
 from axorders.exceptions import (
     AuthenticationError,
@@ -35,26 +36,6 @@ def _credentials(args: argparse.Namespace) -> dict[str, str]:
     if key or secret:
         raise UsageError("set both AX_API_KEY and AX_API_SECRET (or AX_TOKEN, or --token)")
     raise UsageError("no credentials: set AX_API_KEY and AX_API_SECRET, or AX_TOKEN, or --token")
-
-
-def _venue(args: argparse.Namespace) -> str:
-    """``--url``, ``--env``, then ``AX_URL``, ``AX_ENV``; the sandbox by default."""
-    if args.url:
-        return str(args.url)
-    if args.env:
-        return str(args.env)
-    return os.environ.get("AX_URL") or os.environ.get("AX_ENV") or "sandbox"
-
-
-def _venue_flag(args: argparse.Namespace) -> str:
-    """The flag (or variable) the venue came from, to name in a message."""
-    if args.url:
-        return "--url"
-    if args.env:
-        return "--env"
-    if os.environ.get("AX_URL"):
-        return "--url (or AX_URL)"
-    return "--env (or AX_ENV)"
 
 
 _SCHEMES = ("http", "https", "ws", "wss")

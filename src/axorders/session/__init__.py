@@ -47,7 +47,7 @@ record, ``requests.new`` for a rid and deadline) -> ``wire.encode`` -> ``frames_
 
 STOP_LIMIT triggers are not session state: the session keeps armed orders
 (:meth:`OrdersSession.armed_stops`) and sends one when told (:meth:`OrdersSession.trigger_stop`);
-:class:`axorders.stops.StopTriggers` decides when from market data.
+:class:`axorders.client.stops.StopTriggers` decides when from market data.
 
 See ``docs/ARCHITECTURE.md`` for the contract, the resync and the journal seam.
 """

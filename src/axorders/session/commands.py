@@ -412,7 +412,7 @@ class Commands(SessionBase):
 
 
     # -----------------------------------------------------------------------------------------
-    # Armed STOP_LIMIT orders (the trigger strategy is the caller's, see axorders.stops).
+    # Armed STOP_LIMIT orders (the trigger strategy is the caller's, see axorders.client.stops).
 
     def armed_stops(self, symbol: str | None = None) -> list[OrderRecord]:
         """The armed STOP_LIMIT orders (of ``symbol``), oldest first."""

@@ -45,7 +45,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
             tracked; beyond it they are counted (``SessionStats.externals_dropped``) and left.
 
     STOP_LIMIT orders are held armed (:meth:`armed_stops`); a trigger strategy on market data
-    (:class:`axorders.stops.StopTriggers`) sends them with :meth:`trigger_stop`.
+    (:class:`axorders.client.stops.StopTriggers`) sends them with :meth:`trigger_stop`.
     """
 
     def __init__(

@@ -17,7 +17,8 @@ from decimal import Decimal
 import picows
 
 from axorders.auth import TokenProvider
-from axorders.backoff import Backoff
+from axorders.client.backoff import Backoff
+from axorders.client.fragments import DEFAULT_MAX_MESSAGE_SIZE, FragmentError, Reassembler
 from axorders.config import proxy_for, safe_proxy
 from axorders.exceptions import (
     AuthenticationError,
@@ -26,7 +27,6 @@ from axorders.exceptions import (
     InvalidStateError,
     RemoteProtocolError,
 )
-from axorders.fragments import DEFAULT_MAX_MESSAGE_SIZE, FragmentError, Reassembler
 from axorders.security import check_url, tls_context
 from axorders.wire.md import (
     L1BookMsg,
@@ -42,7 +42,7 @@ from axorders.wire.md import (
 
 __all__ = ["MarketDataFeed", "PriceCallback"]
 
-log = logging.getLogger("axorders.marketdata")
+log = logging.getLogger("axorders.client.marketdata")
 
 # picows's proxy failures (python-socks comes with the picows versions that support proxies).
 _PROXY_ERRORS: tuple[type[Exception], ...]

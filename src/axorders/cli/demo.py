@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from axorders import events as ev
-from axorders.cli import make_console, print_fills
+from axorders.cli.render import make_console, print_fills
 from axorders.client import OrdersClient
 from axorders.events import format_event
 from axorders.sim import SimConfig, SimServer

@@ -2,22 +2,23 @@
 session.
 
 :class:`MarketWatch` subscribes each symbol of an armed stop on the market-data WebSocket
-(:class:`~axorders.marketdata.MarketDataFeed`) and hands last trades and best prices to the
-trigger logic (:class:`~axorders.stops.StopTriggers`). No stop fires while the orders socket is
-down, so the highest and lowest prices seen meanwhile are kept and replayed once the session
-has resynced: a stop whose trigger was crossed in the gap fires then.
+(:class:`~axorders.client.marketdata.MarketDataFeed`) and hands last trades and best prices
+to the trigger logic (:class:`~axorders.client.stops.StopTriggers`) through the session's
+gate. No stop fires while the orders socket is down, so the highest and lowest prices seen
+meanwhile are kept and replayed once the session has resynced: a stop whose trigger was
+crossed in the gap fires then.
 """
 
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
 from axorders.auth import TokenProvider
-from axorders.clientbase import now_ns
-from axorders.marketdata import MarketDataFeed
-from axorders.stops import StopTriggers
+from axorders.client.gate import SessionGate
+from axorders.client.marketdata import MarketDataFeed
 
 __all__ = ["MarketWatch"]
 
@@ -26,7 +27,7 @@ class MarketWatch:
 
     def __init__(
         self,
-        stops: StopTriggers,
+        gate: SessionGate,
         pump: Callable[[], None],
         url: str,
         tokens: TokenProvider,
@@ -35,8 +36,11 @@ class MarketWatch:
         ssl_context: ssl.SSLContext | None,
         proxy: str | None,
         max_message_size: int,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        self._stops = stops
+        self._gate = gate
+        self._stops = gate.stops
+        self._clock = clock
         self._pump = pump
         self._url = url
         self._tokens = tokens
@@ -94,7 +98,7 @@ class MarketWatch:
                 if price is not None:
                     hi, lo = gap.get(name, (price, price))
                     gap[name] = (max(hi, price), min(lo, price))
-        stops.update_market(symbol, now_ns(), last=last, bid=bid, ask=ask)
+        self._gate.update_market(symbol, self._clock(), last=last, bid=bid, ask=ask)
         self._pump()
 
     def replay_gap(self) -> None:
@@ -108,14 +112,14 @@ class MarketWatch:
         for symbol, seen in gap.items():
             latest = stops.prices(symbol)
             for i in (0, 1):
-                stops.update_market(
+                self._gate.update_market(
                     symbol,
-                    now_ns(),
+                    self._clock(),
                     last=seen["last"][i] if "last" in seen else None,
                     bid=seen["bid"][i] if "bid" in seen else None,
                     ask=seen["ask"][i] if "ask" in seen else None,
                 )
             if latest is not None:
                 last, bid, ask = latest
-                stops.update_market(symbol, now_ns(), last=last, bid=bid, ask=ask)
+                self._gate.update_market(symbol, self._clock(), last=last, bid=bid, ask=ask)
         self._pump()
