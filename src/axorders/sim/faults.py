@@ -18,10 +18,22 @@ sockets whose token expired). In-process::
     sim.faults.duplicate_events(2)        # the next 2 events are sent twice
     sim.faults.hostile("fragment", rate=0.5)  # take one venue liberty (see below)
     sim.faults.hostile("all", on=False)   # take none
-    sim.faults.clear()                    # back to normal (liberties too)
+    sim.faults.outage(5.0)                # the venue is down for 5 s (0: until ended)
+    sim.faults.end_outage()               # ... and up again (the liberties stay as they are)
+    sim.faults.clear()                    # back to normal (liberties and outage too)
 
 From another process, ``POST /sim/faults`` with a :class:`~axorders.wire.sim.FaultAction`
 body, e.g. ``{"action": "drop_after", "frames": 3}`` (:meth:`Faults.apply`).
+
+Outages
+-------
+``{"action": "outage", "seconds": S}`` takes the venue down: every WebSocket (orders and
+market data) is aborted at once, and until the outage ends every WebSocket upgrade and every
+REST request (``/sim/*`` excepted) is answered HTTP 503. It ends by itself after ``S``
+seconds, or, with ``seconds`` omitted or 0, at ``{"action": "outage_end"}`` (which may also
+end a timed one early, and does nothing when no outage is on). Neither touches the liberties
+or any other fault; ``clear`` ends an outage too. The engine keeps running meanwhile (the
+makers trade, DAY orders close), and cancel-on-disconnect applies to the dropped sockets.
 
 Venue liberties
 ---------------
@@ -63,6 +75,7 @@ Over HTTP: ``{"action": "hostile", "liberty": "fragment", "on": true, "rate": 0.
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 from collections import Counter
@@ -296,6 +309,14 @@ class FaultTarget(Protocol):
         """Expire tokens and (``close``) close the sockets that used them; returns tokens."""
         ...
 
+    def monotonic(self) -> float:
+        """The clock that outages are timed with (seconds)."""
+        ...
+
+    def begin_outage(self) -> int:
+        """Abort every socket (orders and market data); returns how many."""
+        ...
+
 
 class Faults:
     """The fault knobs of one simulator.
@@ -319,6 +340,9 @@ class Faults:
         self.drop_after_user: str | None = None
         self._auth_rejections = 0
         self._duplicates = 0
+        self.outage_until: float | None = None
+        """While set, the venue is down until this :meth:`FaultTarget.monotonic` time
+        (``math.inf``: until :meth:`end_outage`)."""
 
     def attach(self, target: FaultTarget) -> None:
         self._target = target
@@ -373,6 +397,38 @@ class Faults:
         """
         self.liberties.set(liberty, on=on, rate=rate)
 
+    def outage(self, seconds: float | None = None) -> int:
+        """Take the venue down for ``seconds`` (None or 0: until :meth:`end_outage`).
+
+        Every socket is aborted now; until the outage ends, upgrades and REST get 503.
+        Returns how many sockets were aborted. A new outage replaces a running one.
+
+        Raises:
+            ValueError: negative or not finite ``seconds``.
+        """
+        if seconds is not None and not 0 <= seconds < math.inf:
+            raise ValueError("seconds must be a finite number, 0 or more")
+        target = self._require()
+        start = target.monotonic()
+        self.outage_until = start + seconds if seconds else math.inf
+        return target.begin_outage()
+
+    def end_outage(self) -> int:
+        """End the outage, if one is on (1), else nothing (0). Liberties are left alone."""
+        ended = self.outage_until is not None
+        self.outage_until = None
+        return int(ended)
+
+    def in_outage(self, now: float) -> bool:
+        """Whether the venue is down at ``now`` (:meth:`FaultTarget.monotonic` time)."""
+        until = self.outage_until
+        if until is None:
+            return False
+        if now >= until:
+            self.outage_until = None
+            return False
+        return True
+
     # -- lasting --------------------------------------------------------------------------------
 
     def delay(self, seconds: float) -> None:
@@ -400,7 +456,7 @@ class Faults:
         self._duplicates = count
 
     def clear(self) -> None:
-        """Back to normal (open sockets armed with ``drop_after`` stay armed)."""
+        """Back to normal, outage ended (open sockets armed with ``drop_after`` stay armed)."""
         self.heartbeats_stopped = False
         self.delay_seconds = 0.0
         self.drop_after_frames = None
@@ -408,6 +464,7 @@ class Faults:
         self.drop_after_user = None
         self._auth_rejections = 0
         self._duplicates = 0
+        self.outage_until = None
         self.liberties.clear()
 
     # -- read by the server ---------------------------------------------------------------------
@@ -470,6 +527,10 @@ class Faults:
             self.duplicate_events(1 if action.count is None else action.count)
         elif name == "hostile":
             self.hostile(action.liberty or "all", on=action.on is not False, rate=action.rate)
+        elif name == "outage":
+            return self.outage(action.seconds)
+        elif name == "outage_end":
+            return self.end_outage()
         elif name == "clear":
             self.clear()
         else:

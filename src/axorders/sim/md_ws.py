@@ -18,7 +18,7 @@ from axorders.sim.accounts import Users
 from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
 from axorders.sim.mdsession import MarketDataPublisher, MarketDataSession
-from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
+from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized, unavailable
 
 log = logging.getLogger("axorders.sim")
 
@@ -61,6 +61,8 @@ class MarketDataGateway:
         self.connections: set[Connection] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self._faults.in_outage(self._sender.time()):
+            return unavailable()
         auth = authenticate(request, self._users, self._faults, self._clock)
         if auth is None:
             return unauthorized()

@@ -23,7 +23,7 @@ from axorders.sim import sockets
 from axorders.sim.accounts import SimUser, Users
 from axorders.sim.engine import Engine, Events
 from axorders.sim.faults import MALFORMED_FRAME, Faults, unknown_event_frame
-from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
+from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized, unavailable
 from axorders.sim.venue import Outbound, VenueLiberties, VenueSession, event_frames
 from axorders.wire.orders import Execution, PartiallyFilledMsg, encode, encode_error
 
@@ -74,6 +74,8 @@ class OrdersGateway:
     # -- the socket -----------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.faults.in_outage(self._sender.time()):
+            return unavailable()
         auth = authenticate(request, self._users, self.faults, self._clock)
         if auth is None:
             return unauthorized()

@@ -97,6 +97,12 @@ def unauthorized() -> web.Response:
     return web.Response(status=401, body=body, content_type="application/json")
 
 
+def unavailable() -> web.Response:
+    """The 503 of an outage (before any upgrade, and for REST)."""
+    body = encode_rest(RestError(error="service unavailable", code=503))
+    return web.Response(status=503, body=body, content_type="application/json")
+
+
 class Connection:
     """One WebSocket: its outgoing queue and writer task."""
 
