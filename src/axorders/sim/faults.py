@@ -39,9 +39,13 @@ Venue liberties
 ---------------
 The hostile profile (:class:`HostileConfig`, ``axorders sim --hostile``) makes the simulator
 take liberties that the protocol (SPEC, RFC 6455) allows but that a kind venue never takes.
-Each one has a switch and a rate (the chance that it is taken where it can be), drawn from one
-seeded generator, so a run is repeatable; :attr:`Hostile.counts` counts those taken, per kind
-(``GET /sim/stats`` → ``liberties``). The kinds (:data:`LIBERTIES`):
+Each one has a switch and a rate (the chance that it is taken where it can be). Each client
+session (socket) draws from its own generators, derived from the seed and the session's order
+of arrival (:meth:`Hostile.session`), so the same seed and the same client traffic give the
+same liberties, whatever the makers and the other sessions do. A liberty is taken, and
+counted in :attr:`Hostile.counts` (``GET /sim/stats`` → ``liberties``), only where it
+changes what a connected session receives: the events of accounts without a connected
+session (the makers') take none. The kinds (:data:`LIBERTIES`):
 
 ``fragment``
     an outgoing WebSocket message (orders and market data) is split at random points into a
@@ -93,6 +97,7 @@ __all__ = [
     "Faults",
     "Hostile",
     "HostileConfig",
+    "SessionGate",
     "fragment_text_frame",
     "text_frame",
     "unknown_event_frame",
@@ -214,9 +219,17 @@ class HostileConfig:
 
 
 class Hostile:
-    """The liberties' live switches, rates, seeded draws and counters (one per simulator).
+    """The liberties' live switches, rates, counters and seeded draws (one per simulator).
 
     Without a config every liberty is off (at its default rate); :meth:`set` switches them.
+
+    Each client session (socket) draws from its own generators, :meth:`session`, seeded with
+    the seed and the session's order of arrival, so that what one session sees depends on the
+    seed and on that session's traffic only: not on the makers, other sessions or timers.
+    The draws of this object itself (:meth:`take`...) are the venue's, for events no session
+    asked for (REST requests, the retirement of other sessions' orders) that reach a
+    connected session. The counters are shared: a liberty is counted when it is taken, and
+    it is taken only where it changes what a connected session receives.
     """
 
     def __init__(self, config: HostileConfig | None = None) -> None:
@@ -224,10 +237,17 @@ class Hostile:
         self.on: dict[str, bool] = {n: cfg.is_on(n) for n in LIBERTIES}
         self.rates: dict[str, float] = {n: cfg.rate(n) for n in LIBERTIES}
         self.hold_range = cfg.hold
+        self.seed = cfg.seed
         self.rng = random.Random(cfg.seed)
+        self.wire_rng = random.Random(f"{cfg.seed}:venue:wire")
         self.counts: Counter[str] = Counter()
         self.active = any(self.on.values())
         """Whether any liberty is on."""
+
+    def session(self, arrival: int | str) -> SessionGate:
+        """The draws of one client session: ``arrival`` is its order of arrival (1, 2, ...
+        for orders sockets; the gateway names market-data sockets ``"md:1"``...)."""
+        return SessionGate(self, arrival)
 
     def set(self, liberty: str, *, on: bool = True, rate: float | None = None) -> None:
         """Switch one liberty (``"all"``: every one), optionally with a new rate.
@@ -254,14 +274,7 @@ class Hostile:
 
     def take(self, liberty: str, *, count: bool = True) -> bool:
         """Whether to take ``liberty`` this time (counted unless ``count`` is False)."""
-        if not self.on[liberty]:
-            return False
-        rate = self.rates[liberty]
-        if rate < 1.0 and self.rng.random() >= rate:
-            return False
-        if count:
-            self.counts[liberty] += 1
-        return True
+        return _take(self, self.rng, liberty, count)
 
     def count(self, liberty: str, n: int = 1) -> None:
         self.counts[liberty] += n
@@ -273,9 +286,13 @@ class Hostile:
 
     def cuts(self, size: int) -> list[int]:
         """One to three random cut points inside a payload of ``size`` bytes."""
-        if size < 2:
-            return []
-        return [self.rng.randrange(1, size) for _ in range(self.rng.randint(1, 3))]
+        return _cuts(self.wire_rng, size)
+
+    def fragments(self, size: int) -> list[int] | None:
+        """Where to fragment a message of ``size`` bytes (None: whole), drawn and counted."""
+        if self.on["fragment"] and size > 1 and _take(self, self.wire_rng, "fragment", True):
+            return _cuts(self.wire_rng, size)
+        return None
 
     def random_cid(self) -> int:
         """A ``cid`` in the upper half of the unsigned 64-bit range (≥ 2^63)."""
@@ -284,6 +301,71 @@ class Hostile:
     def stats(self) -> dict[str, int]:
         """Liberties taken, per kind (every kind listed)."""
         return {name: self.counts[name] for name in LIBERTIES}
+
+
+def _take(hostile: Hostile, rng: random.Random, liberty: str, count: bool) -> bool:
+    if not hostile.on[liberty]:
+        return False
+    rate = hostile.rates[liberty]
+    if rate < 1.0 and rng.random() >= rate:
+        return False
+    if count:
+        hostile.counts[liberty] += 1
+    return True
+
+
+def _cuts(rng: random.Random, size: int) -> list[int]:
+    if size < 2:
+        return []
+    return [rng.randrange(1, size) for _ in range(rng.randint(1, 3))]
+
+
+class SessionGate:
+    """The draws of one client session (:meth:`Hostile.session`).
+
+    Two generators, both derived from the seed and the session's order of arrival: one for
+    what the venue decides while it serves the session's requests and shapes the frames
+    addressed to it (holds, reorders, duplicates, late accepts...), one for how its frames
+    are cut on the wire (``fragment``), drawn as they are written. The switches, rates and
+    counters are the :class:`Hostile`'s.
+    """
+
+    __slots__ = ("arrival", "hostile", "rng", "wire_rng")
+
+    def __init__(self, hostile: Hostile, arrival: int | str) -> None:
+        self.hostile = hostile
+        self.arrival = arrival
+        self.rng = random.Random(f"{hostile.seed}:{arrival}")
+        self.wire_rng = random.Random(f"{hostile.seed}:{arrival}:wire")
+
+    @property
+    def on(self) -> dict[str, bool]:
+        return self.hostile.on
+
+    @property
+    def active(self) -> bool:
+        return self.hostile.active
+
+    def take(self, liberty: str, *, count: bool = True) -> bool:
+        """Whether to take ``liberty`` this time (counted unless ``count`` is False)."""
+        return _take(self.hostile, self.rng, liberty, count)
+
+    def count(self, liberty: str, n: int = 1) -> None:
+        self.hostile.counts[liberty] += n
+
+    def hold(self, scale: float = 1.0) -> float:
+        low, high = self.hostile.hold_range
+        return self.rng.uniform(low, high) * scale
+
+    def fragments(self, size: int) -> list[int] | None:
+        """Where to fragment a message of ``size`` bytes (None: whole), drawn and counted."""
+        hostile = self.hostile
+        if hostile.on["fragment"] and size > 1 and _take(hostile, self.wire_rng, "fragment", True):
+            return _cuts(self.wire_rng, size)
+        return None
+
+    def random_cid(self) -> int:
+        return (1 << 63) + self.rng.randrange(1 << 63)
 
 
 class FaultTarget(Protocol):

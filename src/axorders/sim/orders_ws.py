@@ -67,6 +67,7 @@ class OrdersGateway:
         self._record = record
         self._spawn = spawn
         self.by_account: dict[str, set[Connection]] = {}
+        liberties.connected = self.by_account.__contains__
         self._conn_ids = itertools.count(1)
         self._flood_seq = itertools.count(1)
         self._flood_filled: dict[str, int] = {}  # synthetic filled quantity by venue order id
@@ -85,14 +86,17 @@ class OrdersGateway:
             autoping=True, compress=False, decode_text=False, max_msg_size=1 << 20
         )
         await ws.prepare(request)
-        conn = Connection(ws, user, token, request.transport)
+        arrival = next(self._conn_ids)
+        gate = self.faults.liberties.session(arrival)
+        conn = Connection(ws, user, token, request.transport, gate)
         venue = conn.venue = VenueSession(
             self.engine,
             user_id=user.user_id,
             account_id=user.account_id,
-            connection_id=next(self._conn_ids),
+            connection_id=arrival,
             cancel_on_disconnect=flag in ("true", "1", "yes"),
             liberties=self.liberties,
+            gate=gate,
         )
         conn.budget = self.faults.drop_after_for(user.user_id)
         self.by_account.setdefault(user.account_id, set()).add(conn)
@@ -250,20 +254,29 @@ class OrdersGateway:
     # -- sending -------------------------------------------------------------------------------
 
     def dispatch(self, conn: Connection | None, outbound: list[Outbound]) -> None:
-        """Send a venue session's output: responses to ``conn``, events to accounts."""
+        """Send a venue session's output: responses to ``conn``, events to accounts.
+
+        The ``duplicate`` liberty is drawn per receiving socket, from its own generator.
+        """
         faults = self.faults
-        gate = faults.liberties
+        active = faults.liberties.active
+        push = self._sender.push
         for item in outbound:
             target, frame, hold, keys = item.target, item.frame, item.hold, item.keys
             if target is None:
                 if conn is not None:
-                    self._sender.push(conn, frame, hold, keys)
+                    push(conn, frame, hold, keys)
                 continue
-            twice = faults.take_duplicate() or (gate.active and gate.take("duplicate"))
-            for other in self.by_account.get(target, ()):
-                self._sender.push(other, frame, hold, keys)
-                if twice:
-                    self._sender.push(other, frame, hold, keys)
+            receivers = self.by_account.get(target)
+            if not receivers:
+                continue  # nobody receives it: no fault or liberty is spent on it
+            twice = faults.take_duplicate()
+            for other in receivers:
+                push(other, frame, hold, keys)
+                # Each socket draws its own duplicates (counted once per socket served).
+                gate = other.gate
+                if twice or (active and gate is not None and gate.take("duplicate")):
+                    push(other, frame, hold, keys)
 
     def frames(self, events: Events, now: int) -> list[Outbound]:
         """Engine events as frames, through the liberties when any applies."""
