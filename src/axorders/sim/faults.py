@@ -324,10 +324,10 @@ class SessionGate:
     """The draws of one client session (:meth:`Hostile.session`).
 
     Two generators, both derived from the seed and the session's order of arrival: one for
-    what the venue decides while it serves the session's requests and shapes the frames
-    addressed to it (holds, reorders, duplicates, late accepts...), one for how its frames
-    are cut on the wire (``fragment``), drawn as they are written. The switches, rates and
-    counters are the :class:`Hostile`'s.
+    what the venue decides while it serves the session's requests (late accepts, replies
+    after events, holds, reorders and duplicates of the events they cause...), one for how
+    the session's frames are cut on the wire (``fragment``), drawn as they are written. The
+    switches, rates and counters are the :class:`Hostile`'s.
     """
 
     __slots__ = ("arrival", "hostile", "rng", "wire_rng")

@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
 import msgspec
@@ -24,13 +24,23 @@ from axorders.sim.accounts import SimUser, Users
 from axorders.sim.engine import Engine, Events
 from axorders.sim.faults import MALFORMED_FRAME, Faults, unknown_event_frame
 from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized, unavailable
-from axorders.sim.venue import Outbound, VenueLiberties, VenueSession, event_frames
+from axorders.sim.venue import (
+    LibertyGate,
+    Outbound,
+    VenueLiberties,
+    VenueSession,
+    event_frames,
+)
 from axorders.wire.orders import Execution, PartiallyFilledMsg, encode, encode_error
 
 log = logging.getLogger("axorders.sim")
 
 _NS: Final = 1_000_000_000
 _FLOOD_BUFFER: Final = 1 << 20
+
+
+def _arrival(conn: Connection) -> int:
+    return conn.venue.connection_id if conn.venue is not None else 0
 
 
 class OrdersGateway:
@@ -256,10 +266,14 @@ class OrdersGateway:
     def dispatch(self, conn: Connection | None, outbound: list[Outbound]) -> None:
         """Send a venue session's output: responses to ``conn``, events to accounts.
 
-        The ``duplicate`` liberty is drawn per receiving socket, from its own generator.
+        The ``duplicate`` liberty is drawn per receiving socket, from the generator of the
+        session whose request this answers (``conn``), or the venue's for events no session
+        asked for, so that a session's draws follow its own requests only.
         """
         faults = self.faults
-        active = faults.liberties.active
+        gate: LibertyGate | None = None
+        if faults.liberties.active:
+            gate = conn.gate if conn is not None and conn.gate is not None else faults.liberties
         push = self._sender.push
         for item in outbound:
             target, frame, hold, keys = item.target, item.frame, item.hold, item.keys
@@ -267,15 +281,15 @@ class OrdersGateway:
                 if conn is not None:
                     push(conn, frame, hold, keys)
                 continue
-            receivers = self.by_account.get(target)
+            receivers: Iterable[Connection] | None = self.by_account.get(target)
             if not receivers:
                 continue  # nobody receives it: no fault or liberty is spent on it
             twice = faults.take_duplicate()
+            if gate is not None and len(self.by_account[target]) > 1:
+                receivers = sorted(receivers, key=_arrival)  # the draws in a fixed order
             for other in receivers:
                 push(other, frame, hold, keys)
-                # Each socket draws its own duplicates (counted once per socket served).
-                gate = other.gate
-                if twice or (active and gate is not None and gate.take("duplicate")):
+                if twice or (gate is not None and gate.take("duplicate")):
                     push(other, frame, hold, keys)
 
     def frames(self, events: Events, now: int) -> list[Outbound]:
