@@ -288,12 +288,6 @@ class Hostile:
         """One to three random cut points inside a payload of ``size`` bytes."""
         return _cuts(self.wire_rng, size)
 
-    def fragments(self, size: int) -> list[int] | None:
-        """Where to fragment a message of ``size`` bytes (None: whole), drawn and counted."""
-        if self.on["fragment"] and size > 1 and _take(self, self.wire_rng, "fragment", True):
-            return _cuts(self.wire_rng, size)
-        return None
-
     def random_cid(self) -> int:
         """A ``cid`` in the upper half of the unsigned 64-bit range (≥ 2^63)."""
         return (1 << 63) + self.rng.randrange(1 << 63)
