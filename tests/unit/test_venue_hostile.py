@@ -326,3 +326,81 @@ def test_a_kind_venue_is_untouched_by_an_idle_profile() -> None:
     out = venue.receive(place(1), T0)
     assert [(o.hold, o.keys) for o in out] == [(0.0, ()), (0.0, ())]
     assert sum(gate.stats().values()) == 0
+
+
+# -- per-session draws, what is counted, outages ------------------------------------------------
+
+
+def test_each_session_draws_from_its_own_seeded_generator() -> None:
+    def draws(seed: int, arrival: int, venue_draws: int) -> list[bool]:
+        hostile = Hostile(HostileConfig(rates={"duplicate": 0.5}, seed=seed))
+        for _ in range(venue_draws):  # the venue's own draws change nothing for a session
+            hostile.take("duplicate")
+        session = hostile.session(arrival)
+        return [session.take("duplicate") for _ in range(100)]
+
+    first = draws(5, 1, 0)
+    assert first == draws(5, 1, 37)
+    assert first != draws(5, 2, 0) and first != draws(6, 1, 0)
+    hostile = Hostile(HostileConfig(rates={"duplicate": 0.5}, seed=5))
+    session = hostile.session(1)
+    taken = sum(session.take("duplicate") for _ in range(100))
+    assert hostile.stats()["duplicate"] == taken  # counted where the switches live
+    hostile.set("all", on=False)
+    assert not session.take("duplicate") and not session.active
+
+
+def test_events_of_accounts_nobody_is_connected_to_take_no_liberty() -> None:
+    engine = make_engine()
+    gate = Hostile(HostileConfig.only("all", rates=dict.fromkeys(LIBERTIES, 1.0)))
+    liberties = VenueLiberties(engine, gate)
+    liberties.connected = lambda account: account == "acct-1"
+    reply = engine.place("acct-2", EUR, Side.BUY, 100, Decimal("1.1300"), now=T0)
+    [ack] = liberties.frames(reply.events, T0)
+    assert (ack.target, ack.hold) == ("acct-2", 0.0)
+    assert sum(gate.stats().values()) == 0
+    assert not liberties.refuses_cancel("acct-2", None, None, T0)
+    reply = engine.place("acct-1", EUR, Side.BUY, 100, Decimal("1.1300"), now=T0)
+    [ack] = liberties.frames(reply.events, T0)
+    assert ack.hold > 0  # held (cancel_409), for the connected account only
+
+
+class Target:
+    """A stand-in for the gateway's side of the faults."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.outages = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def begin_outage(self) -> int:
+        self.outages += 1
+        return 3
+
+
+def test_an_outage_is_timed_or_open_and_ends_without_touching_the_liberties() -> None:
+    faults = Faults()
+    with pytest.raises(RuntimeError):
+        faults.outage(1.0)
+    target = Target()
+    faults.attach(target)  # type: ignore[arg-type]
+    faults.hostile("delay", rate=0.5)
+    assert faults.end_outage() == 0 and not faults.in_outage(target.now)
+    assert faults.apply(FaultAction(action="outage", seconds=2.0)) == 3
+    assert faults.in_outage(101.9) and not faults.in_outage(102.0)
+    assert faults.outage_until is None  # ended by itself
+    assert faults.apply(FaultAction(action="outage")) == 3  # until ended
+    assert faults.in_outage(10_000.0)
+    assert faults.apply(FaultAction(action="outage-end")) == 1
+    assert not faults.in_outage(target.now)
+    assert faults.liberties.on["delay"] and faults.liberties.rates["delay"] == 0.5
+    faults.outage(0)
+    assert faults.in_outage(10_000.0)
+    faults.clear()
+    assert not faults.in_outage(target.now) and not faults.liberties.active
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError):
+            faults.outage(bad)
+    assert target.outages == 3

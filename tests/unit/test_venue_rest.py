@@ -359,3 +359,35 @@ def test_users_are_isolated(api: Api) -> None:
     assert api.call("POST", "/orders/cancel-all-orders", {}, user=2) == (200, {})
     assert api.call("POST", "/orders/cancel-all-orders", {"account_id": "a1"}, user=2)[0] == 403
     assert [o["oid"] for o in api.call("GET", "/orders/open-orders")[1]["orders"]] == [oid]
+
+
+def test_a_self_trade_cancel_says_why_in_rest_as_in_its_event(api: Api) -> None:
+    """Self-trade prevention (cancel-incoming): the ``c`` event's ``txt`` is in REST too."""
+    resting = place(api, d="S", q=100, p="1.1300", cid=1)
+    response = api.api.handle(
+        "POST",
+        "/orders/place-order",
+        {},
+        json.dumps({"s": EUR, "d": "B", "q": 100, "p": "1.1300", "tif": "GTC", "cid": 2}).encode(),
+        authorization=f"Bearer {api.tokens[1]}",
+        now=T0,
+    )
+    assert response.status == 200
+    incoming = json.loads(response.body)["oid"]
+    [canceled] = [e for _, e in response.events if e.order.status == "CANCELED"]  # type: ignore[attr-defined]
+    why = "order canceled by self-trade prevention"
+    assert canceled.text == why  # type: ignore[attr-defined]
+    status, body = api.call("GET", "/orders/orders", order_id=incoming)
+    assert status == 200
+    [order] = body["orders"]
+    assert (order["o"], order["txt"]) == ("CANCELED", why)
+    status, body = api.call("GET", "/orders/order-status", oid=incoming)
+    assert body["status"]["state"] == "CANCELED"
+    assert body["status"]["reject_message"] == why
+    # The resting order is untouched, and a user's own cancel carries no reason.
+    status, body = api.call("GET", "/orders/order-status", oid=resting)
+    assert body["status"]["state"] == "ACCEPTED" and "reject_message" not in body["status"]
+    api.call("POST", "/orders/cancel-order", {"oid": resting})
+    status, body = api.call("GET", "/orders/orders", order_id=resting)
+    assert "txt" not in body["orders"][0]
+    assert "reject_message" not in api.call("GET", "/orders/order-status", oid=resting)[1]["status"]

@@ -29,6 +29,7 @@ import msgspec
 from axorders.model import Instrument, Side
 from axorders.sim.rules import (
     ACCEPTED,
+    CANCELED,
     HUNDRED,
     NS,
     OPEN_STATES,
@@ -134,7 +135,11 @@ class Order(msgspec.Struct, gc=False):
         return first
 
     def status_body(self) -> StatusBody:
-        """The order-status object (WS ``s``, REST ``order-status``)."""
+        """The order-status object (WS ``s``, REST ``order-status``).
+
+        ``reject_message`` is the venue's text of a REJECTED order, and of a CANCELED one that
+        the venue canceled itself (self-trade prevention, cancel-on-disconnect).
+        """
         status = self.status
         return StatusBody(
             symbol=self.symbol,
@@ -144,7 +149,9 @@ class Order(msgspec.Struct, gc=False):
             filled_quantity=self.filled,
             remaining_quantity=self.quantity - self.filled if status in OPEN_STATES else 0,
             reject_reason=self.reason,
-            reject_message=self.text if status == REJECTED else None,
+            # The venue's text of a rejection, or of a cancel the venue made itself
+            # (self-trade prevention, cancel-on-disconnect), as its ``c`` event says it.
+            reject_message=self.text if status in (REJECTED, CANCELED) else None,
         )
 
 

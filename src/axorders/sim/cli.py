@@ -1,8 +1,9 @@
 """``python -m axorders.sim``: run the AX simulator until Ctrl-C or SIGTERM.
 
-It prints the REST base URL, the WebSocket URLs and the default user's API key and secret,
-or, with ``--print-json``, one JSON line with them (for scripts that start it as a
-subprocess). It also prints the admin token that every ``/sim/*`` request must carry in
+It prints the REST base URL, the WebSocket URLs and the default user's API key and secret
+(and those of the ``--users N`` extra users), or, with ``--print-json``, one JSON line with
+them (the extra users as a ``users`` list), for scripts that start it as a
+subprocess. It also prints the admin token that every ``/sim/*`` request must carry in
 the ``X-Sim-Token`` header. Fault flags set the matching :mod:`axorders.sim.faults` knobs from
 the start; ``POST /sim/faults`` changes them while it runs. ``--hostile`` takes the venue's
 liberties (see :mod:`axorders.sim.faults`).
@@ -35,6 +36,11 @@ a POST body must be JSON sent as application/json):
   POST /sim/faults          {"action": "drop"}, {"action": "delay", "seconds": 0.5}, ...
   POST /sim/session-close   end the trading session (DAY orders get d)
   POST /sim/flood           {"count": N, "kind": "fill"}
+  POST /sim/users           {} (or {"user_id": "u7", "balance": "50000"}): a new user with
+                            its own account; answers its ids, API key and secret
+  POST /sim/faults          {"action": "outage", "seconds": 5}: every socket dropped, new
+                            ones and REST refused with 503 (seconds omitted or 0: until
+                            {"action": "outage_end"}, which leaves the liberties alone)
 
 venue liberties (--hostile; name and default rate):
 %s
@@ -54,6 +60,16 @@ def _liberty_names(text: str) -> list[str]:
         if name != "all" and name not in LIBERTIES:
             raise argparse.ArgumentTypeError(f"unknown liberty {name!r}")
     return names
+
+
+def _user_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad count {text!r}") from None
+    if not 0 <= count <= 10_000:
+        raise argparse.ArgumentTypeError("--users takes 0 to 10000")
+    return count
 
 
 def _liberty_rate(text: str) -> tuple[str, float]:
@@ -89,6 +105,13 @@ def build_parser(prog: str = "python -m axorders.sim") -> argparse.ArgumentParse
     parser.add_argument("--instruments", type=Path, help='a {"instruments": [...]} JSON file')
     parser.add_argument("--api-key", default="sim-api-key")
     parser.add_argument("--api-secret", default="sim-api-secret")
+    parser.add_argument(
+        "--users",
+        type=_user_count,
+        default=0,
+        metavar="N",
+        help="create N extra users, each with its own account and API key (printed)",
+    )
     parser.add_argument("--balance", type=Decimal, default=Decimal(1_000_000), help="USD")
     parser.add_argument("--taker-fee", type=Decimal, default=Decimal("0.0002"))
     parser.add_argument("--maker-fee", type=Decimal, default=Decimal(0))
@@ -181,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         instruments_file=args.instruments,
         api_key=args.api_key,
         api_secret=args.api_secret,
+        users=args.users,
         initial_balance=args.balance,
         taker_fee=args.taker_fee,
         maker_fee=args.maker_fee,
@@ -225,6 +249,11 @@ async def _serve(args: argparse.Namespace) -> int:
                 f"  api secret  {sim.api_secret}\n"
                 f"  admin token {sim.admin_token}  (X-Sim-Token header of /sim/*)\n"
             )
+            for user in sim.extra_users:
+                sys.stdout.write(
+                    f"  user        {user.user_id}  account {user.account_id}"
+                    f"  api key {user.api_key}  api secret {user.api_secret}\n"
+                )
             gate = sim.faults.liberties
             if gate.active:
                 names = ", ".join(n for n, on in gate.on.items() if on)

@@ -46,6 +46,8 @@ class SimConfig:
         instruments_file: or a file in the REST ``{"instruments": [...]}`` shape.
         marks: starting marks overriding the defaults.
         user_id / username / password / api_key / api_secret: the default user.
+        users: how many extra users to create at start, each with its own account and
+            generated credentials (:attr:`SimServer.extra_users`).
         clock: Unix-nanosecond clock (tests may inject one).
         hostile: the venue liberties to take (None: none, until ``/sim/faults`` switches
             some on); see :class:`~axorders.sim.faults.HostileConfig`.
@@ -87,6 +89,7 @@ class SimConfig:
     password: str = "sim-password"
     api_key: str = "sim-api-key"
     api_secret: str = "sim-api-secret"
+    users: int = 0
     clock: Callable[[], int] = time.time_ns
     hostile: HostileConfig | None = None
     admin_token: str | None = None

@@ -39,7 +39,9 @@ trading); then ``p``/``f`` for each execution (incoming side first, ``agg`` true
 for an IOC remainder. DAY orders end with ``d`` at :meth:`Engine.session_close` (Q12).
 
 A user's cancel has ``xr`` and ``txt`` empty, as captured; cancels by self-trade prevention
-and cancel-on-disconnect say so in ``txt``. The price band is ``mark × (1 ± pct / 100)``
+and cancel-on-disconnect say so in ``txt``, and so does the order afterwards: its ``txt`` in
+REST history and ``reject_message`` in order status (the event's own ``o`` is left as it
+was, as for an expired IOC). The price band is ``mark × (1 ± pct / 100)``
 rounded inwards to the tick.
 
 Cancels: an unknown, terminal or foreign order gets ``err`` 404 ``"no matching orders"``

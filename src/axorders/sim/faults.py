@@ -18,18 +18,34 @@ sockets whose token expired). In-process::
     sim.faults.duplicate_events(2)        # the next 2 events are sent twice
     sim.faults.hostile("fragment", rate=0.5)  # take one venue liberty (see below)
     sim.faults.hostile("all", on=False)   # take none
-    sim.faults.clear()                    # back to normal (liberties too)
+    sim.faults.outage(5.0)                # the venue is down for 5 s (0: until ended)
+    sim.faults.end_outage()               # ... and up again (the liberties stay as they are)
+    sim.faults.clear()                    # back to normal (liberties and outage too)
 
 From another process, ``POST /sim/faults`` with a :class:`~axorders.wire.sim.FaultAction`
 body, e.g. ``{"action": "drop_after", "frames": 3}`` (:meth:`Faults.apply`).
+
+Outages
+-------
+``{"action": "outage", "seconds": S}`` takes the venue down: every WebSocket (orders and
+market data) is aborted at once, and until the outage ends every WebSocket upgrade and every
+REST request (``/sim/*`` excepted) is answered HTTP 503. It ends by itself after ``S``
+seconds, or, with ``seconds`` omitted or 0, at ``{"action": "outage_end"}`` (which may also
+end a timed one early, and does nothing when no outage is on). Neither touches the liberties
+or any other fault; ``clear`` ends an outage too. The engine keeps running meanwhile (the
+makers trade, DAY orders close), and cancel-on-disconnect applies to the dropped sockets.
 
 Venue liberties
 ---------------
 The hostile profile (:class:`HostileConfig`, ``axorders sim --hostile``) makes the simulator
 take liberties that the protocol (SPEC, RFC 6455) allows but that a kind venue never takes.
-Each one has a switch and a rate (the chance that it is taken where it can be), drawn from one
-seeded generator, so a run is repeatable; :attr:`Hostile.counts` counts those taken, per kind
-(``GET /sim/stats`` → ``liberties``). The kinds (:data:`LIBERTIES`):
+Each one has a switch and a rate (the chance that it is taken where it can be). Each client
+session (socket) draws from its own generators, derived from the seed and the session's order
+of arrival (:meth:`Hostile.session`), so the same seed and the same client traffic give the
+same liberties, whatever the makers and the other sessions do. A liberty is taken, and
+counted in :attr:`Hostile.counts` (``GET /sim/stats`` → ``liberties``), only where it
+changes what a connected session receives: the events of accounts without a connected
+session (the makers') take none. The kinds (:data:`LIBERTIES`):
 
 ``fragment``
     an outgoing WebSocket message (orders and market data) is split at random points into a
@@ -63,6 +79,7 @@ Over HTTP: ``{"action": "hostile", "liberty": "fragment", "on": true, "rate": 0.
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 from collections import Counter
@@ -80,6 +97,7 @@ __all__ = [
     "Faults",
     "Hostile",
     "HostileConfig",
+    "SessionGate",
     "fragment_text_frame",
     "text_frame",
     "unknown_event_frame",
@@ -201,9 +219,17 @@ class HostileConfig:
 
 
 class Hostile:
-    """The liberties' live switches, rates, seeded draws and counters (one per simulator).
+    """The liberties' live switches, rates, counters and seeded draws (one per simulator).
 
     Without a config every liberty is off (at its default rate); :meth:`set` switches them.
+
+    Each client session (socket) draws from its own generators, :meth:`session`, seeded with
+    the seed and the session's order of arrival, so that what one session sees depends on the
+    seed and on that session's traffic only: not on the makers, other sessions or timers.
+    The draws of this object itself (:meth:`take`...) are the venue's, for events no session
+    asked for (REST requests, the retirement of other sessions' orders) that reach a
+    connected session. The counters are shared: a liberty is counted when it is taken, and
+    it is taken only where it changes what a connected session receives.
     """
 
     def __init__(self, config: HostileConfig | None = None) -> None:
@@ -211,10 +237,17 @@ class Hostile:
         self.on: dict[str, bool] = {n: cfg.is_on(n) for n in LIBERTIES}
         self.rates: dict[str, float] = {n: cfg.rate(n) for n in LIBERTIES}
         self.hold_range = cfg.hold
+        self.seed = cfg.seed
         self.rng = random.Random(cfg.seed)
+        self.wire_rng = random.Random(f"{cfg.seed}:venue:wire")
         self.counts: Counter[str] = Counter()
         self.active = any(self.on.values())
         """Whether any liberty is on."""
+
+    def session(self, arrival: int | str) -> SessionGate:
+        """The draws of one client session: ``arrival`` is its order of arrival (1, 2, ...
+        for orders sockets; the gateway names market-data sockets ``"md:1"``...)."""
+        return SessionGate(self, arrival)
 
     def set(self, liberty: str, *, on: bool = True, rate: float | None = None) -> None:
         """Switch one liberty (``"all"``: every one), optionally with a new rate.
@@ -241,14 +274,7 @@ class Hostile:
 
     def take(self, liberty: str, *, count: bool = True) -> bool:
         """Whether to take ``liberty`` this time (counted unless ``count`` is False)."""
-        if not self.on[liberty]:
-            return False
-        rate = self.rates[liberty]
-        if rate < 1.0 and self.rng.random() >= rate:
-            return False
-        if count:
-            self.counts[liberty] += 1
-        return True
+        return _take(self, self.rng, liberty, count)
 
     def count(self, liberty: str, n: int = 1) -> None:
         self.counts[liberty] += n
@@ -260,9 +286,7 @@ class Hostile:
 
     def cuts(self, size: int) -> list[int]:
         """One to three random cut points inside a payload of ``size`` bytes."""
-        if size < 2:
-            return []
-        return [self.rng.randrange(1, size) for _ in range(self.rng.randint(1, 3))]
+        return _cuts(self.wire_rng, size)
 
     def random_cid(self) -> int:
         """A ``cid`` in the upper half of the unsigned 64-bit range (≥ 2^63)."""
@@ -271,6 +295,71 @@ class Hostile:
     def stats(self) -> dict[str, int]:
         """Liberties taken, per kind (every kind listed)."""
         return {name: self.counts[name] for name in LIBERTIES}
+
+
+def _take(hostile: Hostile, rng: random.Random, liberty: str, count: bool) -> bool:
+    if not hostile.on[liberty]:
+        return False
+    rate = hostile.rates[liberty]
+    if rate < 1.0 and rng.random() >= rate:
+        return False
+    if count:
+        hostile.counts[liberty] += 1
+    return True
+
+
+def _cuts(rng: random.Random, size: int) -> list[int]:
+    if size < 2:
+        return []
+    return [rng.randrange(1, size) for _ in range(rng.randint(1, 3))]
+
+
+class SessionGate:
+    """The draws of one client session (:meth:`Hostile.session`).
+
+    Two generators, both derived from the seed and the session's order of arrival: one for
+    what the venue decides while it serves the session's requests (late accepts, replies
+    after events, holds, reorders and duplicates of the events they cause...), one for how
+    the session's frames are cut on the wire (``fragment``), drawn as they are written. The
+    switches, rates and counters are the :class:`Hostile`'s.
+    """
+
+    __slots__ = ("arrival", "hostile", "rng", "wire_rng")
+
+    def __init__(self, hostile: Hostile, arrival: int | str) -> None:
+        self.hostile = hostile
+        self.arrival = arrival
+        self.rng = random.Random(f"{hostile.seed}:{arrival}")
+        self.wire_rng = random.Random(f"{hostile.seed}:{arrival}:wire")
+
+    @property
+    def on(self) -> dict[str, bool]:
+        return self.hostile.on
+
+    @property
+    def active(self) -> bool:
+        return self.hostile.active
+
+    def take(self, liberty: str, *, count: bool = True) -> bool:
+        """Whether to take ``liberty`` this time (counted unless ``count`` is False)."""
+        return _take(self.hostile, self.rng, liberty, count)
+
+    def count(self, liberty: str, n: int = 1) -> None:
+        self.hostile.counts[liberty] += n
+
+    def hold(self, scale: float = 1.0) -> float:
+        low, high = self.hostile.hold_range
+        return self.rng.uniform(low, high) * scale
+
+    def fragments(self, size: int) -> list[int] | None:
+        """Where to fragment a message of ``size`` bytes (None: whole), drawn and counted."""
+        hostile = self.hostile
+        if hostile.on["fragment"] and size > 1 and _take(hostile, self.wire_rng, "fragment", True):
+            return _cuts(self.wire_rng, size)
+        return None
+
+    def random_cid(self) -> int:
+        return (1 << 63) + self.rng.randrange(1 << 63)
 
 
 class FaultTarget(Protocol):
@@ -296,6 +385,14 @@ class FaultTarget(Protocol):
         """Expire tokens and (``close``) close the sockets that used them; returns tokens."""
         ...
 
+    def monotonic(self) -> float:
+        """The clock that outages are timed with (seconds)."""
+        ...
+
+    def begin_outage(self) -> int:
+        """Abort every socket (orders and market data); returns how many."""
+        ...
+
 
 class Faults:
     """The fault knobs of one simulator.
@@ -319,6 +416,9 @@ class Faults:
         self.drop_after_user: str | None = None
         self._auth_rejections = 0
         self._duplicates = 0
+        self.outage_until: float | None = None
+        """While set, the venue is down until this :meth:`FaultTarget.monotonic` time
+        (``math.inf``: until :meth:`end_outage`)."""
 
     def attach(self, target: FaultTarget) -> None:
         self._target = target
@@ -373,6 +473,38 @@ class Faults:
         """
         self.liberties.set(liberty, on=on, rate=rate)
 
+    def outage(self, seconds: float | None = None) -> int:
+        """Take the venue down for ``seconds`` (None or 0: until :meth:`end_outage`).
+
+        Every socket is aborted now; until the outage ends, upgrades and REST get 503.
+        Returns how many sockets were aborted. A new outage replaces a running one.
+
+        Raises:
+            ValueError: negative or not finite ``seconds``.
+        """
+        if seconds is not None and not 0 <= seconds < math.inf:
+            raise ValueError("seconds must be a finite number, 0 or more")
+        target = self._require()
+        start = target.monotonic()
+        self.outage_until = start + seconds if seconds else math.inf
+        return target.begin_outage()
+
+    def end_outage(self) -> int:
+        """End the outage, if one is on (1), else nothing (0). Liberties are left alone."""
+        ended = self.outage_until is not None
+        self.outage_until = None
+        return int(ended)
+
+    def in_outage(self, now: float) -> bool:
+        """Whether the venue is down at ``now`` (:meth:`FaultTarget.monotonic` time)."""
+        until = self.outage_until
+        if until is None:
+            return False
+        if now >= until:
+            self.outage_until = None
+            return False
+        return True
+
     # -- lasting --------------------------------------------------------------------------------
 
     def delay(self, seconds: float) -> None:
@@ -400,7 +532,7 @@ class Faults:
         self._duplicates = count
 
     def clear(self) -> None:
-        """Back to normal (open sockets armed with ``drop_after`` stay armed)."""
+        """Back to normal, outage ended (open sockets armed with ``drop_after`` stay armed)."""
         self.heartbeats_stopped = False
         self.delay_seconds = 0.0
         self.drop_after_frames = None
@@ -408,6 +540,7 @@ class Faults:
         self.drop_after_user = None
         self._auth_rejections = 0
         self._duplicates = 0
+        self.outage_until = None
         self.liberties.clear()
 
     # -- read by the server ---------------------------------------------------------------------
@@ -470,6 +603,10 @@ class Faults:
             self.duplicate_events(1 if action.count is None else action.count)
         elif name == "hostile":
             self.hostile(action.liberty or "all", on=action.on is not False, rate=action.rate)
+        elif name == "outage":
+            return self.outage(action.seconds)
+        elif name == "outage_end":
+            return self.end_outage()
         elif name == "clear":
             self.clear()
         else:

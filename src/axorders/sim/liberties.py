@@ -10,7 +10,7 @@ every held frame of its connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Final, Protocol
 
@@ -91,10 +91,15 @@ class Outbound:
 
 
 class LibertyGate(Protocol):
-    """The draws and counters of the hostile profile (:class:`~axorders.sim.faults.Hostile`)."""
+    """The draws and counters of the hostile profile: the venue's
+    (:class:`~axorders.sim.faults.Hostile`) or one session's
+    (:class:`~axorders.sim.faults.SessionGate`)."""
 
-    on: dict[str, bool]
-    active: bool
+    @property
+    def on(self) -> dict[str, bool]: ...
+
+    @property
+    def active(self) -> bool: ...
 
     def take(self, liberty: str, *, count: bool = True) -> bool: ...
 
@@ -136,14 +141,21 @@ class VenueLiberties:
     unacknowledged events), answers cancels of orders whose ``n`` is still held with 409, and
     places and retires the orders of the account's "other sessions" (``cid`` ≥ 2^63).
 
+    The draws come from the gate of the session whose request is served (``gate``
+    arguments), or from the venue's own gate for events no session asked for. Per-event
+    liberties are taken only for events of an account with a connected session
+    (:attr:`connected`): what nobody receives changes nothing and is not counted.
+
     Args:
         engine: the shared engine.
-        gate: the switches, rates, draws and counters.
+        gate: the switches, rates, counters and the venue's own draws.
     """
 
     def __init__(self, engine: Engine, gate: LibertyGate) -> None:
         self.engine = engine
         self.gate = gate
+        self.connected: Callable[[str], bool] = lambda account: True
+        """Whether an account has a connected orders session (the gateway sets it)."""
         self.fresh: dict[str, int] = {}
         """Venue order id → the filled quantity its WS view leaves out (fresh replaces)."""
         self._unacked: dict[tuple[str, str], int] = {}  # (account, key) → deadline (ns)
@@ -156,13 +168,20 @@ class VenueLiberties:
 
     # -- events -------------------------------------------------------------------------------
 
-    def frames(self, events: Events, now: int) -> list[Outbound]:
-        """Engine events as frames, with the liberties applied."""
-        gate = self.gate
+    def frames(
+        self, events: Events, now: int, gate: LibertyGate | None = None
+    ) -> list[Outbound]:
+        """Engine events as frames, with the liberties applied (drawn from ``gate``, default
+        the venue's); events of accounts without a connected session take none."""
+        gate = gate or self.gate
+        connected = self.connected
         out: list[Outbound] = []
         for account, event in events:
-            shaped = self.shape_event(event)
             keys = event_keys(event)
+            if not connected(account):
+                out.append(Outbound(account, encode(self.shape_event(event, None)), 0.0, keys))
+                continue
+            shaped = self.shape_event(event, gate)
             hold = 0.0
             if (
                 isinstance(event, AcknowledgedMsg)
@@ -179,15 +198,17 @@ class VenueLiberties:
             out.append(Outbound(account, encode(shaped), hold, keys))
         return out
 
-    def shape_event(self, event: msgspec.Struct) -> msgspec.Struct:
-        """The event as a fresh-replace venue shows it."""
+    def shape_event(
+        self, event: msgspec.Struct, gate: LibertyGate | None = None
+    ) -> msgspec.Struct:
+        """The event as a fresh-replace venue shows it (``gate`` None: take no new liberty)."""
         fresh = self.fresh
         if isinstance(event, ReplacedMsg):
             new = event.new_order
             if new is not None:
                 old_fresh = event.old_order.venue_order_id in fresh
                 if new.filled_quantity > 0 and (
-                    old_fresh or self.gate.take("fresh_replace")
+                    old_fresh or (gate is not None and gate.take("fresh_replace"))
                 ):
                     fresh[new.venue_order_id] = new.filled_quantity
             if not fresh:
@@ -273,9 +294,12 @@ class VenueLiberties:
 
     # -- the account's other sessions ---------------------------------------------------------
 
-    def foreign_place(self, account: str, request: PlaceRequest, now: int) -> Events:
+    def foreign_place(
+        self, account: str, request: PlaceRequest, now: int, gate: LibertyGate | None = None
+    ) -> Events:
         """Maybe place an order of another session (``cid`` ≥ 2^63) beside ``request``."""
-        if not self.gate.take("foreign_cid"):
+        gate = gate or self.gate
+        if not gate.take("foreign_cid"):
             return []
         instrument = self.engine.instrument(request.symbol)
         if instrument is None:
@@ -293,7 +317,7 @@ class VenueLiberties:
             now=now,
             time_in_force="GTC",
             post_only=True,
-            cid=self.gate.random_cid(),
+            cid=gate.random_cid(),
         )
         result = reply.result
         if reply.error is None and result is not None and result.venue_order_id is not None:

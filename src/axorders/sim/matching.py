@@ -266,6 +266,10 @@ class Matcher:
                 ),
             )
         )
+        if text:
+            # Why the venue canceled it (self-trade prevention, cancel-on-disconnect): the
+            # event says so in its ``txt``, REST (history and status) in the order's.
+            order.text = text
 
     def match(self, order: Order, book: Book, now: int, events: Events) -> None:
         """Trade ``order`` against the opposite side while it crosses."""

@@ -9,6 +9,7 @@ The engine records market data only while a market-data socket is open.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from axorders.sim.accounts import Users
 from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
 from axorders.sim.mdsession import MarketDataPublisher, MarketDataSession
-from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
+from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized, unavailable
 
 log = logging.getLogger("axorders.sim")
 
@@ -59,8 +60,11 @@ class MarketDataGateway:
             engine, depth=depth, ticker_interval_ns=ticker_interval_ns
         )
         self.connections: set[Connection] = set()
+        self._arrivals = itertools.count(1)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self._faults.in_outage(self._sender.time()):
+            return unavailable()
         auth = authenticate(request, self._users, self._faults, self._clock)
         if auth is None:
             return unauthorized()
@@ -69,7 +73,10 @@ class MarketDataGateway:
             autoping=True, compress=False, decode_text=False, max_msg_size=1 << 20
         )
         await ws.prepare(request)
-        conn = Connection(ws, user, token, request.transport)
+        arrival = next(self._arrivals)
+        conn = Connection(
+            ws, user, token, request.transport, self._faults.liberties.session(f"md:{arrival}")
+        )
         session = conn.md = MarketDataSession(self.engine, depth=self._depth)
         if not self.connections:
             self.engine.record_market_data = True

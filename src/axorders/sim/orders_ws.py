@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
 import msgspec
@@ -23,14 +23,24 @@ from axorders.sim import sockets
 from axorders.sim.accounts import SimUser, Users
 from axorders.sim.engine import Engine, Events
 from axorders.sim.faults import MALFORMED_FRAME, Faults, unknown_event_frame
-from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized
-from axorders.sim.venue import Outbound, VenueLiberties, VenueSession, event_frames
+from axorders.sim.sockets import Connection, Sender, authenticate, unauthorized, unavailable
+from axorders.sim.venue import (
+    LibertyGate,
+    Outbound,
+    VenueLiberties,
+    VenueSession,
+    event_frames,
+)
 from axorders.wire.orders import Execution, PartiallyFilledMsg, encode, encode_error
 
 log = logging.getLogger("axorders.sim")
 
 _NS: Final = 1_000_000_000
 _FLOOD_BUFFER: Final = 1 << 20
+
+
+def _arrival(conn: Connection) -> int:
+    return conn.venue.connection_id if conn.venue is not None else 0
 
 
 class OrdersGateway:
@@ -67,6 +77,7 @@ class OrdersGateway:
         self._record = record
         self._spawn = spawn
         self.by_account: dict[str, set[Connection]] = {}
+        liberties.connected = self.by_account.__contains__
         self._conn_ids = itertools.count(1)
         self._flood_seq = itertools.count(1)
         self._flood_filled: dict[str, int] = {}  # synthetic filled quantity by venue order id
@@ -74,6 +85,8 @@ class OrdersGateway:
     # -- the socket -----------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.faults.in_outage(self._sender.time()):
+            return unavailable()
         auth = authenticate(request, self._users, self.faults, self._clock)
         if auth is None:
             return unauthorized()
@@ -83,14 +96,17 @@ class OrdersGateway:
             autoping=True, compress=False, decode_text=False, max_msg_size=1 << 20
         )
         await ws.prepare(request)
-        conn = Connection(ws, user, token, request.transport)
+        arrival = next(self._conn_ids)
+        gate = self.faults.liberties.session(arrival)
+        conn = Connection(ws, user, token, request.transport, gate)
         venue = conn.venue = VenueSession(
             self.engine,
             user_id=user.user_id,
             account_id=user.account_id,
-            connection_id=next(self._conn_ids),
+            connection_id=arrival,
             cancel_on_disconnect=flag in ("true", "1", "yes"),
             liberties=self.liberties,
+            gate=gate,
         )
         conn.budget = self.faults.drop_after_for(user.user_id)
         self.by_account.setdefault(user.account_id, set()).add(conn)
@@ -248,20 +264,33 @@ class OrdersGateway:
     # -- sending -------------------------------------------------------------------------------
 
     def dispatch(self, conn: Connection | None, outbound: list[Outbound]) -> None:
-        """Send a venue session's output: responses to ``conn``, events to accounts."""
+        """Send a venue session's output: responses to ``conn``, events to accounts.
+
+        The ``duplicate`` liberty is drawn per receiving socket, from the generator of the
+        session whose request this answers (``conn``), or the venue's for events no session
+        asked for, so that a session's draws follow its own requests only.
+        """
         faults = self.faults
-        gate = faults.liberties
+        gate: LibertyGate | None = None
+        if faults.liberties.active:
+            gate = conn.gate if conn is not None and conn.gate is not None else faults.liberties
+        push = self._sender.push
         for item in outbound:
             target, frame, hold, keys = item.target, item.frame, item.hold, item.keys
             if target is None:
                 if conn is not None:
-                    self._sender.push(conn, frame, hold, keys)
+                    push(conn, frame, hold, keys)
                 continue
-            twice = faults.take_duplicate() or (gate.active and gate.take("duplicate"))
-            for other in self.by_account.get(target, ()):
-                self._sender.push(other, frame, hold, keys)
-                if twice:
-                    self._sender.push(other, frame, hold, keys)
+            receivers: Iterable[Connection] | None = self.by_account.get(target)
+            if not receivers:
+                continue  # nobody receives it: no fault or liberty is spent on it
+            twice = faults.take_duplicate()
+            if gate is not None and len(self.by_account[target]) > 1:
+                receivers = sorted(receivers, key=_arrival)  # the draws in a fixed order
+            for other in receivers:
+                push(other, frame, hold, keys)
+                if twice or (gate is not None and gate.take("duplicate")):
+                    push(other, frame, hold, keys)
 
     def frames(self, events: Events, now: int) -> list[Outbound]:
         """Engine events as frames, through the liberties when any applies."""

@@ -10,7 +10,8 @@ everything else is the pure engine, venue sessions, makers and REST API it drive
 Paths: ``/orders/ws`` and ``/md/ws`` (WebSocket, bearer token in the upgrade, 401 before the
 upgrade otherwise), REST under ``/api`` and ``/orders`` (see :mod:`axorders.sim.restapi`),
 and the admin surface ``POST /sim/faults``, ``POST /sim/session-close``, ``GET /sim/stats``,
-``POST /sim/flood``. Every ``/sim/*`` request carries the header ``X-Sim-Token`` with
+``POST /sim/flood``, ``POST /sim/users`` (see :mod:`axorders.sim.admin`). Every ``/sim/*``
+request carries the header ``X-Sim-Token`` with
 :attr:`SimServer.admin_token` (missing: 401, wrong: 403), and a POST body must be JSON with
 the content type ``application/json`` (415 otherwise, 400 when it does not parse), so neither
 a web page nor another local user can drive faults.
@@ -47,7 +48,7 @@ from aiohttp import web
 
 from axorders.model import Side
 from axorders.sim.accounts import SimUser, Users
-from axorders.sim.admin import ADMIN_TOKEN_HEADER, handle_admin
+from axorders.sim.admin import ADMIN_TOKEN_HEADER, handle_admin, user_info
 from axorders.sim.config import SimConfig
 from axorders.sim.engine import Engine
 from axorders.sim.faults import Faults
@@ -57,7 +58,7 @@ from axorders.sim.makers import Makers
 from axorders.sim.md_ws import MarketDataGateway
 from axorders.sim.orders_ws import OrdersGateway
 from axorders.sim.restapi import RestApi
-from axorders.sim.sockets import Connection, Sender
+from axorders.sim.sockets import Connection, Sender, unavailable
 from axorders.sim.timers import Timers
 from axorders.wire.rest import RestError, encode_rest
 from axorders.wire.sim import SimInfo, SimStats
@@ -175,6 +176,10 @@ class SimServer:
             api_secret=config.api_secret,
         )
         self._user_seq = itertools.count(2)
+        if config.users < 0:
+            raise ValueError("users must not be negative")
+        self.extra_users: list[SimUser] = [self.add_user() for _ in range(config.users)]
+        """The users made for ``SimConfig.users`` (``--users N``), in order."""
         self._runner: web.AppRunner | None = None
         self._host = config.host
         self._port = 0
@@ -269,7 +274,7 @@ class SimServer:
         return self._default.api_secret
 
     def info(self) -> SimInfo:
-        """Addresses and the default user's credentials (the CLI's ``--print-json`` line)."""
+        """Addresses, the default user's credentials and the extra users' (``--print-json``)."""
         return SimInfo(
             base_url=self.base_url,
             orders_ws_url=self.orders_ws_url,
@@ -278,6 +283,7 @@ class SimServer:
             api_secret=self.api_secret,
             user_id=self.user_id,
             admin_token=self.admin_token,
+            users=[user_info(user) for user in self.extra_users],
         )
 
     def add_user(
@@ -462,9 +468,20 @@ class SimServer:
 
     # -- REST and admin -------------------------------------------------------------------------
 
+    def monotonic(self) -> float:
+        return self.sender.time()
+
+    def begin_outage(self) -> int:
+        conns = self._sockets()
+        for conn in conns:
+            self.sender.drop(conn, abort=True)
+        return len(conns)
+
     async def _http(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/sim/"):
             return await handle_admin(self, request)
+        if self.faults.in_outage(self.sender.time()):
+            return unavailable()
         body = await request.read()
         started = time.perf_counter_ns()
         now = self._clock()

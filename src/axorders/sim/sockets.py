@@ -22,7 +22,7 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from axorders.sim.accounts import SimUser, Users, token_from_header
-from axorders.sim.faults import Faults, fragment_text_frame, text_frame
+from axorders.sim.faults import Faults, SessionGate, fragment_text_frame, text_frame
 from axorders.sim.venue import BARRIER, MarketDataSession, VenueSession
 from axorders.wire.rest import RestError, encode_rest
 
@@ -97,12 +97,19 @@ def unauthorized() -> web.Response:
     return web.Response(status=401, body=body, content_type="application/json")
 
 
+def unavailable() -> web.Response:
+    """The 503 of an outage (before any upgrade, and for REST)."""
+    body = encode_rest(RestError(error="service unavailable", code=503))
+    return web.Response(status=503, body=body, content_type="application/json")
+
+
 class Connection:
     """One WebSocket: its outgoing queue and writer task."""
 
     __slots__ = (
         "budget",
         "closing",
+        "gate",
         "held",
         "held_keys",
         "held_timer",
@@ -124,8 +131,11 @@ class Connection:
         user: SimUser,
         token: str,
         transport: asyncio.Transport | None,
+        gate: SessionGate | None = None,
     ) -> None:
         self.ws = ws
+        self.gate = gate
+        """This session's draws of the venue liberties (:meth:`Hostile.session`)."""
         self.user = user
         self.token = token
         self.transport = transport
@@ -319,18 +329,19 @@ class Sender:
         stall = self.stall_until
         return not stall or stall <= self.time()
 
-    def _cuts(self, payload: bytes) -> list[int] | None:
-        """Where to fragment ``payload`` (None: send it whole), drawn by the liberties."""
-        gate = self._faults.liberties
-        if gate.active and len(payload) > 1 and gate.take("fragment"):
-            return gate.cuts(len(payload))
-        return None
+    def _cutter(self, conn: Connection) -> Callable[[bytes], list[int] | None] | None:
+        """Where to fragment each payload of ``conn`` (None: send them whole), drawn from
+        the socket's own generator as they are written."""
+        gate = conn.gate
+        if gate is None or not self._faults.liberties.on["fragment"]:
+            return None
+        return lambda payload: gate.fragments(len(payload))
 
     def write_now(self, conn: Connection, frames: list[bytes]) -> None:
         transport = conn.transport
         if transport is None or transport.is_closing():
             return
-        cuts = self._cuts if self._faults.liberties.on["fragment"] else None
+        cuts = self._cutter(conn)
         for chunk in websocket_text_frames(frames, cuts):
             transport.write(chunk)
 
@@ -390,7 +401,8 @@ class Sender:
                     continue
                 queue.popleft()
                 conn.queued_bytes -= len(frame)
-                cuts = self._cuts(frame) if self._faults.liberties.on["fragment"] else None
+                cutter = self._cutter(conn)
+                cuts = cutter(frame) if cutter is not None else None
                 transport = conn.transport
                 if cuts and transport is not None and not transport.is_closing():
                     transport.write(fragment_text_frame(frame, cuts))

@@ -105,6 +105,8 @@ class VenueSession:
             cancel-on-disconnect).
         cancel_on_disconnect: the ``cancel_on_disconnect=true`` query flag.
         liberties: the hostile profile's venue side (None: a kind venue).
+        gate: this session's own draws (:meth:`~axorders.sim.faults.Hostile.session`;
+            None: the venue's, ``liberties.gate``).
 
     Call :meth:`connection_made` once after the upgrade and send its frame, then
     :meth:`receive` for every text frame, and :meth:`connection_lost` when the socket closes.
@@ -119,8 +121,10 @@ class VenueSession:
         connection_id: int,
         cancel_on_disconnect: bool = False,
         liberties: VenueLiberties | None = None,
+        gate: LibertyGate | None = None,
     ) -> None:
         self.liberties = liberties
+        self.gate = gate
         self.engine = engine
         self.user_id = user_id
         self.account_id = account_id
@@ -154,7 +158,7 @@ class VenueSession:
         liberties = self.liberties
         if liberties is not None and not liberties.engaged:
             liberties = None
-        gate = liberties.gate if liberties is not None else None
+        gate = (self.gate or liberties.gate) if liberties is not None else None
         reply: Reply
         extra: Events = []
         snapshot = False
@@ -174,7 +178,7 @@ class VenueSession:
                 origin=self.connection_id,
             )
             if liberties is not None and reply.error is None:
-                extra = liberties.foreign_place(account, request, now)
+                extra = liberties.foreign_place(account, request, now, gate)
                 if gate is not None and gate.take("late_accept"):
                     return self._late_accept(request.request_id, reply.events + extra, now)
         elif isinstance(request, CancelRequest):
@@ -250,7 +254,7 @@ class VenueSession:
         else:
             keys = ()
         first = Outbound(None, frame, 0.0, keys)
-        out = liberties.frames(events, now)
+        out = liberties.frames(events, now, gate)
         if (
             out
             and isinstance(request, (PlaceRequest, ReplaceRequest))
@@ -265,9 +269,9 @@ class VenueSession:
     def _late_accept(self, request_id: int, events: Events, now: int) -> list[Outbound]:
         """``err`` 500 for a place that the venue carries out anyway: its events follow, late."""
         assert self.liberties is not None
-        gate = self.liberties.gate
+        gate = self.gate or self.liberties.gate
         out = [Outbound(None, encode_error(request_id, 500, "internal error"))]
-        for item in self.liberties.frames(events, now):
+        for item in self.liberties.frames(events, now, gate):
             out.append(item.held(max(item.hold, gate.hold())))
         return out
 

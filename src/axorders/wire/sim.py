@@ -1,7 +1,9 @@
 """The simulator's own admin surface (not part of the AX protocol).
 
 ``POST /sim/faults`` takes a :class:`FaultAction`, ``GET /sim/stats`` returns
-:class:`SimStats`, and ``python -m axorders.sim --print-json`` prints one :class:`SimInfo` line.
+:class:`SimStats`, ``POST /sim/users`` takes a :class:`UserRequest` and returns a
+:class:`SimUserInfo`, and ``python -m axorders.sim --print-json`` prints one :class:`SimInfo`
+line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ __all__ = [
     "FaultAction",
     "SimInfo",
     "SimStats",
+    "SimUserInfo",
+    "UserRequest",
     "decode_fault_action",
+    "decode_user_request",
     "encode_sim",
 ]
 
@@ -25,9 +30,10 @@ class FaultAction(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     ``action`` is one of ``drop``, ``drop_after``, ``delay``, ``stall``, ``stop_heartbeats``,
     ``resume_heartbeats``, ``reject_next_auth``, ``expire_tokens``, ``send_malformed``,
-    ``send_unknown``, ``duplicate_events``, ``hostile``, ``clear`` (see
-    :mod:`axorders.sim.faults`). ``hostile`` takes ``liberty`` (a name or ``"all"``), ``on``
-    (default true) and an optional ``rate`` (0..1).
+    ``send_unknown``, ``duplicate_events``, ``hostile``, ``outage``, ``outage_end``, ``clear``
+    (see :mod:`axorders.sim.faults`). ``hostile`` takes ``liberty`` (a name or ``"all"``),
+    ``on`` (default true) and an optional ``rate`` (0..1). ``outage`` takes ``seconds``
+    (omitted or 0: until ``outage_end``).
     """
 
     action: str
@@ -67,7 +73,27 @@ class SimStats(msgspec.Struct, kw_only=True):
     """Sockets closed (1008) because their send queue passed the bound."""
 
 
-class SimInfo(msgspec.Struct, kw_only=True):
+class SimUserInfo(msgspec.Struct, kw_only=True):
+    """One simulated user: its ids and the credentials a client logs in with."""
+
+    user_id: str
+    account_id: str
+    api_key: str
+    api_secret: str
+    username: str
+    password: str
+
+
+class UserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of ``POST /sim/users``: every field is optional (generated when missing)."""
+
+    user_id: str | None = None
+    account_id: str | None = None
+    balance: str | None = None
+    """The account's USD balance, a decimal string (default: the run's initial balance)."""
+
+
+class SimInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Where a running simulator listens and how to log in to it."""
 
     base_url: str
@@ -78,10 +104,14 @@ class SimInfo(msgspec.Struct, kw_only=True):
     user_id: str
     admin_token: str = ""
     """The ``X-Sim-Token`` that ``/sim/*`` requires."""
+    users: list[SimUserInfo] = msgspec.field(default_factory=list)
+    """The extra users (``--users N``), each with its own account and credentials (the key
+    is left out when there are none)."""
 
 
 _encoder: Final = msgspec.json.Encoder()
 _fault_decoder: Final = msgspec.json.Decoder(FaultAction)
+_user_decoder: Final = msgspec.json.Decoder(UserRequest)
 
 
 def encode_sim(value: msgspec.Struct) -> bytes:
@@ -91,3 +121,8 @@ def encode_sim(value: msgspec.Struct) -> bytes:
 def decode_fault_action(data: bytes | str) -> FaultAction:
     """Raises msgspec.DecodeError (including ValidationError) for a bad body."""
     return _fault_decoder.decode(data)
+
+
+def decode_user_request(data: bytes | str) -> UserRequest:
+    """Raises msgspec.DecodeError (including ValidationError) for a bad body."""
+    return _user_decoder.decode(data)
