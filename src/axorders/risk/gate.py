@@ -21,7 +21,8 @@ The checks, in order (the first that fails is raised):
    venue's preview price (or a last trade, a mark) as the reference to have it checked;
 5. ``max_open_orders`` and ``max_open_orders_total`` (places only: a replace adds no order);
 6. ``max_position``: the position after every working order on the order's side and this one
-   fill; an order that leaves that figure no larger than before passes whatever the limit;
+   fill; when that figure is over the limit already, an order that brings it toward flat
+   without going through it passes (a lowered limit never blocks the way out);
 7. ``submit_rate`` (places) or ``modify_rate`` (replaces).
 
 A value exactly at its limit passes; just over it fails.
@@ -352,9 +353,16 @@ class RiskGate:
         if cap is None:
             return
         sign = 1 if side is Side.BUY else -1
-        worst = abs(position + sign * after)
-        if worst > cap and worst > abs(position + sign * before):
-            raise RiskLimitError("max_position", cap, worst, symbol, field="quantity")
+        then = position + sign * after
+        worst = abs(then)
+        if worst <= cap:
+            return
+        # Over the limit already: an order that brings the figure toward flat, without going
+        # through it, passes (a limit lowered under a held position must not block its exit).
+        held = position + sign * before
+        if then * held > 0 and worst <= abs(held):
+            return
+        raise RiskLimitError("max_position", cap, worst, symbol, field="quantity")
 
 
 def _check_collar(
