@@ -29,6 +29,7 @@ __all__ = [
     "OpenOrdersReceived",
     "OrderAccepted",
     "OrderCanceled",
+    "OrderDenied",
     "OrderEvent",
     "OrderExpired",
     "OrderFilled",
@@ -38,6 +39,8 @@ __all__ = [
     "OrderStateCorrected",
     "OrderStatusReport",
     "OrderTriggered",
+    "PositionChanged",
+    "PositionMismatch",
     "Reconnected",
     "RejectOrigin",
     "ReplaceRejected",
@@ -392,6 +395,53 @@ class RequestFallback(Event, frozen=True, kw_only=True):
     kind: RequestKind
     code: int
     message: str
+
+
+class OrderDenied(Event, frozen=True, kw_only=True):
+    """A pre-trade risk control refused an order (or a replace) before anything was sent.
+
+    ``reason`` names the limit (``max_notional``, ``trading_state``...); ``text`` is the
+    :class:`~axorders.exceptions.RiskLimitError` message (limit, its value, the order's value).
+    ``kind`` is PLACE or REPLACE; for a replace, ``quantity`` and ``price`` are the asked ones.
+    """
+
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    quantity: int
+    price: Decimal | None
+    reason: str
+    text: str
+    kind: RequestKind = RequestKind.PLACE
+
+
+class PositionChanged(Event, frozen=True, kw_only=True):
+    """A fill (or a late fee for one) changed a position.
+
+    ``quantity`` is signed (long > 0, short < 0) and ``avg_price`` the average entry price of
+    the open quantity (0 when flat); ``realized_pnl`` and ``fees`` are cumulative for the symbol
+    (in the quote currency; fees paid are positive). ``trade_id`` is the fill's.
+    """
+
+    symbol: str
+    quantity: int
+    avg_price: Decimal
+    realized_pnl: Decimal
+    fees: Decimal
+    trade_id: str
+
+
+class PositionMismatch(Event, frozen=True, kw_only=True):
+    """The venue's position for a symbol differed from the local one; the venue's was adopted.
+
+    ``venue_avg_price`` is None when the venue gave no average price.
+    """
+
+    symbol: str
+    quantity: int
+    avg_price: Decimal
+    venue_quantity: int
+    venue_avg_price: Decimal | None
 
 
 # ---------------------------------------------------------------------------------------------

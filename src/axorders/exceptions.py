@@ -9,7 +9,8 @@ it reports it as an event. The awaitable methods of :class:`~axorders.client.Ord
     ├── ProtocolError                 sans-I/O core only
     │   ├── LocalProtocolError        the caller asked for something illegal now
     │   │   ├── InvalidOrderError     a command failed local validation (names the field)
-    │   │   │   └── UnknownInstrumentError
+    │   │   │   ├── UnknownInstrumentError
+    │   │   │   └── RiskLimitError    a pre-trade risk control refused the order
     │   │   ├── UnknownOrderError     no tracked order has that id (also an OrderNotFoundError)
     │   │   └── DuplicateOrderError   client order id or cid already live
     │   └── RemoteProtocolError       the venue sent malformed JSON or an impossible frame
@@ -54,6 +55,7 @@ __all__ = [
     "ReplaceRejectedError",
     "RequestRejectedError",
     "RequestTimeoutError",
+    "RiskLimitError",
     "StoreError",
     "TransportError",
     "UnknownInstrumentError",
@@ -97,6 +99,42 @@ class UnknownInstrumentError(InvalidOrderError):
             "UNKNOWN_INSTRUMENT",
             f"unknown instrument {symbol!r}; load or cache it first",
         )
+        self.symbol = symbol
+
+
+class RiskLimitError(InvalidOrderError):
+    """A pre-trade risk control refused an order or a replace before anything was sent.
+
+    ``str(error)`` names the limit, its value and the order's value, e.g.
+    ``"max_notional for EURUSD-PERP: 1000000 < order's 1085000.00"``.
+
+    Attributes:
+        limit: the limit's name (``"max_quantity"``, ``"max_notional"``, ``"price_collar_bps"``,
+            ``"max_open_orders"``, ``"max_open_orders_total"``, ``"max_position"``,
+            ``"submit_rate"``, ``"modify_rate"`` or ``"trading_state"``).
+        value: the limit's value (for ``trading_state``: the state's name).
+        actual: the order's value that broke it (None when there is none to give).
+        symbol: the order's instrument.
+        field: the order field concerned (``"quantity"``, ``"price"``, ``"side"``...).
+        reason: ``limit`` in capitals (``"MAX_NOTIONAL"``).
+    """
+
+    def __init__(
+        self,
+        limit: str,
+        value: object,
+        actual: object,
+        symbol: str,
+        *,
+        field: str = "order",
+        message: str | None = None,
+    ) -> None:
+        text = message or f"{limit} for {symbol}: {value} < order's {actual}"
+        super().__init__(field, limit.upper(), text)
+        self.args = (text,)
+        self.limit = limit
+        self.value = value
+        self.actual = actual
         self.symbol = symbol
 
 
