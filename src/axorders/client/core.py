@@ -38,6 +38,7 @@ from axorders.client.marketdata import MarketDataFeed
 from axorders.client.recovery import RestRecovery
 from axorders.client.stops import StopTriggers
 from axorders.client.submitting import Submitter
+from axorders.client.telemetry import Telemetry
 from axorders.client.ticker import Ticker
 from axorders.client.waiters import Waiters
 from axorders.commands import (
@@ -49,6 +50,7 @@ from axorders.commands import (
 )
 from axorders.config import Endpoints, Environment
 from axorders.exceptions import AxOrdersError, InvalidStateError, RequestTimeoutError, StoreError
+from axorders.metrics import MetricsSnapshot
 from axorders.model import Instrument, OrderType, RequestId, Side, TimeInForce, TriggerSource
 from axorders.rest import RestClient
 from axorders.results import OrderResult
@@ -106,7 +108,6 @@ class OrdersClient:
         allow_insecure: allow ``ws://``/``http://`` to a host that is not loopback.
         ssl_context: TLS settings for ``wss``/``https`` (certificates are verified by default).
     """
-
 
     def __init__(
         self,
@@ -182,14 +183,16 @@ class OrdersClient:
         self._gate = gate = SessionGate(self.session, self.stops)
 
         # The parts, each owning its state.
+        self._telemetry = telemetry = Telemetry(self.session)
         self._waiters = waiters = Waiters(self._send, self._drops, request_timeout)
-        self._hub = EventHub(
+        self._hub = hub = EventHub(
             max_queue=max_queue,
             low_water=low_water,
             event_queue=event_queue,
             on_event=on_event,
             handlers={
-                ev.RequestResolved: waiters.on_resolved,
+                **telemetry.handlers(),
+                ev.RequestResolved: self._on_resolved,
                 ev.OpenOrdersReceived: waiters.on_answer,
                 ev.OrderStatusReport: waiters.on_answer,
                 ev.LoginSnapshot: self._on_login_snapshot,
@@ -198,11 +201,11 @@ class OrdersClient:
             observe=waiters.notify,
             pause=self._on_pause,
         )
-        self._journal = (
-            JournalWriter(store, durability, self._hub.publish, clock)
-            if store is not None
-            else None
+        self._journal = journal = (
+            JournalWriter(store, durability, hub.publish, clock) if store is not None else None
         )
+        if journal is not None:
+            journal.commit_seconds = telemetry.journal_commit
         self._connection = Connection(
             self.endpoints,
             tokens,
@@ -247,6 +250,22 @@ class OrdersClient:
         )
         self._orders = AwaitingOrders(self.session, self._submitter, self._send, waiters)
         self._ticker = Ticker(self._tick)
+        connection = self._connection
+        telemetry.watch_connection(
+            lambda: connection.is_open, lambda: connection.reconnects, lambda: connection.silence
+        )
+        telemetry.watch_queue(lambda: hub.depth)
+        telemetry.watch_drops({"events": lambda: hub.dropped_count})
+        telemetry.watch(
+            "rest_fallbacks",
+            "REST calls for requests the WebSocket does not know",
+            lambda: self._recovery.fallbacks,
+        )
+        telemetry.watch(
+            "journal_write_failures",
+            "failed journal writes",
+            lambda: journal.write_failures if journal is not None else 0,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -399,6 +418,7 @@ class OrdersClient:
 
     def _on_open(self, reconnect: int) -> None:
         now = self._clock()
+        self._telemetry.opened(now)
         self._gate.connection_made(now)
         if reconnect:
             self._hub.publish([ev.Reconnected(ts_init=now, attempt=reconnect)])
@@ -444,7 +464,12 @@ class OrdersClient:
         if not self._account_known:
             self._gate.set_account(event.ts_init, event.login_id)
 
+    def _on_resolved(self, event: ev.RequestResolved) -> None:
+        self._waiters.on_resolved(event)
+        self._telemetry.on_resolved(event)
+
     def _on_resynced(self, event: ev.Resynced) -> None:
+        self._telemetry.on_resynced(event)
         self._connection.resynced.set()
         if self._market.has_gap:
             asyncio.get_running_loop().call_soon(self._market.replay_gap)
@@ -494,18 +519,21 @@ class OrdersClient:
         session = self.session
         gate = self._gate
         journal = self._journal
+        now = self._clock()
         if journal is None:
             try:
-                rid = gate.send(command, self._clock())
+                rid = gate.send(command, now)
             finally:
                 self._pump()
+            self._telemetry.sent(command, rid, now)
             return rid
         mark = session.journal_mark()
         try:
-            rid = gate.send(command, self._clock())
+            rid = gate.send(command, now)
         except BaseException:
             self._pump()
             raise
+        self._telemetry.sent(command, rid, now)
         own = session.take_changed()
         if not own:
             # Its frames depend on no new record (a cancel, a query): they leave now, even
@@ -799,9 +827,7 @@ class OrdersClient:
             RequestTimeoutError: no answer within ``timeout`` (default ``request_timeout``).
             ConnectionLostError: the connection dropped first.
         """
-        return await self._orders.replace(
-            client_order_id, venue_order_id, price, quantity, timeout
-        )
+        return await self._orders.replace(client_order_id, venue_order_id, price, quantity, timeout)
 
     async def cancel_all(
         self, symbol: str | None = None, *, timeout: float | None = None
@@ -859,6 +885,24 @@ class OrdersClient:
                 (``reached_venue`` None: whether the venue got it is unknown).
         """
         return await self._waiters.wait_for(request_id, timeout)
+
+    # -----------------------------------------------------------------------------------------
+    # Metrics.
+
+    def metrics(self) -> MetricsSnapshot:
+        """A snapshot of the client's counters, gauges and latency histograms.
+
+        Counters: ``orders_submitted``, ``orders_accepted``, ``orders_rejected`` (by
+        ``reason``), ``fills``, ``cancels``, ``replaces``, ``reconnects``, ``resyncs``,
+        ``malformed_frames``, ``unknown_frames``, ``journal_write_failures``, ``dropped``
+        (by ``what``: events, recorder), ``rest_fallbacks`` and more; gauges: ``connected``,
+        ``open_orders``, ``requests_in_flight``, ``reader_queue_depth``,
+        ``last_message_age_seconds``; histograms: ``request_seconds`` (by ``kind``: place,
+        cancel, replace), ``resync_seconds``, ``journal_commit_seconds``. See
+        :mod:`axorders.metrics` to read it, and :func:`axorders.metrics.serve` to expose it
+        to Prometheus.
+        """
+        return self._telemetry.snapshot()
 
     # -----------------------------------------------------------------------------------------
     # The parts, for inspection and tests.

@@ -94,6 +94,11 @@ class EventHub:
         return self._dropped
 
     @property
+    def dropped_count(self) -> int:
+        """:attr:`dropped` without handing pending events over first."""
+        return self._dropped
+
+    @property
     def reader_count(self) -> int:
         return len(self._readers)
 
