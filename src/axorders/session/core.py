@@ -3,21 +3,27 @@ connection's lifecycle, the journal's marks and the clock's ticks, and delegates
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from axorders import events as ev
-from axorders.model import Instrument, OrderStatus
+from axorders.model import Instrument
 from axorders.session.base import order_meta
 from axorders.session.commands import Commands
 from axorders.session.handlers import EventHandlers
+from axorders.session.parts import (
+    FillRecovery,
+    RestFallbacks,
+    ResyncTracker,
+    SessionCounters,
+    StatusPacer,
+)
 from axorders.session.recovery import Recovery
 from axorders.session.registry import OrderRegistry
 from axorders.session.replies import ReplyHandlers
 from axorders.session.requests import Request, RequestBook
 from axorders.session.resync import Resync
 from axorders.session.tracking import OrderTracking
-from axorders.session.values import NS, K, Outcome, RestCancelAll, RestStatusQuery, S, SessionStats
+from axorders.session.values import NS, K, Outcome, S, SessionStats
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -91,34 +97,12 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._changed: dict[str, OrderRecord] = {}
         self._connected = False
         self._logged_in = False
-        # Recovery: fills known to be missing, and ends that wait for them.
-        self._wanted: dict[str, int] = {}  # client order id -> venue's cumulative filled qty
-        self._held_ends: dict[str, tuple[OrderStatus, str | None, str | None, int]] = {}
-        # Resync, and the session's own status queries: in flight (client order id -> rid)
-        # and waiting.
-        self._resync = None
-        self._interrupted: list[Request] = []
-        self._status_inflight: dict[str, int] = {}
-        self._status_queue: deque[tuple[str, bool]] = deque()
-        self._status_queued: set[str] = set()
-        # Request kinds the venue does not know over the WebSocket: done over REST instead.
-        self._rest_status = False
-        self._rest_cancel_all = False
-        self._rest_status_wanted: dict[int, RestStatusQuery] = {}
-        self._rest_cancel_all_wanted: dict[int, RestCancelAll] = {}
-        self._via_rest = False  # an answer fed from REST is being handled
-        # Counters.
-        self._frames_in = 0
-        self._frames_out = 0
-        self._events_out = 0
-        self._unknown = 0
-        self._malformed = 0
-        self._duplicates = 0
-        self._timeouts = 0
-        self._resyncs = 0
-        self._corrections = 0
-        self._inconsistent = 0
-        self._externals_dropped = 0
+        # The state of the behaviour parts, one object each (see parts.py).
+        self.resync = ResyncTracker()
+        self.pacer = StatusPacer()
+        self.recovery = FillRecovery()
+        self.fallbacks = RestFallbacks()
+        self.counters = SessionCounters()
         self._init_handlers()
 
     # -----------------------------------------------------------------------------------------
@@ -138,7 +122,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     @property
     def is_resyncing(self) -> bool:
-        return self._resync is not None
+        return self.resync.current is not None
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         """The record of a live or recently ended order."""
@@ -159,23 +143,23 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     def stats(self) -> SessionStats:
         return SessionStats(
-            frames_in=self._frames_in,
-            frames_out=self._frames_out,
-            events_out=self._events_out,
+            frames_in=self.counters.frames_in,
+            frames_out=self.counters.frames_out,
+            events_out=self.counters.events_out,
             live_orders=len(self._orders),
             armed_orders=self.registry.armed_count(),
             recent_orders=len(self.registry.recent),
             pending_requests=len(self._pending),
-            unknown_messages=self._unknown,
-            malformed_messages=self._malformed,
-            duplicates_dropped=self._duplicates,
-            timeouts=self._timeouts,
-            resyncs=self._resyncs,
-            corrections=self._corrections,
-            inconsistent=self._inconsistent,
-            status_queued=len(self._status_queue),
+            unknown_messages=self.counters.unknown,
+            malformed_messages=self.counters.malformed,
+            duplicates_dropped=self.counters.duplicates,
+            timeouts=self.counters.timeouts,
+            resyncs=self.counters.resyncs,
+            corrections=self.counters.corrections,
+            inconsistent=self.counters.inconsistent,
+            status_queued=len(self.pacer.queue),
             external_orders=len(self.registry.externals),
-            externals_dropped=self._externals_dropped,
+            externals_dropped=self.counters.externals_dropped,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -186,7 +170,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         out = self._out
         if out:
             self._out = []
-            self._frames_out += len(out)
+            self.counters.frames_out += len(out)
         return out
 
     def events_received(self) -> list[ev.Event]:
@@ -194,7 +178,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         out = self._events
         if out:
             self._events = []
-            self._events_out += len(out)
+            self.counters.events_out += len(out)
         return out
 
     def take_changed(self) -> list[OrderRecord]:
@@ -225,14 +209,16 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         # Internal queries of an unfinished resync die with the connection.
         for rid in [r.rid for r in self._pending.values() if r.internal]:
             del self._pending[rid]
-        self._status_inflight.clear()
-        self._status_queue.clear()
-        self._status_queued.clear()
-        if self._resync is not None:
-            in_flight.extend(r for r in self._resync.interrupted if r.rid in self._pending)
-            self._resync = None
-        self._interrupted = list({r.rid: r for r in in_flight}.values())
-        self._emit(ev.Disconnected(ts_init=now, reason=reason, in_flight=len(self._interrupted)))
+        self.pacer.inflight.clear()
+        self.pacer.queue.clear()
+        self.pacer.queued.clear()
+        if self.resync.current is not None:
+            in_flight.extend(r for r in self.resync.current.interrupted if r.rid in self._pending)
+            self.resync.current = None
+        self.resync.interrupted = list({r.rid: r for r in in_flight}.values())
+        self._emit(
+            ev.Disconnected(ts_init=now, reason=reason, in_flight=len(self.resync.interrupted))
+        )
 
     # -----------------------------------------------------------------------------------------
     # Journal.
@@ -269,7 +255,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         queued = mark[0]
         out = self._out[queued:]
         del self._out[queued:]
-        self._frames_out += len(out)
+        self.counters.frames_out += len(out)
         return out
 
     def withdraw(
@@ -343,11 +329,11 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     def _timeout(self, req: Request, now: int) -> None:
         del self._pending[req.rid]
-        self._timeouts += 1
+        self.counters.timeouts += 1
         if req.internal:
             if req.kind is _K.STATUS:
                 self._free_status_slot(req)
-            sync = self._resync
+            sync = self.resync.current
             if sync is not None and sync.open_rid == req.rid:
                 sync.open_rid = 0
             self._resync_query_done(req.rid, now)
@@ -355,7 +341,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         if req.frame is not None:
             self.requests.drop_deferred(req)
         self._resolve_request(req, Outcome.TIMEOUT, now, "no answer before deadline")
-        if self._resync is not None:
+        if self.resync.current is not None:
             self._maybe_finish_resync(now)
         rec = self._get(req.client_order_id) if req.client_order_id is not None else None
         if rec is not None and not rec.is_terminal and self._connected and self._logged_in:

@@ -47,7 +47,7 @@ class ReplyHandlers(SessionBase):
         elif kind is _K.OPEN_ORDERS:
             orders = res.orders or []
             if req.internal:
-                sync = self._resync
+                sync = self.resync.current
                 if sync is not None and sync.open_rid == req.rid:
                     sync.open_rid = 0
                 self._reconcile(orders, now)
@@ -86,7 +86,8 @@ class ReplyHandlers(SessionBase):
             return
         rec = self._get(req.client_order_id) if req.client_order_id is not None else None
         kind = req.kind
-        if code in UNSUPPORTED_CODES and kind in (_K.STATUS, _K.CANCEL_ALL) and not self._via_rest:
+        fallback = kind is _K.STATUS or kind is _K.CANCEL_ALL
+        if code in UNSUPPORTED_CODES and fallback and not self.fallbacks.via_rest:
             self._fall_back(req, code, text, now)
             return
         if kind is _K.CANCEL and code == 409 and req.retries < MAX_CANCEL_RETRIES:

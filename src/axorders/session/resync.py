@@ -3,7 +3,8 @@ what their answers change.
 
 After the rid-0 login the venue's open orders are compared with what the session tracks;
 tracked orders missing from the list get a status query, unknown ones are adopted, requests
-interrupted by the drop are judged. At most one resync is in flight (:class:`ResyncState`);
+interrupted by the drop are judged. At most one resync is in flight
+(:class:`~axorders.session.parts.ResyncState`);
 ``Resynced`` ends it once every query is answered and every missing fill has come.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from axorders import events as ev
 from axorders.model import OrderStatus
 from axorders.session.base import SessionBase
+from axorders.session.parts import ResyncState
 from axorders.session.requests import Request
 from axorders.session.values import NS, K, Outcome, S
 from axorders.state import OrderRecord
@@ -21,39 +23,12 @@ _K = K
 _S = S
 
 
-class ResyncState:
-    """Bookkeeping of one reconciliation with the venue."""
-
-    __slots__ = (
-        "again",
-        "changed",
-        "checked",
-        "external",
-        "fills",
-        "interrupted",
-        "open_rid",
-        "queries",
-        "resolved",
-    )
-
-    def __init__(self, interrupted: list[Request]) -> None:
-        self.interrupted = interrupted
-        self.queries: set[int] = set()
-        self.open_rid = 0  # its open-orders query, while unanswered
-        self.again = False  # a trigger came after that answer: compare once more at the end
-        self.checked = 0
-        self.changed = 0
-        self.external = 0
-        self.fills = 0
-        self.resolved = 0
-
-
 class Resync(SessionBase):
     """The login diff, the status queries and their pacing, the venue's word on each order.
 
-    Owns ``_resync`` (the one resync in flight), ``_interrupted`` (requests in flight at the
-    last drop) and the pacing of its status queries (``_status_inflight``, ``_status_queue``,
-    ``_status_queued``)."""
+    Its state: ``self.resync`` (:class:`~axorders.session.parts.ResyncTracker`: the one
+    resync in flight, the requests in flight at the last drop) and ``self.pacer``
+    (:class:`~axorders.session.parts.StatusPacer`: its status queries in flight and waiting)."""
 
     def _on_login(self, res: w.ResultBody, now: int) -> None:
         orders = res.login_orders or []
@@ -67,7 +42,7 @@ class Resync(SessionBase):
                 client_heartbeat=res.client_heartbeat,
             )
         )
-        interrupted, self._interrupted = self._interrupted, []
+        interrupted, self.resync.interrupted = self.resync.interrupted, []
         self._start_resync(interrupted)
         self._reconcile(orders, now)
         for coid in list(self._verdicts):
@@ -82,11 +57,11 @@ class Resync(SessionBase):
                 self._flush_deferred(rec, rec.venue_order_id)
 
     def _start_resync(self, interrupted: list[Request]) -> None:
-        if self._resync is None:
-            self._resync = ResyncState(interrupted)
-            self._resyncs += 1
+        if self.resync.current is None:
+            self.resync.current = ResyncState(interrupted)
+            self.counters.resyncs += 1
         else:
-            self._resync.interrupted.extend(interrupted)
+            self.resync.current.interrupted.extend(interrupted)
 
     def _soft_resync(self, now: int) -> None:
         """After a frame we could not read: compare with the venue's open orders.
@@ -95,13 +70,13 @@ class Resync(SessionBase):
         is still to come), or has it compare once more when it ends."""
         if not self._connected or not self._logged_in:
             return
-        sync = self._resync
+        sync = self.resync.current
         if sync is not None:
             if not sync.open_rid:
                 sync.again = True
             return
         self._start_resync([])
-        sync = self._resync
+        sync = self.resync.current
         assert sync is not None
         req = self.requests.new(_K.OPEN_ORDERS, now, internal=True)
         sync.queries.add(req.rid)
@@ -109,10 +84,10 @@ class Resync(SessionBase):
         self._write(w.OpenOrdersRequest(request_id=req.rid))
 
     def _reconcile(self, venue_orders: list[w.OrderBody], now: int) -> None:
-        sync = self._resync
+        sync = self.resync.current
         if sync is None:
             self._start_resync([])
-            sync = self._resync
+            sync = self.resync.current
             assert sync is not None
         seen: set[str] = set()
         for body in venue_orders:
@@ -208,11 +183,11 @@ class Resync(SessionBase):
         if not self._connected or not self._logged_in:
             return  # the next login compares everything anyway
         coid = rec.client_order_id
-        if coid in self._status_inflight or coid in self._status_queued:
+        if coid in self.pacer.inflight or coid in self.pacer.queued:
             return  # the answer on its way, or the query waiting, will do
-        if len(self._status_inflight) >= self.max_status_queries:
-            self._status_queue.append((coid, by_venue_id))
-            self._status_queued.add(coid)
+        if len(self.pacer.inflight) >= self.max_status_queries:
+            self.pacer.queue.append((coid, by_venue_id))
+            self.pacer.queued.add(coid)
             return
         self._send_status(rec, now, by_venue_id)
 
@@ -223,41 +198,41 @@ class Resync(SessionBase):
         else:
             req.cid = rec.cid
         self._write_status(req)
-        self._status_inflight[rec.client_order_id] = req.rid
-        if self._resync is not None:
-            self._resync.queries.add(req.rid)
+        self.pacer.inflight[rec.client_order_id] = req.rid
+        if self.resync.current is not None:
+            self.resync.current.queries.add(req.rid)
 
     def _free_status_slot(self, req: Request) -> None:
         """An internal status query was answered (or timed out): its slot is free."""
         coid = req.client_order_id
-        if coid is not None and self._status_inflight.get(coid) == req.rid:
-            del self._status_inflight[coid]
+        if coid is not None and self.pacer.inflight.get(coid) == req.rid:
+            del self.pacer.inflight[coid]
 
     def _pump_status(self, now: int) -> None:
         """Send waiting status queries while there are free slots."""
-        queue = self._status_queue
-        while queue and len(self._status_inflight) < self.max_status_queries:
+        queue = self.pacer.queue
+        while queue and len(self.pacer.inflight) < self.max_status_queries:
             if not self._connected or not self._logged_in:
                 return
             coid, by_venue_id = queue.popleft()
-            self._status_queued.discard(coid)
+            self.pacer.queued.discard(coid)
             rec = self._get(coid)
             if rec is None or (rec.is_terminal and coid not in self._verdicts):
                 continue
-            if coid not in self._status_inflight:
+            if coid not in self.pacer.inflight:
                 self._send_status(rec, now, by_venue_id)
 
     def _resync_query_done(self, rid: int, now: int) -> None:
-        if self._status_queue:
+        if self.pacer.queue:
             self._pump_status(now)
-        sync = self._resync
+        sync = self.resync.current
         if sync is not None and rid in sync.queries:
             sync.queries.discard(rid)
             self._maybe_finish_resync(now)
 
     def _maybe_finish_resync(self, now: int) -> None:
-        sync = self._resync
-        if sync is None or sync.queries or self._status_queue or not self._logged_in:
+        sync = self.resync.current
+        if sync is None or sync.queries or self.pacer.queue or not self._logged_in:
             return
         for req in sync.interrupted:
             if req.rid not in self._pending:
@@ -267,9 +242,9 @@ class Resync(SessionBase):
                 continue
             sync.resolved += 1
             self._resolve_request(req, outcome, now, "resolved by resync")
-        if any(r.rid in self._pending for r in sync.interrupted) or self._wanted:
+        if any(r.rid in self._pending for r in sync.interrupted) or self.recovery.wanted:
             return  # waiting for fills (or for the answer to a request it cannot judge yet)
-        self._resync = None
+        self.resync.current = None
         self._emit(
             ev.Resynced(
                 ts_init=now,
@@ -380,7 +355,7 @@ class Resync(SessionBase):
                 changed = True
         if state.is_terminal and state is not _S.REPLACED:
             if target_filled > rec.filled_qty:
-                self._held_ends[rec.client_order_id] = (
+                self.recovery.held_ends[rec.client_order_id] = (
                     state,
                     status.reject_reason,
                     status.reject_message,
@@ -395,8 +370,8 @@ class Resync(SessionBase):
             changed = True
         if changed:
             self._changed_record(rec)
-            if self._resync is not None:
-                self._resync.changed += 1
+            if self.resync.current is not None:
+                self.resync.current.changed += 1
 
 
     def _status_not_found(self, rec: OrderRecord, now: int) -> None:

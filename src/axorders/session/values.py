@@ -1,4 +1,4 @@
-"""The session's constants and the small values it hands out (what to fetch, counters)."""
+"""The session's constants and the small values it hands out (what to fetch, its stats)."""
 
 from __future__ import annotations
 
