@@ -23,10 +23,11 @@ from axorders.session.parts import (
     ResyncTracker,
     SessionCounters,
     StatusPacer,
+    UnknownWatch,
 )
 from axorders.session.registry import OrderRegistry
 from axorders.session.requests import Request, RequestBook
-from axorders.session.values import NS, K, Outcome, S
+from axorders.session.values import NS, UNKNOWN_GRACE_NS, K, Outcome, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -87,6 +88,7 @@ class SessionBase:
     pacer: StatusPacer  # the session's own status queries, in flight and waiting
     recovery: FillRecovery  # fills known missing, ends waiting for them
     fallbacks: RestFallbacks  # request kinds done over REST, and those waiting for it
+    unknowns: UnknownWatch  # UNKNOWN orders to ask about again after their grace period
     counters: SessionCounters  # what stats() reports
 
     if TYPE_CHECKING:
@@ -211,6 +213,64 @@ class SessionBase:
         self._finish(rec)
 
 
+    def _ambiguous(
+        self,
+        req: Request,
+        now: int,
+        reason: str,
+        cause: str,
+        code: int | None = None,
+    ) -> None:
+        """The answer to ``req`` (a place, cancel or replace) was ambiguous (see
+        :mod:`axorders.session.verdicts`): the venue may have carried it out. The request
+        resolves UNKNOWN; a place's order, not yet heard of, goes UNKNOWN; the venue is asked
+        about the order (now, or at the next login)."""
+        coid = req.client_order_id
+        rec = self._get(coid) if coid is not None else None
+        self._resolve_request(req, Outcome.UNKNOWN, now, cause, code=code)
+        if rec is None or rec.is_terminal or rec.status is _S.ARMED:
+            return
+        if req.kind is _K.PLACE and rec.status is _S.PENDING and rec.venue_order_id is None:
+            self._enter_unknown(rec, now, reason, cause, code=code, request_id=req.rid)
+        else:
+            self._query_status(rec, now)
+
+    def _enter_unknown(
+        self,
+        rec: OrderRecord,
+        now: int,
+        reason: str,
+        cause: str,
+        *,
+        code: int | None = None,
+        request_id: int | None = None,
+        ask: bool = True,
+    ) -> None:
+        """The venue may or may not hold ``rec`` (PENDING): it goes UNKNOWN, with one
+        OrderStatusUnknown, and (with ``ask``) the venue is asked about it."""
+        if not rec.move_to(_S.UNKNOWN):
+            return
+        rec.unknown_since = now
+        rec.unknown_reason = reason
+        rec.ts_last = now
+        self._changed_record(rec)
+        self._emit(
+            ev.OrderStatusUnknown(
+                **order_meta(rec, now, now),
+                reason=reason,
+                cause=cause,
+                code=code,
+                request_id=request_id,
+            )
+        )
+        if ask:
+            self._query_status(rec, now)
+
+    def _recheck_later(self, rec: OrderRecord | None, now: int) -> None:
+        """A status query about an UNKNOWN order got no usable answer: ask again later."""
+        if rec is not None and rec.status is _S.UNKNOWN and rec.unknown_since:
+            self.unknowns.watch(rec.client_order_id, now + UNKNOWN_GRACE_NS)
+
     def _refuse(self, req: Request, rec: OrderRecord, now: int) -> None:
         """A cancel or replace of an order that has already ended: a local "no"."""
         text = f"order already ended ({rec.status.value})"
@@ -300,6 +360,8 @@ class SessionBase:
         if not self.registry.retire(rec):
             return
         self.recovery.forget(coid)
+        if self.unknowns.due:
+            self.unknowns.forget(coid)
         requests = self.requests
         if requests.replace_rids:
             requests.replace_rids.pop(coid, None)

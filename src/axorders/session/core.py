@@ -16,6 +16,7 @@ from axorders.session.parts import (
     ResyncTracker,
     SessionCounters,
     StatusPacer,
+    UnknownWatch,
 )
 from axorders.session.recovery import Recovery
 from axorders.session.registry import OrderRegistry
@@ -102,6 +103,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self.pacer = StatusPacer()
         self.recovery = FillRecovery()
         self.fallbacks = RestFallbacks()
+        self.unknowns = UnknownWatch()
         self.counters = SessionCounters()
         self._init_handlers()
 
@@ -196,7 +198,10 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._logged_in = False
 
     def connection_lost(self, now: int, reason: str = "connection lost") -> None:
-        """The socket is gone. In-flight requests wait for the resync (or their deadline)."""
+        """The socket is gone. A place, cancel or replace in flight is judged now: carried out
+        when its effect is already known, else ambiguous (UNKNOWN; see
+        :mod:`axorders.session.verdicts`); other requests in flight wait for the resync (or
+        their deadline)."""
         if not self._connected:
             return
         self._connected = False
@@ -209,15 +214,42 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         # Internal queries of an unfinished resync die with the connection.
         for rid in [r.rid for r in self._pending.values() if r.internal]:
             del self._pending[rid]
-        self.pacer.inflight.clear()
-        self.pacer.queue.clear()
-        self.pacer.queued.clear()
-        if self.resync.current is not None:
-            in_flight.extend(r for r in self.resync.current.interrupted if r.rid in self._pending)
-            self.resync.current = None
-        self.resync.interrupted = list({r.rid: r for r in in_flight}.values())
-        self._emit(
-            ev.Disconnected(ts_init=now, reason=reason, in_flight=len(self.resync.interrupted))
+        self.pacer.clear()
+        sync = self.resync
+        if sync.current is not None:
+            in_flight.extend(r for r in sync.current.interrupted if r.rid in self._pending)
+            sync.current = None
+        interrupted = list({r.rid: r for r in in_flight}.values())
+        self._emit(ev.Disconnected(ts_init=now, reason=reason, in_flight=len(interrupted)))
+        waiting = []
+        for req in interrupted:
+            if req.kind is _K.PLACE or req.kind is _K.CANCEL or req.kind is _K.REPLACE:
+                self._judge_dropped(req, now)
+            else:
+                waiting.append(req)
+        sync.interrupted = waiting
+
+    def _judge_dropped(self, req: Request, now: int) -> None:
+        """A place, cancel or replace in flight when the connection dropped."""
+        coid = req.client_order_id
+        rec = self._get(coid) if coid is not None else None
+        if rec is not None:
+            kind = req.kind
+            if kind is _K.PLACE:
+                done = rec.venue_order_id is not None
+            elif kind is _K.CANCEL:
+                done = rec.is_terminal
+            else:
+                done = req.venue_order_id is not None and rec.venue_order_id != req.venue_order_id
+            if done:
+                self._resolve_request(req, Outcome.OK, now, "carried out before the drop")
+                return
+        self._ambiguous(
+            req,
+            now,
+            "CONNECTION_LOST",
+            "the connection was lost before the venue answered; the venue may have carried "
+            "the request out",
         )
 
     # -----------------------------------------------------------------------------------------
@@ -240,6 +272,8 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
                     # venue again, whose word wins.
                     self._verdicts[rec.client_order_id] = rec.verdict
                 continue
+            # Live: an UNKNOWN one (an ambiguous answer before the restart) is asked about at
+            # the next login, with every live order the venue does not list as open.
             self.registry.track(rec)
             if rec.status is _S.ARMED:
                 self.registry.arm(rec)
@@ -308,16 +342,27 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     def next_deadline(self) -> int | None:
         """The earliest time :meth:`tick` has work to do, or None."""
-        return self.requests.next_deadline()
+        due = self.requests.next_deadline()
+        if self.unknowns.due:
+            again = self.unknowns.next_due()
+            if again is not None and (due is None or again < due):
+                return again
+        return due
 
     def tick(self, now: int) -> None:
-        """Expire requests whose deadline has passed and re-send 409'd cancels."""
+        """Expire requests whose deadline has passed, re-send 409'd cancels, and ask the venue
+        again about UNKNOWN orders whose grace period has passed."""
         pop_due = self.requests.pop_due
         while (req := pop_due(now)) is not None:
             if req.deadline <= now:
                 self._timeout(req, now)
             elif self._connected and req.venue_order_id is not None:
                 self._write(w.CancelRequest(request_id=req.rid, venue_order_id=req.venue_order_id))
+        if self.unknowns.due:
+            for coid in self.unknowns.pop_due(now):
+                rec = self._orders.get(coid)
+                if rec is not None and rec.status is _S.UNKNOWN:
+                    self._query_status(rec, now)  # not connected: the next login asks
 
     def extend_deadlines(self, delta_ns: int) -> None:
         """Move every pending request's deadline ``delta_ns`` later.
@@ -333,13 +378,23 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         if req.internal:
             if req.kind is _K.STATUS:
                 self._free_status_slot(req)
+                coid = req.client_order_id
+                self._recheck_later(self._get(coid) if coid is not None else None, now)
             sync = self.resync.current
             if sync is not None and sync.open_rid == req.rid:
                 sync.open_rid = 0
             self._resync_query_done(req.rid, now)
             return
         if req.frame is not None:
-            self.requests.drop_deferred(req)
+            self.requests.drop_deferred(req)  # never sent: nothing ambiguous about it
+        elif req.kind is _K.PLACE or req.kind is _K.CANCEL or req.kind is _K.REPLACE:
+            self._ambiguous(
+                req, now, "TIMEOUT", "no answer before the deadline; the venue may have "
+                "carried the request out"
+            )
+            if self.resync.current is not None:
+                self._maybe_finish_resync(now)
+            return
         self._resolve_request(req, Outcome.TIMEOUT, now, "no answer before deadline")
         if self.resync.current is not None:
             self._maybe_finish_resync(now)

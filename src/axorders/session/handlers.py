@@ -364,7 +364,7 @@ class EventHandlers(SessionBase):
         rec.price = current.price
         rec.quantity = max(base + current.quantity, rec.filled_qty)
         rec.ts_last = now
-        if rec.status is _S.PENDING:
+        if rec.status is _S.PENDING or rec.status is _S.UNKNOWN:
             rec.move_to(_S.ACCEPTED)
         self._changed_record(rec)
         self._emit_replaced(rec, old_oid, now, ts_event)

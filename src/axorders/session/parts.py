@@ -15,12 +15,15 @@ every part's fields. This module imports no other part of the session but the re
   (``session.recovery``).
 * :class:`RestFallbacks`: the request kinds done over REST and the queries waiting for it
   (``session.fallbacks``).
+* :class:`UnknownWatch`: the UNKNOWN orders to ask the venue about again once their grace
+  period has passed (``session.unknowns``).
 * :class:`SessionCounters`: the counters :meth:`OrdersSession.stats` reports
   (``session.counters``).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 
 from axorders.model import OrderStatus
@@ -34,6 +37,7 @@ __all__ = [
     "ResyncTracker",
     "SessionCounters",
     "StatusPacer",
+    "UnknownWatch",
 ]
 
 
@@ -129,6 +133,46 @@ class RestFallbacks:
         self.status_wanted: dict[int, RestStatusQuery] = {}
         self.cancel_all_wanted: dict[int, RestCancelAll] = {}
         self.via_rest = False
+
+
+class UnknownWatch:
+    """Orders in the UNKNOWN state the venue said it does not hold before their grace period
+    ended: each is asked about again at its time (``due``: client order id -> time; a heap of
+    (time, client order id) with stale entries skipped)."""
+
+    __slots__ = ("due", "heap")
+
+    def __init__(self) -> None:
+        self.due: dict[str, int] = {}
+        self.heap: list[tuple[int, str]] = []
+
+    def watch(self, client_order_id: str, at: int) -> None:
+        """Ask about this order again at ``at`` (the earlier time wins)."""
+        known = self.due.get(client_order_id)
+        if known is not None and known <= at:
+            return
+        self.due[client_order_id] = at
+        heapq.heappush(self.heap, (at, client_order_id))
+
+    def next_due(self) -> int | None:
+        heap, due = self.heap, self.due
+        while heap and due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def pop_due(self, now: int) -> list[str]:
+        """The orders due at ``now``, taken off the watch."""
+        found = []
+        heap, due = self.heap, self.due
+        while heap and heap[0][0] <= now:
+            at, coid = heapq.heappop(heap)
+            if due.get(coid) == at:
+                del due[coid]
+                found.append(coid)
+        return found
+
+    def forget(self, client_order_id: str) -> None:
+        self.due.pop(client_order_id, None)
 
 
 class SessionCounters:

@@ -15,12 +15,13 @@ from axorders.model import OrderStatus
 from axorders.session.base import SessionBase
 from axorders.session.parts import ResyncState
 from axorders.session.requests import Request
-from axorders.session.values import NS, K, Outcome, S
+from axorders.session.values import NS, UNKNOWN_GRACE_NS, K, Outcome, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
 _K = K
 _S = S
+_NOT_HEARD = (_S.PENDING, _S.UNKNOWN)  # no word from the venue on the order yet
 
 
 class Resync(SessionBase):
@@ -140,7 +141,7 @@ class Resync(SessionBase):
         if rec.venue_order_id is None:
             self._learn_oid(rec, oid, now)
             changed = True
-        if rec.status is _S.PENDING:
+        if rec.status is _S.PENDING or rec.status is _S.UNKNOWN:
             rec.move_to(_S.ACCEPTED)
             self._emit_accepted_from(rec, now)
             changed = True
@@ -364,7 +365,7 @@ class Resync(SessionBase):
             else:
                 self._end(rec, state, now, now, status.reject_reason, status.reject_message)
             changed = True
-        elif state in (_S.ACCEPTED, _S.PARTIALLY_FILLED) and rec.status is _S.PENDING:
+        elif state in (_S.ACCEPTED, _S.PARTIALLY_FILLED) and rec.status in _NOT_HEARD:
             rec.move_to(_S.ACCEPTED)
             self._emit_accepted_from(rec, now)
             changed = True
@@ -375,28 +376,45 @@ class Resync(SessionBase):
 
 
     def _status_not_found(self, rec: OrderRecord, now: int) -> None:
-        """The venue has no order with this cid: a place that never arrived (as far as the
-        venue can tell now; a later event for it revives the order)."""
-        if rec.is_terminal or rec.venue_order_id is not None or rec.status is not _S.PENDING:
+        """The venue has no order with this cid (as far as it can tell now).
+
+        For an UNKNOWN order (an ambiguous answer to its place) that is the venue's word once
+        ``UNKNOWN_GRACE_NS`` has passed since the ambiguity began: the order ends in one
+        definitive OrderRejected. Before that it is asked about again when the grace period
+        ends. A PENDING order whose place is not in flight (sent by the process before a
+        restart) goes UNKNOWN first: its place may still be on its way."""
+        if rec.is_terminal or rec.venue_order_id is not None:
             return
-        place = self._pending.get(rec.place_request_id)
-        if (
-            place is not None
-            and place.kind is _K.PLACE
-            and place.client_order_id == rec.client_order_id
-            and not place.interrupted
-        ):
-            return  # its place is still in flight on this connection
-        self._verdicts[rec.client_order_id] = rec.verdict = "LOST_IN_TRANSIT"
+        if rec.status is _S.PENDING:
+            place = self._pending.get(rec.place_request_id)
+            if (
+                place is not None
+                and place.kind is _K.PLACE
+                and place.client_order_id == rec.client_order_id
+                and not place.interrupted
+            ):
+                return  # its place is still in flight on this connection
+            self._enter_unknown(
+                rec,
+                now,
+                "NOT_REPORTED_AFTER_GAP",
+                "after a gap the venue reported no order with this cid; its place may still "
+                "be on its way",
+                ask=False,
+            )
+        if rec.status is not _S.UNKNOWN or not rec.unknown_since:
+            return
+        due = rec.unknown_since + UNKNOWN_GRACE_NS
+        if now < due:
+            self.unknowns.watch(rec.client_order_id, due)
+            return
         self._end(
             rec,
             _S.REJECTED,
             now,
             now,
-            "LOST_IN_TRANSIT",
-            "after the connection gap the venue reported no order with this cid; should it "
-            "report one later, the order is revived (OrderStateCorrected)",
+            "NOT_FOUND_AT_VENUE",
+            f"the venue holds no order with this cid {(now - rec.unknown_since) // NS} s after "
+            f"an ambiguous answer ({rec.unknown_reason})",
             origin=ev.RejectOrigin.LOCAL,
         )
-
-

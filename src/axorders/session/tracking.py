@@ -82,7 +82,7 @@ class OrderTracking(SessionBase):
         rec.quantity = max(base + body.quantity, rec.filled_qty)
         self._check_fills(rec)
         rec.ts_last = now
-        if rec.status is _S.PENDING:
+        if rec.status is _S.PENDING or rec.status is _S.UNKNOWN:
             rec.move_to(_S.ACCEPTED)
         self._changed_record(rec)
         self._emit_replaced(rec, old, now, body.ts * NS + body.tn)
