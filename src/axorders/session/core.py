@@ -198,12 +198,15 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._logged_in = False
 
     def connection_lost(self, now: int, reason: str = "connection lost") -> None:
-        """The socket is gone. A place, cancel or replace in flight is judged now: carried out
-        when its effect is already known, else ambiguous (UNKNOWN; see
-        :mod:`axorders.session.verdicts`); other requests in flight wait for the resync (or
-        their deadline)."""
+        """The socket is gone. A place or cancel in flight is judged now: carried out when its
+        effect is already known, else ambiguous (UNKNOWN; see :mod:`axorders.session.verdicts`);
+        other requests in flight (a replace among them) wait for the resync (or their
+        deadline)."""
         if not self._connected:
             return
+        # A replace in flight waits for the resync instead: the quantity it asked for tells
+        # how the venue's copy of a replacement counts its fills (OrderTracking._new_base);
+        # the resync resolves it OK when the order moved to a new venue id, else UNKNOWN.
         self._connected = False
         self._logged_in = False
         self._out.clear()
@@ -223,24 +226,18 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._emit(ev.Disconnected(ts_init=now, reason=reason, in_flight=len(interrupted)))
         waiting = []
         for req in interrupted:
-            if req.kind is _K.PLACE or req.kind is _K.CANCEL or req.kind is _K.REPLACE:
+            if req.kind is _K.PLACE or req.kind is _K.CANCEL:
                 self._judge_dropped(req, now)
             else:
                 waiting.append(req)
         sync.interrupted = waiting
 
     def _judge_dropped(self, req: Request, now: int) -> None:
-        """A place, cancel or replace in flight when the connection dropped."""
+        """A place or cancel in flight when the connection dropped."""
         coid = req.client_order_id
         rec = self._get(coid) if coid is not None else None
         if rec is not None:
-            kind = req.kind
-            if kind is _K.PLACE:
-                done = rec.venue_order_id is not None
-            elif kind is _K.CANCEL:
-                done = rec.is_terminal
-            else:
-                done = req.venue_order_id is not None and rec.venue_order_id != req.venue_order_id
+            done = rec.venue_order_id is not None if req.kind is _K.PLACE else rec.is_terminal
             if done:
                 self._resolve_request(req, Outcome.OK, now, "carried out before the drop")
                 return

@@ -276,7 +276,7 @@ class Resync(SessionBase):
             if rec is None:
                 return lost
             changed = rec.venue_order_id != req.venue_order_id and req.venue_order_id is not None
-            return ok if changed else lost
+            return ok if changed else Outcome.UNKNOWN  # the venue may still carry it out
         return lost
 
 

@@ -31,8 +31,10 @@ An AMBIGUOUS answer to a place leaves the order live in the UNKNOWN state (one
 :class:`~axorders.events.OrderStatusUnknown`) and resolves its request UNKNOWN; the session
 asks the venue (a status query by ``cid``; the open orders at the next login) until it knows.
 To a cancel or replace it resolves the request UNKNOWN, leaves the order as it was and asks the
-venue the order's status. The verdicts of the queries themselves (status, open orders,
-cancel-all) stay ERROR and TIMEOUT: they change no order.
+venue the order's status. (A replace in flight at a drop is judged by the resync that follows,
+which compares the order anyway: OK when the order moved to a new venue id, else UNKNOWN; the
+quantity it asked for is needed until then.) The verdicts of the queries themselves (status,
+open orders, cancel-all) stay ERROR and TIMEOUT: they change no order.
 """
 
 from __future__ import annotations
