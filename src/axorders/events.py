@@ -38,6 +38,7 @@ __all__ = [
     "OrderSnapshot",
     "OrderStateCorrected",
     "OrderStatusReport",
+    "OrderStatusUnknown",
     "OrderTriggered",
     "PositionChanged",
     "PositionMismatch",
@@ -77,6 +78,12 @@ class RequestOutcome(enum.Enum):
       ``cid``; should the venue name the order later, it is revived and an
       :class:`OrderStateCorrected` says so).
     * LOCAL: refused or resolved locally without a venue round trip.
+    * UNKNOWN: the answer to a place, cancel or replace was ambiguous: an ``err`` the venue
+      may have acted on (5xx...), no answer before the deadline, or the connection lost
+      before the answer (see :mod:`axorders.session.verdicts`). The venue may have carried
+      the request out. The session asks the venue; the order's events tell the outcome (for
+      a place: :class:`OrderStatusUnknown` first, then :class:`OrderAccepted` and fills, or
+      a definitive :class:`OrderRejected`). ``code`` is the venue's code when it gave one.
     """
 
     OK = "OK"
@@ -84,6 +91,7 @@ class RequestOutcome(enum.Enum):
     TIMEOUT = "TIMEOUT"
     LOST = "LOST"
     LOCAL = "LOCAL"
+    UNKNOWN = "UNKNOWN"
 
 
 class RejectOrigin(enum.Enum):
@@ -386,6 +394,30 @@ class OrderStateCorrected(OrderEvent, frozen=True, kw_only=True):
     old_state: OrderStatus
     new_state: OrderStatus
     reason: str
+
+
+class OrderStatusUnknown(OrderEvent, frozen=True, kw_only=True):
+    """The venue may or may not hold the order: its answer to the place was ambiguous.
+
+    Published once when an order enters the UNKNOWN state: an ``err`` to its place that the
+    venue may have acted on (``reason`` ``VENUE_ERROR_<code>``, ``code`` set), no answer
+    before the deadline (``TIMEOUT``), the connection lost before the answer
+    (``CONNECTION_LOST``), or an order the journal had sent and the venue did not report at
+    the next login (``NOT_REPORTED_AFTER_GAP``). ``cause`` says it in words; ``request_id``
+    is the place's.
+
+    The order stays live (status UNKNOWN). The session asks the venue until it knows; the
+    venue's word ends it: :class:`OrderAccepted` (and fills), fills straight away, a venue
+    reject, or, once the venue has said it holds no such order and
+    :data:`~axorders.session.UNKNOWN_GRACE_NS` has passed since the ambiguity began, one
+    definitive :class:`OrderRejected` (reason ``NOT_FOUND_AT_VENUE``). None of these is ever
+    taken back. Do not place the order again under a new id meanwhile.
+    """
+
+    reason: str
+    cause: str
+    code: int | None = None
+    request_id: int | None = None
 
 
 class RequestFallback(Event, frozen=True, kw_only=True):

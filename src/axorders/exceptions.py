@@ -50,6 +50,7 @@ __all__ = [
     "OrderNotFoundError",
     "OrderRejectedError",
     "OrderRequestError",
+    "OrderStatusUnknownError",
     "ProtocolError",
     "RemoteProtocolError",
     "ReplaceRejectedError",
@@ -248,6 +249,45 @@ class RequestTimeoutError(AxOrdersError):
     def __init__(self, message: str, *, request_id: int | None = None) -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+class OrderStatusUnknownError(RequestTimeoutError):
+    """The venue's answer to a place, cancel or replace was ambiguous (an error it may have
+    acted on, no answer before the deadline, or the connection lost before the answer), and
+    the venue had not said what became of the order when the wait ended.
+
+    A kind of :class:`RequestTimeoutError` (the wait for the venue's word ran out), not an
+    :class:`OrderRequestError`: nothing says the venue refused the request, and a caller that
+    takes it for a "no" and places again doubles its exposure. The session keeps asking the
+    venue; the order's events (:class:`~axorders.events.OrderAccepted`, fills, or a
+    definitive :class:`~axorders.events.OrderRejected`) tell the outcome.
+
+    Attributes:
+        request_id: the request whose answer was ambiguous.
+        client_order_id: the order's client order id, when known.
+        reason: what made it ambiguous (``VENUE_ERROR_500``, ``TIMEOUT``, ``CONNECTION_LOST``).
+        code: the venue's error code, when it answered with one.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        request_id: int | None = None,
+        client_order_id: str | None = None,
+        reason: str = "",
+        code: int | None = None,
+    ) -> None:
+        what = f"order {client_order_id!r}" if client_order_id else "the order"
+        text = (
+            f"the venue's answer about {what} was ambiguous ({reason or 'no answer'}): the "
+            "venue may hold the order; do not place it again under a new id; watch the "
+            "events for the venue's word"
+        )
+        super().__init__(f"{message}: {text}" if message else text, request_id=request_id)
+        self.client_order_id = client_order_id
+        self.reason = reason
+        self.code = code
 
 
 class RequestRejectedError(AxOrdersError):

@@ -37,7 +37,8 @@ TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     # ACCEPTED -> ACCEPTED is an in-place amend.
     _S.ACCEPTED: _LIVE_TARGETS,
     _S.PARTIALLY_FILLED: _LIVE_TARGETS - {_S.ACCEPTED},
-    # UNKNOWN: the venue reported a state we do not know; anything may follow.
+    # UNKNOWN: the venue's answer to the place was ambiguous, or the venue reported a state
+    # we do not know; anything the venue says next may follow.
     _S.UNKNOWN: frozenset(OrderStatus) - {_S.ARMED},
 }
 """Allowed moves. Terminal states have no entry: nothing leaves them."""
@@ -75,9 +76,13 @@ class OrderRecord:
         ts_init: local time the order was created, ns.
         ts_last: local time of the latest change, ns.
         external: found on the venue, not placed here.
-        verdict: for an order ended by a local verdict (an ``err`` reply to its place, or
-            judged lost after a gap), that verdict's reason: the venue may still name the
-            order, and its word wins. None once the venue has spoken.
+        verdict: for an order ended by a local verdict (a definitive ``err`` reply to its
+            place), that verdict's reason: the venue may still name the order, and its word
+            wins. None once the venue has spoken.
+        unknown_since: local time (ns) an ambiguous answer put the order in the UNKNOWN
+            state (0: never); the definitive "not at the venue" waits a grace period from it.
+        unknown_reason: what made it UNKNOWN (``VENUE_ERROR_500``, ``TIMEOUT``,
+            ``CONNECTION_LOST``...); None when it never was.
     """
 
     client_order_id: str
@@ -104,6 +109,8 @@ class OrderRecord:
     ts_last: int = 0
     external: bool = False
     verdict: str | None = None
+    unknown_since: int = 0
+    unknown_reason: str | None = None
     # A set over ``trade_ids`` once there are more than a few, so that an order with
     # thousands of fills does not scan a list per fill; rebuilt when the list changed
     # behind its back (a record loaded from the journal).

@@ -82,6 +82,8 @@ class _Row(msgspec.Struct, array_like=True, gc=False):
     ts_last: int
     external: bool
     verdict: str | None = None  # rows written before it existed decode as None
+    unknown_since: int = 0  # likewise 0
+    unknown_reason: str | None = None
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -116,6 +118,8 @@ def encode_record(rec: OrderRecord) -> bytes:
             rec.ts_last,
             rec.external,
             rec.verdict,
+            rec.unknown_since,
+            rec.unknown_reason,
         )
     )
 
@@ -150,6 +154,8 @@ def decode_record(data: bytes | str) -> OrderRecord:
         ts_last=row.ts_last,
         external=row.external,
         verdict=row.verdict,
+        unknown_since=row.unknown_since,
+        unknown_reason=row.unknown_reason,
     )
 
 

@@ -603,10 +603,16 @@ def test_timeout_resolves_and_asks_the_venue(link: Link) -> None:
     assert link.resolutions(rid) == []  # type: ignore[arg-type]
     link.advance(1)
     [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert res.outcome is ev.RequestOutcome.TIMEOUT and res.client_order_id == "lost"
-    # The session asked the venue about the order; the venue never saw it.
+    # No answer is not a "no": the venue may hold the order.
+    assert res.outcome is ev.RequestOutcome.UNKNOWN and res.client_order_id == "lost"
+    [unknown] = link.of(ev.OrderStatusUnknown)
+    assert unknown.reason == "TIMEOUT"
+    # The session asked the venue about the order; the venue never saw it: after the grace
+    # period, a definitive reject.
+    assert not link.of(ev.OrderRejected)
+    link.settle()
     [rejected] = link.of(ev.OrderRejected)
-    assert rejected.reason == "LOST_IN_TRANSIT" and rejected.origin is ev.RejectOrigin.LOCAL
+    assert rejected.reason == "NOT_FOUND_AT_VENUE" and rejected.origin is ev.RejectOrigin.LOCAL
     assert link.s.stats().timeouts == 1
     assert link.s.pending_request_ids() == []
 
@@ -620,7 +626,7 @@ def test_extended_deadlines_wait_longer(link: Link) -> None:
     assert link.resolutions(rid) == []  # type: ignore[arg-type]
     link.advance(1)
     [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert res.outcome is ev.RequestOutcome.TIMEOUT
+    assert res.outcome is ev.RequestOutcome.UNKNOWN
 
 
 def test_timeout_of_a_place_whose_reply_was_lost(link: Link) -> None:
@@ -629,7 +635,7 @@ def test_timeout_of_a_place_whose_reply_was_lost(link: Link) -> None:
     rid = link.do(place("slow"))
     link.settle()
     [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert res.outcome is ev.RequestOutcome.TIMEOUT
+    assert res.outcome is ev.RequestOutcome.UNKNOWN
     rec = link.s.order("slow")
     assert rec is not None and rec.status is OrderStatus.ACCEPTED
     assert len(link.of(ev.OrderAccepted)) == 1

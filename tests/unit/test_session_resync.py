@@ -27,7 +27,7 @@ from axorders.model import OrderStatus, Side, cid_for
 from axorders.session import FILL_WINDOW_MARGIN_NS
 from axorders.wire.rest import parse_rfc3339_ns
 
-OK, LOST = ev.RequestOutcome.OK, ev.RequestOutcome.LOST
+OK, LOST, UNKNOWN = ev.RequestOutcome.OK, ev.RequestOutcome.LOST, ev.RequestOutcome.UNKNOWN
 
 
 @pytest.fixture
@@ -73,8 +73,10 @@ def test_disconnected_counts_in_flight(link: Link) -> None:
     link.send(CancelOrder("a"))  # deferred: waits for a's venue id, not in flight
     link.clear()
     link.drop("test drop")
-    [gone] = link.events
+    gone = link.events[0]
     assert isinstance(gone, ev.Disconnected)
+    # The two places in flight are ambiguous now: UNKNOWN, each with its order's event.
+    assert [e.client_order_id for e in link.of(ev.OrderStatusUnknown)] == ["a", "b"]
     assert (gone.reason, gone.in_flight, gone.ts_init) == ("test drop", 2, link.now)
     assert not link.s.is_connected
     assert link.s.frames_to_send() == []
@@ -242,17 +244,21 @@ def test_receive_fills_delivers_each_trade_once_in_time_order(link: Link) -> Non
 def test_place_in_flight_that_reached_the_venue(link: Link) -> None:
     rid = link.send(place("arrived"))
     to_venue_only(link)
-    link.drop()
     link.clear()
+    link.drop()  # the requests in flight are judged here
     link.connect()
     link.pump()
     [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert (res.outcome, res.kind, res.client_order_id) == (OK, ev.RequestKind.PLACE, "arrived")
-    assert res.venue_order_id == oid_of(link, "arrived")
+    # Resolved at the drop: the venue may have it; the resync then says it has.
+    assert (res.outcome, res.kind) == (UNKNOWN, ev.RequestKind.PLACE)
+    assert res.client_order_id == "arrived"
+    [unknown] = link.of(ev.OrderStatusUnknown)
+    assert unknown.reason == "CONNECTION_LOST"
     [accepted] = link.of(ev.OrderAccepted)
     assert accepted.client_order_id == "arrived"
+    assert accepted.venue_order_id == oid_of(link, "arrived")
     [resynced] = link.of(ev.Resynced)
-    assert resynced.requests_resolved == 1
+    assert resynced.requests_resolved == 0
     assert len(place_frames(link, "arrived")) == 1
 
 
@@ -260,12 +266,13 @@ def test_place_in_flight_that_filled_during_the_gap(link: Link) -> None:
     link.maker("SELL", 100, px(1))
     rid = link.send(place("took", 100, px(1)))
     to_venue_only(link)
-    link.drop()
     link.clear()
+    link.drop()  # the requests in flight are judged here
     link.connect()
     link.pump()
     [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert res.outcome is OK  # the venue has it, whatever became of it
+    assert res.outcome is UNKNOWN  # judged at the drop; the resync finds the venue has it
+    assert not link.of(ev.OrderRejected)
     assert not link.of(ev.Resynced)  # ...but the resync waits for its fills
     link.s.receive_fills(link.fills(), link.now, final=True)
     link.collect()
@@ -278,22 +285,23 @@ def test_place_in_flight_that_filled_during_the_gap(link: Link) -> None:
 def test_place_lost_in_transit(link: Link) -> None:
     rid = link.send(place("lost"))
     link.s.frames_to_send()  # written to a socket that was already dead
-    link.drop()
     link.clear()
+    link.drop()  # the requests in flight are judged here
     link.connect()
     link.pump()
+    [res] = link.resolutions(rid)  # type: ignore[arg-type]
+    assert (res.outcome, res.kind) == (UNKNOWN, ev.RequestKind.PLACE)
+    assert not link.of(ev.OrderRejected)  # the venue's first "not found" is not its last word
+    [resynced] = link.of(ev.Resynced)
+    assert resynced.requests_resolved == 0
+    assert place_frames(link, "lost") == []  # never re-sent
+    link.settle()
     [rejected] = link.of(ev.OrderRejected)
     assert (rejected.origin, rejected.reason, rejected.client_order_id) == (
         ev.RejectOrigin.LOCAL,
-        "LOST_IN_TRANSIT",
+        "NOT_FOUND_AT_VENUE",
         "lost",
     )
-    [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert (res.outcome, res.kind) == (LOST, ev.RequestKind.PLACE)
-    [resynced] = link.of(ev.Resynced)
-    assert resynced.requests_resolved == 1
-    assert place_frames(link, "lost") == []  # never re-sent
-    link.settle()
     assert len(link.resolutions(rid)) == 1  # type: ignore[arg-type]
     assert place_frames(link, "lost") == []
 
@@ -306,12 +314,13 @@ def test_cancel_in_flight(link: Link) -> None:
     link.venue.receive(frame, link.now)  # type: ignore[union-attr]
     r_lost = link.send(CancelOrder("c-lost"))
     link.s.frames_to_send()
-    link.drop()
     link.clear()
+    link.drop()  # the requests in flight are judged here
     link.connect()
     link.pump()
-    assert link.resolutions(r_ok)[0].outcome is OK  # type: ignore[arg-type]
-    assert link.resolutions(r_lost)[0].outcome is LOST  # type: ignore[arg-type]
+    # Both judged at the drop: ambiguous (the login's diff then shows what the venue did).
+    assert link.resolutions(r_ok)[0].outcome is UNKNOWN  # type: ignore[arg-type]
+    assert link.resolutions(r_lost)[0].outcome is UNKNOWN  # type: ignore[arg-type]
     assert [c.client_order_id for c in link.of(ev.OrderCanceled)] == ["c-ok"]
     assert link.s.order("c-lost").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
 
@@ -321,8 +330,8 @@ def test_replace_in_flight_that_reached_the_venue(link: Link) -> None:
     old = oid_of(link, "rp")
     rid = link.send(ReplaceOrder("rp", price=px(-11)))
     to_venue_only(link)
-    link.drop()
     link.clear()
+    link.drop()  # the requests in flight are judged here
     link.connect()
     link.pump()
     [replaced] = link.of(ev.OrderReplaced)
@@ -336,14 +345,18 @@ def test_deferred_cancel_of_a_lost_place(link: Link) -> None:
     r_place = link.send(place("dl"))
     r_cancel = link.send(CancelOrder("dl"))
     link.s.frames_to_send()
-    link.drop()
     link.clear()
+    link.drop()  # the requests in flight are judged here
     link.connect()
     link.pump()
-    assert link.resolutions(r_place)[0].outcome is LOST  # type: ignore[arg-type]
+    assert link.resolutions(r_place)[0].outcome is UNKNOWN  # type: ignore[arg-type]
+    assert link.resolutions(r_cancel) == []  # type: ignore[arg-type]
+    link.settle()  # the venue never had it: a definitive reject after the grace period
     [cancel_res] = link.resolutions(r_cancel)  # type: ignore[arg-type]
-    assert cancel_res.outcome is ev.RequestOutcome.LOCAL
-    assert link.of(ev.CancelRejected)[0].reason == "ORDER_ALREADY_ENDED"
+    # It waited for a venue id that never came: never sent, so its deadline is a plain
+    # TIMEOUT (nothing ambiguous), before the order's grace period ends.
+    assert cancel_res.outcome is ev.RequestOutcome.TIMEOUT
+    assert link.of(ev.OrderRejected)[0].reason == "NOT_FOUND_AT_VENUE"
 
 
 def test_deferred_cancel_of_a_place_that_arrived(link: Link) -> None:
@@ -360,6 +373,7 @@ def test_deferred_cancel_of_a_place_that_arrived(link: Link) -> None:
 
 def test_drop_during_the_resync(link: Link) -> None:
     link.do(place("x1"))
+    link.clear()
     rid = link.send(place("x2"))
     link.s.frames_to_send()
     link.drop()
@@ -367,10 +381,9 @@ def test_drop_during_the_resync(link: Link) -> None:
     link.connect()  # login delivered; status queries queued
     assert link.s.is_resyncing
     link.drop()  # ...and lost with the connection
-    link.clear()
     link.connect()
     link.pump()
-    assert link.resolutions(rid)[0].outcome is LOST  # type: ignore[arg-type]
+    assert link.resolutions(rid)[0].outcome is UNKNOWN  # type: ignore[arg-type]
     assert len(link.of(ev.Resynced)) == 1
     assert link.of(ev.OrderCanceled)[0].client_order_id == "x1"
     assert not link.s.is_resyncing and link.s.pending_request_ids() == []
@@ -382,7 +395,7 @@ def test_timeout_while_disconnected_resolves_once(link: Link) -> None:
     link.drop()
     link.advance(10 * NS)
     [res] = link.resolutions(rid)  # type: ignore[arg-type]
-    assert res.outcome is ev.RequestOutcome.TIMEOUT
+    assert res.outcome is UNKNOWN  # judged at the drop, before its deadline
     link.connect()
     link.pump()
     assert len(link.resolutions(rid)) == 1  # type: ignore[arg-type]
@@ -465,8 +478,13 @@ def test_restore_of_a_lost_pending_order(link: Link) -> None:
     link.clear()
     link.connect()
     link.pump()
+    # Not reported at login: UNKNOWN first (it may be on its way), then a definitive reject.
+    [unknown] = link.of(ev.OrderStatusUnknown)
+    assert unknown.reason == "NOT_REPORTED_AFTER_GAP"
+    assert not link.of(ev.OrderRejected)
+    link.settle()
     [rejected] = link.of(ev.OrderRejected)
-    assert rejected.reason == "LOST_IN_TRANSIT"
+    assert rejected.reason == "NOT_FOUND_AT_VENUE"
     assert not link.of(ev.RequestResolved)  # the old process's request is not ours
 
 

@@ -22,13 +22,32 @@ The parts::
       |-- Resync (resync.py)           login diff, paced status queries, the venue's word
       |-- Recovery (recovery.py)       fills recovered over REST, ends held for them,
       |                                REST fallbacks of `s` and `X`
-      `-- SessionBase (base.py)        the state the parts share; the effects on an order
-                                       (end, retire, learn its venue id, resolve a request)
+      `-- SessionBase (base.py)        declares the state, one object per part; the effects
+                                       on an order (end, retire, learn its venue id,
+                                       resolve a request)
 
 The registry and the request book are objects that own their maps; the other parts are the
-facade's behaviour, grouped by concern, over the state declared in :class:`SessionBase` (each
-part's own state is named in its module). The facade keeps direct references to the
-registry's and the book's dicts (never replaced), so the hot path pays no extra hop.
+facade's behaviour, grouped by concern (methods of the one session class), each over its own
+state object, defined in ``parts.py`` and held by the session as one attribute:
+
+=====================  =================  ==================================================
+attribute              class (parts.py)   owns
+=====================  =================  ==================================================
+``session.resync``     ResyncTracker      the resync in flight (a :class:`ResyncState`:
+                                          its queries, counts), the requests in flight at
+                                          the last drop (resync.py)
+``session.pacer``      StatusPacer        the session's own status queries: in flight (one
+                                          per order), waiting, queued (resync.py)
+``session.recovery``   FillRecovery       fills known missing (``wanted``), ends waiting
+                                          for them (``held_ends``) (recovery.py)
+``session.fallbacks``  RestFallbacks      the request kinds done over REST, the queries
+                                          waiting for it, ``via_rest`` (recovery.py)
+``session.counters``   SessionCounters    the counters ``stats()`` reports (every part)
+=====================  =================  ==================================================
+
+``parts.py`` imports no behaviour part, so no import circle runs through ``base.py``. The
+facade keeps direct references to the registry's and the book's dicts (never replaced), so
+the hot path pays no extra hop there.
 
 One frame, e.g. a fill::
 
@@ -59,6 +78,7 @@ from axorders.session.values import (
     MAX_CANCEL_RETRIES,
     MAX_REQUEST_ID,
     NS,
+    UNKNOWN_GRACE_NS,
     UNSUPPORTED_CODES,
     FillsWanted,
     RestCancelAll,
@@ -72,6 +92,7 @@ __all__ = [
     "MAX_CANCEL_RETRIES",
     "MAX_REQUEST_ID",
     "NS",
+    "UNKNOWN_GRACE_NS",
     "UNSUPPORTED_CODES",
     "FillsWanted",
     "OrdersSession",

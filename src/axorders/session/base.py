@@ -1,7 +1,8 @@
 """What every part of the session shares: its state, its output and the effects on an order.
 
-:class:`SessionBase` declares the state the parts share (the registry, the request book, the
-output queues, the connection flags, the counters) and the few effects that several parts
+:class:`SessionBase` declares the state of the session: the registry and the request book, one
+object per behaviour part (:mod:`axorders.session.parts`), the output queues, the connection
+flags; and the few effects that several parts
 apply to an order: ending it (and emitting the matching event), moving it to the recent set,
 learning its venue id, and resolving a request. The parts (commands, handlers, replies,
 tracking, resync, recovery) build on it; :class:`~axorders.session.OrdersSession` joins them.
@@ -9,7 +10,6 @@ tracking, resync, recovery) build on it; :class:`~axorders.session.OrdersSession
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,14 +17,19 @@ import msgspec
 
 from axorders import events as ev
 from axorders.model import Instrument, OrderStatus, TimeInForce
+from axorders.session.parts import (
+    FillRecovery,
+    RestFallbacks,
+    ResyncTracker,
+    SessionCounters,
+    StatusPacer,
+    UnknownWatch,
+)
 from axorders.session.registry import OrderRegistry
 from axorders.session.requests import Request, RequestBook
-from axorders.session.values import NS, K, Outcome, RestCancelAll, RestStatusQuery, S
+from axorders.session.values import NS, UNKNOWN_GRACE_NS, K, Outcome, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
-
-if TYPE_CHECKING:
-    from axorders.session.resync import ResyncState
 
 _K = K
 _S = S
@@ -78,34 +83,13 @@ class SessionBase:
     # Connection.
     _connected: bool
     _logged_in: bool
-    # Fills known to be missing (client order id -> venue's cumulative filled qty), and ends
-    # that wait for them (recovery).
-    _wanted: dict[str, int]
-    _held_ends: dict[str, tuple[OrderStatus, str | None, str | None, int]]
-    # Resync and status pacing (resync).
-    _resync: ResyncState | None
-    _interrupted: list[Request]
-    _status_inflight: dict[str, int]
-    _status_queue: deque[tuple[str, bool]]
-    _status_queued: set[str]
-    # REST fallbacks (recovery).
-    _rest_status: bool
-    _rest_cancel_all: bool
-    _rest_status_wanted: dict[int, RestStatusQuery]
-    _rest_cancel_all_wanted: dict[int, RestCancelAll]
-    _via_rest: bool
-    # Counters.
-    _frames_in: int
-    _frames_out: int
-    _events_out: int
-    _unknown: int
-    _malformed: int
-    _duplicates: int
-    _timeouts: int
-    _resyncs: int
-    _corrections: int
-    _inconsistent: int
-    _externals_dropped: int
+    # The state of the behaviour parts: one object each, defined in parts.py.
+    resync: ResyncTracker  # the resync in flight, the requests the last drop interrupted
+    pacer: StatusPacer  # the session's own status queries, in flight and waiting
+    recovery: FillRecovery  # fills known missing, ends waiting for them
+    fallbacks: RestFallbacks  # request kinds done over REST, and those waiting for it
+    unknowns: UnknownWatch  # UNKNOWN orders to ask about again after their grace period
+    counters: SessionCounters  # what stats() reports
 
     if TYPE_CHECKING:
         # Implemented by the parts; declared here so that each part can call the others.
@@ -196,7 +180,7 @@ class SessionBase:
     ) -> None:
         """Move ``rec`` to a terminal ``target``, emit the matching event, forget it."""
         if not rec.move_to(target):
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         rec.ts_last = now
         common = order_meta(rec, now, ts_event)
@@ -228,6 +212,64 @@ class SessionBase:
         # OrderReplaced, has told the story.
         self._finish(rec)
 
+
+    def _ambiguous(
+        self,
+        req: Request,
+        now: int,
+        reason: str,
+        cause: str,
+        code: int | None = None,
+    ) -> None:
+        """The answer to ``req`` (a place, cancel or replace) was ambiguous (see
+        :mod:`axorders.session.verdicts`): the venue may have carried it out. The request
+        resolves UNKNOWN; a place's order, not yet heard of, goes UNKNOWN; the venue is asked
+        about the order (now, or at the next login)."""
+        coid = req.client_order_id
+        rec = self._get(coid) if coid is not None else None
+        self._resolve_request(req, Outcome.UNKNOWN, now, cause, code=code)
+        if rec is None or rec.is_terminal or rec.status is _S.ARMED:
+            return
+        if req.kind is _K.PLACE and rec.status is _S.PENDING and rec.venue_order_id is None:
+            self._enter_unknown(rec, now, reason, cause, code=code, request_id=req.rid)
+        else:
+            self._query_status(rec, now)
+
+    def _enter_unknown(
+        self,
+        rec: OrderRecord,
+        now: int,
+        reason: str,
+        cause: str,
+        *,
+        code: int | None = None,
+        request_id: int | None = None,
+        ask: bool = True,
+    ) -> None:
+        """The venue may or may not hold ``rec`` (PENDING): it goes UNKNOWN, with one
+        OrderStatusUnknown, and (with ``ask``) the venue is asked about it."""
+        if not rec.move_to(_S.UNKNOWN):
+            return
+        rec.unknown_since = now
+        rec.unknown_reason = reason
+        rec.ts_last = now
+        self._changed_record(rec)
+        self._emit(
+            ev.OrderStatusUnknown(
+                **order_meta(rec, now, now),
+                reason=reason,
+                cause=cause,
+                code=code,
+                request_id=request_id,
+            )
+        )
+        if ask:
+            self._query_status(rec, now)
+
+    def _recheck_later(self, rec: OrderRecord | None, now: int) -> None:
+        """A status query about an UNKNOWN order got no usable answer: ask again later."""
+        if rec is not None and rec.status is _S.UNKNOWN and rec.unknown_since:
+            self.unknowns.watch(rec.client_order_id, now + UNKNOWN_GRACE_NS)
 
     def _refuse(self, req: Request, rec: OrderRecord, now: int) -> None:
         """A cancel or replace of an order that has already ended: a local "no"."""
@@ -317,10 +359,9 @@ class SessionBase:
             self._changed[coid] = rec
         if not self.registry.retire(rec):
             return
-        if self._wanted:
-            self._wanted.pop(coid, None)
-        if self._held_ends:
-            self._held_ends.pop(coid, None)
+        self.recovery.forget(coid)
+        if self.unknowns.due:
+            self.unknowns.forget(coid)
         requests = self.requests
         if requests.replace_rids:
             requests.replace_rids.pop(coid, None)

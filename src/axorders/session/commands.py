@@ -283,8 +283,8 @@ class Commands(SessionBase):
                 self._end(rec, _S.CANCELED, now, now, "USER_REQUESTED", "canceled before trigger")
         req = self.requests.new(_K.CANCEL_ALL, now)
         req.symbol = cmd.symbol
-        if self._rest_cancel_all:
-            self._rest_cancel_all_wanted[req.rid] = RestCancelAll(req.rid, cmd.symbol)
+        if self.fallbacks.cancel_all:
+            self.fallbacks.cancel_all_wanted[req.rid] = RestCancelAll(req.rid, cmd.symbol)
         else:
             self._write(w.CancelAllRequest(request_id=req.rid, symbol=cmd.symbol))
         return RequestId(req.rid)
@@ -307,8 +307,8 @@ class Commands(SessionBase):
 
     def _write_status(self, req: Request) -> None:
         """Send a status request over the WebSocket, or queue it for REST after a fallback."""
-        if self._rest_status:
-            self._rest_status_wanted[req.rid] = RestStatusQuery(
+        if self.fallbacks.status:
+            self.fallbacks.status_wanted[req.rid] = RestStatusQuery(
                 req.rid, req.venue_order_id, None if req.venue_order_id is not None else req.cid
             )
         elif req.venue_order_id is not None:

@@ -3,21 +3,28 @@ connection's lifecycle, the journal's marks and the clock's ticks, and delegates
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from axorders import events as ev
-from axorders.model import Instrument, OrderStatus
+from axorders.model import Instrument
 from axorders.session.base import order_meta
 from axorders.session.commands import Commands
 from axorders.session.handlers import EventHandlers
+from axorders.session.parts import (
+    FillRecovery,
+    RestFallbacks,
+    ResyncTracker,
+    SessionCounters,
+    StatusPacer,
+    UnknownWatch,
+)
 from axorders.session.recovery import Recovery
 from axorders.session.registry import OrderRegistry
 from axorders.session.replies import ReplyHandlers
 from axorders.session.requests import Request, RequestBook
 from axorders.session.resync import Resync
 from axorders.session.tracking import OrderTracking
-from axorders.session.values import NS, K, Outcome, RestCancelAll, RestStatusQuery, S, SessionStats
+from axorders.session.values import NS, K, Outcome, S, SessionStats
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
@@ -91,34 +98,13 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._changed: dict[str, OrderRecord] = {}
         self._connected = False
         self._logged_in = False
-        # Recovery: fills known to be missing, and ends that wait for them.
-        self._wanted: dict[str, int] = {}  # client order id -> venue's cumulative filled qty
-        self._held_ends: dict[str, tuple[OrderStatus, str | None, str | None, int]] = {}
-        # Resync, and the session's own status queries: in flight (client order id -> rid)
-        # and waiting.
-        self._resync = None
-        self._interrupted: list[Request] = []
-        self._status_inflight: dict[str, int] = {}
-        self._status_queue: deque[tuple[str, bool]] = deque()
-        self._status_queued: set[str] = set()
-        # Request kinds the venue does not know over the WebSocket: done over REST instead.
-        self._rest_status = False
-        self._rest_cancel_all = False
-        self._rest_status_wanted: dict[int, RestStatusQuery] = {}
-        self._rest_cancel_all_wanted: dict[int, RestCancelAll] = {}
-        self._via_rest = False  # an answer fed from REST is being handled
-        # Counters.
-        self._frames_in = 0
-        self._frames_out = 0
-        self._events_out = 0
-        self._unknown = 0
-        self._malformed = 0
-        self._duplicates = 0
-        self._timeouts = 0
-        self._resyncs = 0
-        self._corrections = 0
-        self._inconsistent = 0
-        self._externals_dropped = 0
+        # The state of the behaviour parts, one object each (see parts.py).
+        self.resync = ResyncTracker()
+        self.pacer = StatusPacer()
+        self.recovery = FillRecovery()
+        self.fallbacks = RestFallbacks()
+        self.unknowns = UnknownWatch()
+        self.counters = SessionCounters()
         self._init_handlers()
 
     # -----------------------------------------------------------------------------------------
@@ -138,7 +124,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     @property
     def is_resyncing(self) -> bool:
-        return self._resync is not None
+        return self.resync.current is not None
 
     def order(self, client_order_id: str) -> OrderRecord | None:
         """The record of a live or recently ended order."""
@@ -159,23 +145,23 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     def stats(self) -> SessionStats:
         return SessionStats(
-            frames_in=self._frames_in,
-            frames_out=self._frames_out,
-            events_out=self._events_out,
+            frames_in=self.counters.frames_in,
+            frames_out=self.counters.frames_out,
+            events_out=self.counters.events_out,
             live_orders=len(self._orders),
             armed_orders=self.registry.armed_count(),
             recent_orders=len(self.registry.recent),
             pending_requests=len(self._pending),
-            unknown_messages=self._unknown,
-            malformed_messages=self._malformed,
-            duplicates_dropped=self._duplicates,
-            timeouts=self._timeouts,
-            resyncs=self._resyncs,
-            corrections=self._corrections,
-            inconsistent=self._inconsistent,
-            status_queued=len(self._status_queue),
+            unknown_messages=self.counters.unknown,
+            malformed_messages=self.counters.malformed,
+            duplicates_dropped=self.counters.duplicates,
+            timeouts=self.counters.timeouts,
+            resyncs=self.counters.resyncs,
+            corrections=self.counters.corrections,
+            inconsistent=self.counters.inconsistent,
+            status_queued=len(self.pacer.queue),
             external_orders=len(self.registry.externals),
-            externals_dropped=self._externals_dropped,
+            externals_dropped=self.counters.externals_dropped,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -186,7 +172,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         out = self._out
         if out:
             self._out = []
-            self._frames_out += len(out)
+            self.counters.frames_out += len(out)
         return out
 
     def events_received(self) -> list[ev.Event]:
@@ -194,7 +180,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         out = self._events
         if out:
             self._events = []
-            self._events_out += len(out)
+            self.counters.events_out += len(out)
         return out
 
     def take_changed(self) -> list[OrderRecord]:
@@ -212,9 +198,15 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         self._logged_in = False
 
     def connection_lost(self, now: int, reason: str = "connection lost") -> None:
-        """The socket is gone. In-flight requests wait for the resync (or their deadline)."""
+        """The socket is gone. A place or cancel in flight is judged now: carried out when its
+        effect is already known, else ambiguous (UNKNOWN; see :mod:`axorders.session.verdicts`);
+        other requests in flight (a replace among them) wait for the resync (or their
+        deadline)."""
         if not self._connected:
             return
+        # A replace in flight waits for the resync instead: the quantity it asked for tells
+        # how the venue's copy of a replacement counts its fills (OrderTracking._new_base);
+        # the resync resolves it OK when the order moved to a new venue id, else UNKNOWN.
         self._connected = False
         self._logged_in = False
         self._out.clear()
@@ -225,14 +217,37 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         # Internal queries of an unfinished resync die with the connection.
         for rid in [r.rid for r in self._pending.values() if r.internal]:
             del self._pending[rid]
-        self._status_inflight.clear()
-        self._status_queue.clear()
-        self._status_queued.clear()
-        if self._resync is not None:
-            in_flight.extend(r for r in self._resync.interrupted if r.rid in self._pending)
-            self._resync = None
-        self._interrupted = list({r.rid: r for r in in_flight}.values())
-        self._emit(ev.Disconnected(ts_init=now, reason=reason, in_flight=len(self._interrupted)))
+        self.pacer.clear()
+        sync = self.resync
+        if sync.current is not None:
+            in_flight.extend(r for r in sync.current.interrupted if r.rid in self._pending)
+            sync.current = None
+        interrupted = list({r.rid: r for r in in_flight}.values())
+        self._emit(ev.Disconnected(ts_init=now, reason=reason, in_flight=len(interrupted)))
+        waiting = []
+        for req in interrupted:
+            if req.kind is _K.PLACE or req.kind is _K.CANCEL:
+                self._judge_dropped(req, now)
+            else:
+                waiting.append(req)
+        sync.interrupted = waiting
+
+    def _judge_dropped(self, req: Request, now: int) -> None:
+        """A place or cancel in flight when the connection dropped."""
+        coid = req.client_order_id
+        rec = self._get(coid) if coid is not None else None
+        if rec is not None:
+            done = rec.venue_order_id is not None if req.kind is _K.PLACE else rec.is_terminal
+            if done:
+                self._resolve_request(req, Outcome.OK, now, "carried out before the drop")
+                return
+        self._ambiguous(
+            req,
+            now,
+            "CONNECTION_LOST",
+            "the connection was lost before the venue answered; the venue may have carried "
+            "the request out",
+        )
 
     # -----------------------------------------------------------------------------------------
     # Journal.
@@ -254,6 +269,8 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
                     # venue again, whose word wins.
                     self._verdicts[rec.client_order_id] = rec.verdict
                 continue
+            # Live: an UNKNOWN one (an ambiguous answer before the restart) is asked about at
+            # the next login, with every live order the venue does not list as open.
             self.registry.track(rec)
             if rec.status is _S.ARMED:
                 self.registry.arm(rec)
@@ -269,7 +286,7 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
         queued = mark[0]
         out = self._out[queued:]
         del self._out[queued:]
-        self._frames_out += len(out)
+        self.counters.frames_out += len(out)
         return out
 
     def withdraw(
@@ -322,16 +339,27 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     def next_deadline(self) -> int | None:
         """The earliest time :meth:`tick` has work to do, or None."""
-        return self.requests.next_deadline()
+        due = self.requests.next_deadline()
+        if self.unknowns.due:
+            again = self.unknowns.next_due()
+            if again is not None and (due is None or again < due):
+                return again
+        return due
 
     def tick(self, now: int) -> None:
-        """Expire requests whose deadline has passed and re-send 409'd cancels."""
+        """Expire requests whose deadline has passed, re-send 409'd cancels, and ask the venue
+        again about UNKNOWN orders whose grace period has passed."""
         pop_due = self.requests.pop_due
         while (req := pop_due(now)) is not None:
             if req.deadline <= now:
                 self._timeout(req, now)
             elif self._connected and req.venue_order_id is not None:
                 self._write(w.CancelRequest(request_id=req.rid, venue_order_id=req.venue_order_id))
+        if self.unknowns.due:
+            for coid in self.unknowns.pop_due(now):
+                rec = self._orders.get(coid)
+                if rec is not None and rec.status is _S.UNKNOWN:
+                    self._query_status(rec, now)  # not connected: the next login asks
 
     def extend_deadlines(self, delta_ns: int) -> None:
         """Move every pending request's deadline ``delta_ns`` later.
@@ -343,19 +371,29 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
 
     def _timeout(self, req: Request, now: int) -> None:
         del self._pending[req.rid]
-        self._timeouts += 1
+        self.counters.timeouts += 1
         if req.internal:
             if req.kind is _K.STATUS:
                 self._free_status_slot(req)
-            sync = self._resync
+                coid = req.client_order_id
+                self._recheck_later(self._get(coid) if coid is not None else None, now)
+            sync = self.resync.current
             if sync is not None and sync.open_rid == req.rid:
                 sync.open_rid = 0
             self._resync_query_done(req.rid, now)
             return
         if req.frame is not None:
-            self.requests.drop_deferred(req)
+            self.requests.drop_deferred(req)  # never sent: nothing ambiguous about it
+        elif req.kind is _K.PLACE or req.kind is _K.CANCEL or req.kind is _K.REPLACE:
+            self._ambiguous(
+                req, now, "TIMEOUT", "no answer before the deadline; the venue may have "
+                "carried the request out"
+            )
+            if self.resync.current is not None:
+                self._maybe_finish_resync(now)
+            return
         self._resolve_request(req, Outcome.TIMEOUT, now, "no answer before deadline")
-        if self._resync is not None:
+        if self.resync.current is not None:
             self._maybe_finish_resync(now)
         rec = self._get(req.client_order_id) if req.client_order_id is not None else None
         if rec is not None and not rec.is_terminal and self._connected and self._logged_in:

@@ -53,15 +53,15 @@ class EventHandlers(SessionBase):
 
     def receive(self, data: bytes | str, now: int) -> None:
         """Process one text frame from the orders WebSocket. Never raises on venue input."""
-        self._frames_in += 1
+        self.counters.frames_in += 1
         try:
             msg = _decode(data)
         except RemoteProtocolError as exc:
-            self._malformed += 1
+            self.counters.malformed += 1
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")
             self._emit(
                 ev.MalformedMessage(
-                    ts_init=now, text=text[:500], error=str(exc), count=self._malformed
+                    ts_init=now, text=text[:500], error=str(exc), count=self.counters.malformed
                 )
             )
             self._soft_resync(now)
@@ -72,26 +72,26 @@ class EventHandlers(SessionBase):
         return
 
     def _on_unknown(self, msg: w.UnknownFrame, now: int) -> None:
-        self._unknown += 1
+        self.counters.unknown += 1
         self._emit(
             ev.UnknownMessage(
-                ts_init=now, text=msg.text[:500], reason=msg.reason, count=self._unknown
+                ts_init=now, text=msg.text[:500], reason=msg.reason, count=self.counters.unknown
             )
         )
         if msg.venue_order_id is not None or msg.cid is not None:
             # It names an order: if it is one of ours, ask the venue what became of it.
             rec = self._find(msg.venue_order_id, msg.cid)
             if rec is not None and not rec.is_terminal:
-                self._inconsistent += 1
+                self.counters.inconsistent += 1
                 self._query_status(rec, now)
 
     def _report(self, rec: OrderRecord, what: Any, reason: str, now: int) -> None:
         """A frame names ``rec`` but cannot be applied as it is: report it, ask the venue."""
-        self._unknown += 1
-        self._inconsistent += 1
+        self.counters.unknown += 1
+        self.counters.inconsistent += 1
         self._emit(
             ev.UnknownMessage(
-                ts_init=now, text=repr(what)[:500], reason=reason, count=self._unknown
+                ts_init=now, text=repr(what)[:500], reason=reason, count=self.counters.unknown
             )
         )
         if not rec.is_terminal or rec.client_order_id in self._verdicts:
@@ -106,7 +106,7 @@ class EventHandlers(SessionBase):
             if rec is None:
                 return
         if rec.status is _S.ACCEPTED or not rec.move_to(_S.ACCEPTED):
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         rec.ts_last = now
         if self._track_changes:
@@ -144,7 +144,7 @@ class EventHandlers(SessionBase):
             ended = rec.is_terminal  # a late fill of an order the venue has ended
         tid = xs.trade_id
         if rec.has_trade(tid):
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         side = rec.side
         if xs.side is not side or xs.symbol != rec.symbol:
@@ -208,10 +208,10 @@ class EventHandlers(SessionBase):
             # An earlier fill never reached us: fetch it over REST before the order may end.
             self._want_fills(rec, base + body.filled_quantity)
             if final:
-                self._held_ends[coid] = (_S.FILLED, None, None, ts_event)
-        elif self._wanted and coid in self._wanted and filled >= self._wanted[coid]:
+                self.recovery.held_ends[coid] = (_S.FILLED, None, None, ts_event)
+        elif (wanted := self.recovery.wanted) and coid in wanted and filled >= wanted[coid]:
             # The fills an end waited for came after it (reordered events).
-            del self._wanted[coid]
+            del wanted[coid]
             self._release_end(coid, now)
 
     def _replacing(self, coid: str) -> bool:
@@ -288,7 +288,7 @@ class EventHandlers(SessionBase):
                 rec.verdict = None
                 self._changed_record(rec)
             self._learn_ended_oid(rec, body.venue_order_id)
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         elif rec.venue_order_id is None:
             self._learn_oid(rec, body.venue_order_id, now)
@@ -304,15 +304,15 @@ class EventHandlers(SessionBase):
         reason: str | None,
         text: str | None,
     ) -> None:
-        if rec.is_terminal or rec.client_order_id in self._held_ends:
-            self._duplicates += 1
+        if rec.is_terminal or rec.client_order_id in self.recovery.held_ends:
+            self.counters.duplicates += 1
             return
         venue_filled = body.filled_quantity
         if self._base and body.venue_order_id == rec.venue_order_id:
             venue_filled += self._base.get(rec.client_order_id, 0)
         if venue_filled > rec.filled_qty:
             self._want_fills(rec, venue_filled)
-            self._held_ends[rec.client_order_id] = (target, reason, text, ts_event)
+            self.recovery.held_ends[rec.client_order_id] = (target, reason, text, ts_event)
             return
         self._end(rec, target, now, ts_event, reason, text)
 
@@ -336,7 +336,7 @@ class EventHandlers(SessionBase):
             if rec is None:
                 return
         if rec.is_terminal:
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         current = new if new is not None else old
         if (
@@ -344,7 +344,7 @@ class EventHandlers(SessionBase):
             and new.venue_order_id == rec.venue_order_id
             and (old.venue_order_id in rec.prior_venue_order_ids)
         ):
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         old_oid = rec.venue_order_id or old.venue_order_id
         if (
@@ -352,7 +352,7 @@ class EventHandlers(SessionBase):
             and current.venue_order_id == old_oid
             and (current.price, current.quantity) == (rec.price, rec.quantity)
         ):
-            self._duplicates += 1
+            self.counters.duplicates += 1
             return
         coid = rec.client_order_id
         old_filled = self._venue_filled(rec, old) if old.venue_order_id == old_oid else 0
@@ -364,7 +364,7 @@ class EventHandlers(SessionBase):
         rec.price = current.price
         rec.quantity = max(base + current.quantity, rec.filled_qty)
         rec.ts_last = now
-        if rec.status is _S.PENDING:
+        if rec.status is _S.PENDING or rec.status is _S.UNKNOWN:
             rec.move_to(_S.ACCEPTED)
         self._changed_record(rec)
         self._emit_replaced(rec, old_oid, now, ts_event)

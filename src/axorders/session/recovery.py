@@ -30,20 +30,22 @@ _S = S
 class Recovery(SessionBase):
     """Fills recovered over REST and the REST fallbacks.
 
-    Owns ``_wanted`` (fills known missing), ``_held_ends`` (ends waiting for them) and the
-    fallback state (``_rest_status``, ``_rest_cancel_all``, the queries wanted over REST)."""
+    Its state: ``self.recovery`` (:class:`~axorders.session.parts.FillRecovery`: fills known
+    missing, ends waiting for them) and ``self.fallbacks``
+    (:class:`~axorders.session.parts.RestFallbacks`: the kinds done over REST, the queries
+    waiting for it)."""
 
     def _fall_back(self, req: Request, code: int, text: str, now: int) -> None:
         """The venue does not know this request kind over the WebSocket: from now on it goes
         over REST (for the session's life), and this request with it."""
         kind = req.kind
-        first = not (self._rest_status if kind is _K.STATUS else self._rest_cancel_all)
+        first = not (self.fallbacks.status if kind is _K.STATUS else self.fallbacks.cancel_all)
         if kind is _K.STATUS:
-            self._rest_status = True
+            self.fallbacks.status = True
             self._write_status(req)
         else:
-            self._rest_cancel_all = True
-            self._rest_cancel_all_wanted[req.rid] = RestCancelAll(req.rid, req.symbol)
+            self.fallbacks.cancel_all = True
+            self.fallbacks.cancel_all_wanted[req.rid] = RestCancelAll(req.rid, req.symbol)
         self.requests.renew(req, now)
         if first:
             self._emit(ev.RequestFallback(ts_init=now, kind=kind, code=code, message=text))
@@ -51,15 +53,15 @@ class Recovery(SessionBase):
     @property
     def rest_wanted(self) -> bool:
         """True while some status query or cancel-all waits to be made over REST."""
-        return bool(self._rest_status_wanted or self._rest_cancel_all_wanted)
+        return bool(self.fallbacks.status_wanted or self.fallbacks.cancel_all_wanted)
 
     def rest_status_wanted(self) -> list[RestStatusQuery]:
         """Status queries to make over REST (after the venue refused ``s``); taken once.
 
         Answer each with :meth:`receive_rest_status`.
         """
-        wanted = [q for rid, q in self._rest_status_wanted.items() if rid in self._pending]
-        self._rest_status_wanted.clear()
+        wanted = [q for rid, q in self.fallbacks.status_wanted.items() if rid in self._pending]
+        self.fallbacks.status_wanted.clear()
         return wanted
 
     def receive_rest_status(
@@ -75,7 +77,7 @@ class Recovery(SessionBase):
         ``code`` (404 when the venue has no such order, the default)."""
         if request_id not in self._pending:
             return
-        self._via_rest = True
+        self.fallbacks.via_rest = True
         try:
             if status is not None:
                 self._on_result(w.ResultReply(request_id, w.ResultBody(status=status)), now)
@@ -83,15 +85,15 @@ class Recovery(SessionBase):
                 error = w.ErrorBody(code=404 if code is None else code, message=message)
                 self._on_error(w.ErrorReply(request_id, error), now)
         finally:
-            self._via_rest = False
+            self.fallbacks.via_rest = False
 
     def rest_cancel_all_wanted(self) -> list[RestCancelAll]:
         """Cancel-alls to make over REST (after the venue refused ``X``); taken once.
 
         Report each outcome with :meth:`receive_rest_cancel_all`.
         """
-        wanted = [c for rid, c in self._rest_cancel_all_wanted.items() if rid in self._pending]
-        self._rest_cancel_all_wanted.clear()
+        wanted = [c for rid, c in self.fallbacks.cancel_all_wanted.items() if rid in self._pending]
+        self.fallbacks.cancel_all_wanted.clear()
         return wanted
 
     def receive_rest_cancel_all(
@@ -111,27 +113,27 @@ class Recovery(SessionBase):
 
     def _want_fills(self, rec: OrderRecord, venue_filled: int) -> None:
         coid = rec.client_order_id
-        if venue_filled > self._wanted.get(coid, 0):
-            self._wanted[coid] = venue_filled
+        if venue_filled > self.recovery.wanted.get(coid, 0):
+            self.recovery.wanted[coid] = venue_filled
 
     def _check_fills(self, rec: OrderRecord) -> None:
         """Ask REST for ``rec``'s fills once, none being known missing: a replace whose `r`
         never came may have hidden a fill of the order it replaced (a replacement that starts
         fresh counts none of them)."""
-        self._wanted.setdefault(rec.client_order_id, rec.filled_qty)
+        self.recovery.wanted.setdefault(rec.client_order_id, rec.filled_qty)
 
     @property
     def missing_fills(self) -> bool:
         """True while some fill is known to be missing (see :meth:`fills_wanted`)."""
-        return bool(self._wanted)
+        return bool(self.recovery.wanted)
 
     def fills_wanted(self) -> FillsWanted | None:
         """What to fetch from REST ``/fills``, or None when no fill is known to be missing."""
-        if not self._wanted:
+        if not self.recovery.wanted:
             return None
         start = None
         missing = 0
-        for coid, target in self._wanted.items():
+        for coid, target in self.recovery.wanted.items():
             rec = self._get(coid)
             if rec is None:
                 continue
@@ -140,7 +142,7 @@ class Recovery(SessionBase):
             start = begin if start is None else min(start, begin)
         return FillsWanted(
             start_ns=max(0, (start or 0) - FILL_WINDOW_MARGIN_NS),
-            client_order_ids=tuple(self._wanted),
+            client_order_ids=tuple(self.recovery.wanted),
             missing_qty=missing,
         )
 
@@ -160,13 +162,13 @@ class Recovery(SessionBase):
                 continue
             delivered += 1
             self._apply_rest_fill(rec, fill, now)
-        for coid in list(self._wanted):
+        for coid in list(self.recovery.wanted):
             rec = self._get(coid)
-            if rec is None or rec.filled_qty >= self._wanted[coid] or final:
-                del self._wanted[coid]
+            if rec is None or rec.filled_qty >= self.recovery.wanted[coid] or final:
+                del self.recovery.wanted[coid]
                 self._release_end(coid, now)
-        if self._resync is not None:
-            self._resync.fills += delivered
+        if self.resync.current is not None:
+            self.resync.current.fills += delivered
             self._maybe_finish_resync(now)
         return delivered
 
@@ -190,7 +192,7 @@ class Recovery(SessionBase):
         if (
             fill.order_id != rec.venue_order_id
             and fill.order_id in rec.prior_venue_order_ids
-            and self._wanted.get(coid, 0) < rec.filled_qty + fill.quantity
+            and self.recovery.wanted.get(coid, 0) < rec.filled_qty + fill.quantity
         ):
             # A fill of an order this one replaced, that the venue's count of the current
             # order leaves out: the replacement started fresh (its `q` is what was left), so
@@ -222,12 +224,12 @@ class Recovery(SessionBase):
                 fee=fill.fee,
             )
         )
-        if complete and not rec.is_terminal and rec.client_order_id not in self._held_ends:
+        if complete and not rec.is_terminal and rec.client_order_id not in self.recovery.held_ends:
             rec.move_to(_S.FILLED)
             self._finish(rec)
 
     def _release_end(self, coid: str, now: int) -> None:
-        held = self._held_ends.pop(coid, None)
+        held = self.recovery.held_ends.pop(coid, None)
         rec = self._get(coid)
         if held is None or rec is None or rec.is_terminal:
             return

@@ -5,15 +5,20 @@ from __future__ import annotations
 from axorders import events as ev
 from axorders.session.base import ERROR_REASONS, SessionBase
 from axorders.session.values import MAX_CANCEL_RETRIES, UNSUPPORTED_CODES, K, Outcome, S
+from axorders.session.verdicts import Verdict, classify
 from axorders.wire import orders as w
 
 _K = K
 _S = S
+_RETRY = Verdict.RETRY
+_AMBIGUOUS = Verdict.AMBIGUOUS
 
 
 class ReplyHandlers(SessionBase):
-    """A reply ends its request (OK or ERROR), except a 409 to a cancel (retried), an
-    unsupported ``s``/``X`` (moved to REST) and the login (rid 0, which starts the resync)."""
+    """A reply ends its request (OK, ERROR, or UNKNOWN for an ``err`` to a place, cancel or
+    replace that the venue may have acted on: see :mod:`axorders.session.verdicts`), except a
+    409 to a cancel (retried), an unsupported ``s``/``X`` (moved to REST) and the login (rid 0,
+    which starts the resync)."""
 
     def _on_result(self, msg: w.ResultReply, now: int) -> None:
         res = msg.result
@@ -47,7 +52,7 @@ class ReplyHandlers(SessionBase):
         elif kind is _K.OPEN_ORDERS:
             orders = res.orders or []
             if req.internal:
-                sync = self._resync
+                sync = self.resync.current
                 if sync is not None and sync.open_rid == req.rid:
                     sync.open_rid = 0
                 self._reconcile(orders, now)
@@ -86,16 +91,24 @@ class ReplyHandlers(SessionBase):
             return
         rec = self._get(req.client_order_id) if req.client_order_id is not None else None
         kind = req.kind
-        if code in UNSUPPORTED_CODES and kind in (_K.STATUS, _K.CANCEL_ALL) and not self._via_rest:
+        fallback = kind is _K.STATUS or kind is _K.CANCEL_ALL
+        if code in UNSUPPORTED_CODES and fallback and not self.fallbacks.via_rest:
             self._fall_back(req, code, text, now)
             return
-        if kind is _K.CANCEL and code == 409 and req.retries < MAX_CANCEL_RETRIES:
+        verdict = classify(kind, code)
+        if verdict is _RETRY and req.retries < MAX_CANCEL_RETRIES:
             # Not acknowledged yet: send the same cancel again shortly (or on the ack).
             self.requests.retry_later(req, now)
             return
         del self._pending[req.rid]
         if req.internal and kind is _K.STATUS:
             self._free_status_slot(req)
+        if verdict is _AMBIGUOUS and (kind is _K.PLACE or kind is _K.CANCEL or kind is _K.REPLACE):
+            # The venue may have carried it out: no "no" is published; the venue is asked.
+            self._ambiguous(
+                req, now, f"VENUE_ERROR_{code}", f"the venue answered err {code}: {text}", code
+            )
+            return
         if kind is _K.PLACE and rec is not None and not rec.is_terminal:
             self._verdicts[rec.client_order_id] = rec.verdict = f"VENUE_ERROR_{code}"
             self._end(
@@ -124,6 +137,8 @@ class ReplyHandlers(SessionBase):
             )
         elif kind is _K.STATUS and code == 404 and rec is not None:
             self._status_not_found(rec, now)
+        elif kind is _K.STATUS and req.internal:
+            self._recheck_later(rec, now)
         if req.internal:
             self._resync_query_done(req.rid, now)
             return

@@ -3,7 +3,8 @@ what their answers change.
 
 After the rid-0 login the venue's open orders are compared with what the session tracks;
 tracked orders missing from the list get a status query, unknown ones are adopted, requests
-interrupted by the drop are judged. At most one resync is in flight (:class:`ResyncState`);
+interrupted by the drop are judged. At most one resync is in flight
+(:class:`~axorders.session.parts.ResyncState`);
 ``Resynced`` ends it once every query is answered and every missing fill has come.
 """
 
@@ -12,48 +13,23 @@ from __future__ import annotations
 from axorders import events as ev
 from axorders.model import OrderStatus
 from axorders.session.base import SessionBase
+from axorders.session.parts import ResyncState
 from axorders.session.requests import Request
-from axorders.session.values import NS, K, Outcome, S
+from axorders.session.values import NS, UNKNOWN_GRACE_NS, K, Outcome, S
 from axorders.state import OrderRecord
 from axorders.wire import orders as w
 
 _K = K
 _S = S
-
-
-class ResyncState:
-    """Bookkeeping of one reconciliation with the venue."""
-
-    __slots__ = (
-        "again",
-        "changed",
-        "checked",
-        "external",
-        "fills",
-        "interrupted",
-        "open_rid",
-        "queries",
-        "resolved",
-    )
-
-    def __init__(self, interrupted: list[Request]) -> None:
-        self.interrupted = interrupted
-        self.queries: set[int] = set()
-        self.open_rid = 0  # its open-orders query, while unanswered
-        self.again = False  # a trigger came after that answer: compare once more at the end
-        self.checked = 0
-        self.changed = 0
-        self.external = 0
-        self.fills = 0
-        self.resolved = 0
+_NOT_HEARD = (_S.PENDING, _S.UNKNOWN)  # no word from the venue on the order yet
 
 
 class Resync(SessionBase):
     """The login diff, the status queries and their pacing, the venue's word on each order.
 
-    Owns ``_resync`` (the one resync in flight), ``_interrupted`` (requests in flight at the
-    last drop) and the pacing of its status queries (``_status_inflight``, ``_status_queue``,
-    ``_status_queued``)."""
+    Its state: ``self.resync`` (:class:`~axorders.session.parts.ResyncTracker`: the one
+    resync in flight, the requests in flight at the last drop) and ``self.pacer``
+    (:class:`~axorders.session.parts.StatusPacer`: its status queries in flight and waiting)."""
 
     def _on_login(self, res: w.ResultBody, now: int) -> None:
         orders = res.login_orders or []
@@ -67,7 +43,7 @@ class Resync(SessionBase):
                 client_heartbeat=res.client_heartbeat,
             )
         )
-        interrupted, self._interrupted = self._interrupted, []
+        interrupted, self.resync.interrupted = self.resync.interrupted, []
         self._start_resync(interrupted)
         self._reconcile(orders, now)
         for coid in list(self._verdicts):
@@ -82,11 +58,11 @@ class Resync(SessionBase):
                 self._flush_deferred(rec, rec.venue_order_id)
 
     def _start_resync(self, interrupted: list[Request]) -> None:
-        if self._resync is None:
-            self._resync = ResyncState(interrupted)
-            self._resyncs += 1
+        if self.resync.current is None:
+            self.resync.current = ResyncState(interrupted)
+            self.counters.resyncs += 1
         else:
-            self._resync.interrupted.extend(interrupted)
+            self.resync.current.interrupted.extend(interrupted)
 
     def _soft_resync(self, now: int) -> None:
         """After a frame we could not read: compare with the venue's open orders.
@@ -95,13 +71,13 @@ class Resync(SessionBase):
         is still to come), or has it compare once more when it ends."""
         if not self._connected or not self._logged_in:
             return
-        sync = self._resync
+        sync = self.resync.current
         if sync is not None:
             if not sync.open_rid:
                 sync.again = True
             return
         self._start_resync([])
-        sync = self._resync
+        sync = self.resync.current
         assert sync is not None
         req = self.requests.new(_K.OPEN_ORDERS, now, internal=True)
         sync.queries.add(req.rid)
@@ -109,10 +85,10 @@ class Resync(SessionBase):
         self._write(w.OpenOrdersRequest(request_id=req.rid))
 
     def _reconcile(self, venue_orders: list[w.OrderBody], now: int) -> None:
-        sync = self._resync
+        sync = self.resync.current
         if sync is None:
             self._start_resync([])
-            sync = self._resync
+            sync = self.resync.current
             assert sync is not None
         seen: set[str] = set()
         for body in venue_orders:
@@ -165,7 +141,7 @@ class Resync(SessionBase):
         if rec.venue_order_id is None:
             self._learn_oid(rec, oid, now)
             changed = True
-        if rec.status is _S.PENDING:
+        if rec.status is _S.PENDING or rec.status is _S.UNKNOWN:
             rec.move_to(_S.ACCEPTED)
             self._emit_accepted_from(rec, now)
             changed = True
@@ -208,11 +184,11 @@ class Resync(SessionBase):
         if not self._connected or not self._logged_in:
             return  # the next login compares everything anyway
         coid = rec.client_order_id
-        if coid in self._status_inflight or coid in self._status_queued:
+        if coid in self.pacer.inflight or coid in self.pacer.queued:
             return  # the answer on its way, or the query waiting, will do
-        if len(self._status_inflight) >= self.max_status_queries:
-            self._status_queue.append((coid, by_venue_id))
-            self._status_queued.add(coid)
+        if len(self.pacer.inflight) >= self.max_status_queries:
+            self.pacer.queue.append((coid, by_venue_id))
+            self.pacer.queued.add(coid)
             return
         self._send_status(rec, now, by_venue_id)
 
@@ -223,41 +199,41 @@ class Resync(SessionBase):
         else:
             req.cid = rec.cid
         self._write_status(req)
-        self._status_inflight[rec.client_order_id] = req.rid
-        if self._resync is not None:
-            self._resync.queries.add(req.rid)
+        self.pacer.inflight[rec.client_order_id] = req.rid
+        if self.resync.current is not None:
+            self.resync.current.queries.add(req.rid)
 
     def _free_status_slot(self, req: Request) -> None:
         """An internal status query was answered (or timed out): its slot is free."""
         coid = req.client_order_id
-        if coid is not None and self._status_inflight.get(coid) == req.rid:
-            del self._status_inflight[coid]
+        if coid is not None and self.pacer.inflight.get(coid) == req.rid:
+            del self.pacer.inflight[coid]
 
     def _pump_status(self, now: int) -> None:
         """Send waiting status queries while there are free slots."""
-        queue = self._status_queue
-        while queue and len(self._status_inflight) < self.max_status_queries:
+        queue = self.pacer.queue
+        while queue and len(self.pacer.inflight) < self.max_status_queries:
             if not self._connected or not self._logged_in:
                 return
             coid, by_venue_id = queue.popleft()
-            self._status_queued.discard(coid)
+            self.pacer.queued.discard(coid)
             rec = self._get(coid)
             if rec is None or (rec.is_terminal and coid not in self._verdicts):
                 continue
-            if coid not in self._status_inflight:
+            if coid not in self.pacer.inflight:
                 self._send_status(rec, now, by_venue_id)
 
     def _resync_query_done(self, rid: int, now: int) -> None:
-        if self._status_queue:
+        if self.pacer.queue:
             self._pump_status(now)
-        sync = self._resync
+        sync = self.resync.current
         if sync is not None and rid in sync.queries:
             sync.queries.discard(rid)
             self._maybe_finish_resync(now)
 
     def _maybe_finish_resync(self, now: int) -> None:
-        sync = self._resync
-        if sync is None or sync.queries or self._status_queue or not self._logged_in:
+        sync = self.resync.current
+        if sync is None or sync.queries or self.pacer.queue or not self._logged_in:
             return
         for req in sync.interrupted:
             if req.rid not in self._pending:
@@ -267,9 +243,9 @@ class Resync(SessionBase):
                 continue
             sync.resolved += 1
             self._resolve_request(req, outcome, now, "resolved by resync")
-        if any(r.rid in self._pending for r in sync.interrupted) or self._wanted:
+        if any(r.rid in self._pending for r in sync.interrupted) or self.recovery.wanted:
             return  # waiting for fills (or for the answer to a request it cannot judge yet)
-        self._resync = None
+        self.resync.current = None
         self._emit(
             ev.Resynced(
                 ts_init=now,
@@ -300,7 +276,7 @@ class Resync(SessionBase):
             if rec is None:
                 return lost
             changed = rec.venue_order_id != req.venue_order_id and req.venue_order_id is not None
-            return ok if changed else lost
+            return ok if changed else Outcome.UNKNOWN  # the venue may still carry it out
         return lost
 
 
@@ -380,7 +356,7 @@ class Resync(SessionBase):
                 changed = True
         if state.is_terminal and state is not _S.REPLACED:
             if target_filled > rec.filled_qty:
-                self._held_ends[rec.client_order_id] = (
+                self.recovery.held_ends[rec.client_order_id] = (
                     state,
                     status.reject_reason,
                     status.reject_message,
@@ -389,39 +365,56 @@ class Resync(SessionBase):
             else:
                 self._end(rec, state, now, now, status.reject_reason, status.reject_message)
             changed = True
-        elif state in (_S.ACCEPTED, _S.PARTIALLY_FILLED) and rec.status is _S.PENDING:
+        elif state in (_S.ACCEPTED, _S.PARTIALLY_FILLED) and rec.status in _NOT_HEARD:
             rec.move_to(_S.ACCEPTED)
             self._emit_accepted_from(rec, now)
             changed = True
         if changed:
             self._changed_record(rec)
-            if self._resync is not None:
-                self._resync.changed += 1
+            if self.resync.current is not None:
+                self.resync.current.changed += 1
 
 
     def _status_not_found(self, rec: OrderRecord, now: int) -> None:
-        """The venue has no order with this cid: a place that never arrived (as far as the
-        venue can tell now; a later event for it revives the order)."""
-        if rec.is_terminal or rec.venue_order_id is not None or rec.status is not _S.PENDING:
+        """The venue has no order with this cid (as far as it can tell now).
+
+        For an UNKNOWN order (an ambiguous answer to its place) that is the venue's word once
+        ``UNKNOWN_GRACE_NS`` has passed since the ambiguity began: the order ends in one
+        definitive OrderRejected. Before that it is asked about again when the grace period
+        ends. A PENDING order whose place is not in flight (sent by the process before a
+        restart) goes UNKNOWN first: its place may still be on its way."""
+        if rec.is_terminal or rec.venue_order_id is not None:
             return
-        place = self._pending.get(rec.place_request_id)
-        if (
-            place is not None
-            and place.kind is _K.PLACE
-            and place.client_order_id == rec.client_order_id
-            and not place.interrupted
-        ):
-            return  # its place is still in flight on this connection
-        self._verdicts[rec.client_order_id] = rec.verdict = "LOST_IN_TRANSIT"
+        if rec.status is _S.PENDING:
+            place = self._pending.get(rec.place_request_id)
+            if (
+                place is not None
+                and place.kind is _K.PLACE
+                and place.client_order_id == rec.client_order_id
+                and not place.interrupted
+            ):
+                return  # its place is still in flight on this connection
+            self._enter_unknown(
+                rec,
+                now,
+                "NOT_REPORTED_AFTER_GAP",
+                "after a gap the venue reported no order with this cid; its place may still "
+                "be on its way",
+                ask=False,
+            )
+        if rec.status is not _S.UNKNOWN or not rec.unknown_since:
+            return
+        due = rec.unknown_since + UNKNOWN_GRACE_NS
+        if now < due:
+            self.unknowns.watch(rec.client_order_id, due)
+            return
         self._end(
             rec,
             _S.REJECTED,
             now,
             now,
-            "LOST_IN_TRANSIT",
-            "after the connection gap the venue reported no order with this cid; should it "
-            "report one later, the order is revived (OrderStateCorrected)",
+            "NOT_FOUND_AT_VENUE",
+            f"the venue holds no order with this cid {(now - rec.unknown_since) // NS} s after "
+            f"an ambiguous answer ({rec.unknown_reason})",
             origin=ev.RejectOrigin.LOCAL,
         )
-
-

@@ -54,7 +54,7 @@ class OrderTracking(SessionBase):
         self.registry.track(rec)
         if oid is not None and rec.venue_order_id is None:
             self._learn_oid(rec, oid, now)
-        self._corrections += 1
+        self.counters.corrections += 1
         self._changed_record(rec)
         self._emit(
             ev.OrderStateCorrected(
@@ -82,7 +82,7 @@ class OrderTracking(SessionBase):
         rec.quantity = max(base + body.quantity, rec.filled_qty)
         self._check_fills(rec)
         rec.ts_last = now
-        if rec.status is _S.PENDING:
+        if rec.status is _S.PENDING or rec.status is _S.UNKNOWN:
             rec.move_to(_S.ACCEPTED)
         self._changed_record(rec)
         self._emit_replaced(rec, old, now, body.ts * NS + body.tn)
@@ -121,7 +121,7 @@ class OrderTracking(SessionBase):
         coid = f"CID-{body.cid}" if body.cid is not None else f"EXT-{body.venue_order_id}"
         externals = self.registry.externals
         if len(externals) >= self.max_external_orders and coid not in externals:
-            self._externals_dropped += 1
+            self.counters.externals_dropped += 1
             return None
         rec = OrderRecord(
             client_order_id=coid,
@@ -150,8 +150,8 @@ class OrderTracking(SessionBase):
         externals.add(coid)
         self._changed_record(rec)
         self._emit(ev.ExternalOrderDiscovered(ts_init=now, order=self._snapshot(body, coid)))
-        if self._resync is not None:
-            self._resync.external += 1
+        if self.resync.current is not None:
+            self.resync.current.external += 1
         return rec
 
 

@@ -1,4 +1,4 @@
-"""The session's constants and the small values it hands out (what to fetch, counters)."""
+"""The session's constants and the small values it hands out (what to fetch, its stats)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ CANCEL_RETRY_NS: Final = 50_000_000
 MAX_CANCEL_RETRIES: Final = 20
 FILL_WINDOW_MARGIN_NS: Final = 5 * NS
 """How far before the last known fill a REST fills window starts."""
+UNKNOWN_GRACE_NS: Final = 5 * NS
+"""How long after an ambiguous answer to a place (see :mod:`axorders.session.verdicts`) the
+venue's "no such order" is taken as definitive. A venue that failed while handling the place
+(an ``err`` 500) may still be carrying it out, and an order on its way through the gateway is
+not found by a status query that overtakes it: a first "not found" soon after the answer is not
+the venue's last word. Five seconds is orders of magnitude longer than the venue takes to act
+on a request (milliseconds) and short enough for a strategy to wait; it does not depend on the
+request timeout, so a short timeout does not shorten it. A "not found" before it is asked again
+once it has passed."""
 UNSUPPORTED_CODES: Final = frozenset({400, 405, 501})
 """``err`` codes to a WS status (``s``) or cancel-all (``X``) request that mean the venue does not
 know the request: that kind goes over REST from then on. (For ``s``, 404 still means "no such
@@ -59,6 +68,7 @@ class Outcome:
     TIMEOUT: Final = ev.RequestOutcome.TIMEOUT
     LOST: Final = ev.RequestOutcome.LOST
     LOCAL: Final = ev.RequestOutcome.LOCAL
+    UNKNOWN: Final = ev.RequestOutcome.UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
