@@ -166,6 +166,7 @@ class Recorder:
         self._retry_at = 0.0
         self._retry_delay = _RETRY_FIRST
         self._refused_seen = 0
+        self._refused_open: int | None = None
         self._overflowing = False
 
         self._wake = threading.Event()
@@ -227,6 +228,7 @@ class Recorder:
         if self._closed:
             return
         self._closed = True
+        self._refused_open = self._refused  # drops after this are the closed recorder's
         self._limit = 0
         self._closing = True
         self._wake.set()
@@ -272,15 +274,17 @@ class Recorder:
 
     def _check_overflow(self) -> None:
         refused = self._refused
+        if self._refused_open is not None:  # closed: only the drops of a full buffer count
+            refused = min(refused, self._refused_open)
         if refused == self._refused_seen:
             self._overflowing = False
             return
-        if not self._overflowing and not self._closing:
+        if not self._overflowing:
             self._overflowing = True
             self._warn(
                 "DROPPED",
-                f"the recording buffer was full ({self._buffer} records):"
-                f" {refused - self._refused_seen} records dropped",
+                f"the recording buffer was full ({self._buffer} records);"
+                f" records dropped: {refused - self._refused_seen}",
             )
         self._refused_seen = refused
 
@@ -316,7 +320,7 @@ class Recorder:
             self._warn(
                 "WRITE_RECOVERED",
                 f"the recording is written again ({self._path or self.directory});"
-                f" {self._streak_dropped} records were dropped while it could not be",
+                f" records dropped while it could not be: {self._streak_dropped}",
             )
             self._streak_dropped = 0
 
