@@ -340,7 +340,10 @@ def test_full_disk_drops_counts_warns_once_per_streak(
 ) -> None:
     FlakyFile.full = False
     monkeypatch.setattr(
-        writer_module, "open", lambda *a, **k: FlakyFile(open(*a, **k)), raising=False  # noqa: SIM115
+        writer_module,
+        "open",
+        lambda *a, **k: FlakyFile(open(*a, **k)),
+        raising=False,  # noqa: SIM115
     )
     recorder = make()
     for i in range(10):

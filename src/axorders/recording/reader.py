@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import msgspec
 import zstandard
@@ -26,7 +26,8 @@ DamageHandler = Callable[[str], None]
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
-_READ_SIZE: Final = 1 << 20
+_READ_SIZE: Final = 1 << 16
+_MAGIC: Final = b"\x28\xb5\x2f\xfd"  # the start of a zstd frame
 
 
 class Record(msgspec.Struct, frozen=True, gc=False):
@@ -61,6 +62,64 @@ def _expand(paths: PathsLike) -> list[Path]:
     return files
 
 
+def _chunks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
+    """The decompressed text of a file, piece by piece; a damaged or cut tail ends it
+    (damage is raised as :class:`_Damage` after the last good piece)."""
+    dctx = zstandard.ZstdDecompressor()
+    dobj = dctx.decompressobj(read_across_frames=True)
+    offset = 0  # compressed bytes fed
+    produced = 0  # text bytes yielded
+    while True:
+        try:
+            raw = fh.read(_READ_SIZE)
+        except OSError as exc:
+            raise RecordingError(f"{path}: {exc.strerror or exc}") from None
+        if not raw:
+            return
+        if offset == 0 and not (raw.startswith(_MAGIC) or _MAGIC.startswith(raw)):
+            raise RecordingError(f"{path}: not a zstd-compressed recording")
+        try:
+            out = dobj.decompress(raw)
+        except zstandard.ZstdError as exc:
+            # Damage in this piece: decode it again, a byte at a time, to keep what comes
+            # before the damage.
+            yield from _salvage(dctx, fh, offset + len(raw), produced)
+            raise _Damage(str(exc)) from None
+        offset += len(raw)
+        if out:
+            produced += len(out)
+            yield out
+
+
+def _salvage(
+    dctx: zstandard.ZstdDecompressor, fh: BinaryIO, end: int, produced: int
+) -> Iterator[bytes]:
+    """The text after the first ``produced`` bytes that the first ``end`` compressed bytes
+    give, fed a byte at a time near the end, up to the first error."""
+    fh.seek(0)
+    data = fh.read(end)
+    dobj = dctx.decompressobj(read_across_frames=True)
+    start = max(0, end - _READ_SIZE)
+    try:
+        skip = len(dobj.decompress(data[:start])) if start else 0
+    except zstandard.ZstdError:
+        return
+    for index in range(start, len(data)):
+        try:
+            out = dobj.decompress(data[index : index + 1])
+        except zstandard.ZstdError:
+            return
+        if not out:
+            continue
+        if skip + len(out) > produced:
+            yield out[max(0, produced - skip) :]
+        skip += len(out)
+
+
+class _Damage(Exception):
+    pass
+
+
 def _lines(path: Path, on_damage: DamageHandler | None) -> Iterator[tuple[int, bytes]]:
     """The whole lines of a file, numbered from 1; stops at a cut."""
     lineno = 0
@@ -71,17 +130,13 @@ def _lines(path: Path, on_damage: DamageHandler | None) -> Iterator[tuple[int, b
     except OSError as exc:
         raise RecordingError(f"{path}: {exc.strerror or exc}") from None
     with fh:
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        chunks = _chunks(path, fh)
         while True:
             try:
-                chunk = reader.read(_READ_SIZE)
-            except zstandard.ZstdError as exc:
-                if lineno == 0 and not pieces:
-                    raise RecordingError(f"{path}: not a zstd-compressed recording") from None
+                chunk = next(chunks, b"")
+            except _Damage as exc:
                 damage = f"unreadable after line {lineno} ({exc})"
                 break
-            except OSError as exc:
-                raise RecordingError(f"{path}: {exc.strerror or exc}") from None
             if not chunk:
                 break
             start = 0
@@ -146,7 +201,7 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         raise RecordingError(f"{file}: {exc.strerror or exc}") from None
     if empty:
         return None
-    raise RecordingError(f"{file}: cut off before the end of its header (beyond repair)")
+    raise RecordingError(f"{file}: cut off or damaged before the end of its header (beyond repair)")
 
 
 def _records(path: Path, on_damage: DamageHandler | None) -> Iterator[Record]:
