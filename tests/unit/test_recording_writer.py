@@ -343,7 +343,7 @@ def test_full_disk_drops_counts_warns_once_per_streak(
         writer_module,
         "open",
         lambda *a, **k: FlakyFile(open(*a, **k)),
-        raising=False,  # noqa: SIM115
+        raising=False,
     )
     recorder = make()
     for i in range(10):
