@@ -196,7 +196,7 @@ def test_a_bad_file_in_a_folder_is_named(tmp_path: Path) -> None:
     rec.close()
     (tmp_path / "zz.jsonl.zst").write_bytes(b"plain text")
     (tmp_path / "notes.txt").write_text("not read: not a *.jsonl.zst")
-    with pytest.raises(RecordingError, match="zz.jsonl.zst"):
+    with pytest.raises(RecordingError, match=r"zz\.jsonl\.zst"):
         list(read_records(tmp_path))
 
 

@@ -342,7 +342,7 @@ def test_full_disk_drops_counts_warns_once_per_streak(
     monkeypatch.setattr(
         writer_module,
         "open",
-        lambda *a, **k: FlakyFile(open(*a, **k)),
+        lambda *a, **k: FlakyFile(open(*a, **k)),  # noqa: SIM115
         raising=False,
     )
     recorder = make()
