@@ -66,8 +66,9 @@ def _chunks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
     """The decompressed text of a file, piece by piece; a damaged or cut tail ends it
     (damage is raised as :class:`_Damage` after the last good piece)."""
     dctx = zstandard.ZstdDecompressor()
-    dobj = dctx.decompressobj(read_across_frames=True)
-    offset = 0  # compressed bytes fed
+    dobj = dctx.decompressobj()
+    fed = False  # data went into ``dobj`` and its frame has not ended yet
+    offset = 0  # compressed bytes read
     produced = 0  # text bytes yielded
     while True:
         try:
@@ -75,20 +76,31 @@ def _chunks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
         except OSError as exc:
             raise RecordingError(f"{path}: {exc.strerror or exc}") from None
         if not raw:
-            return
+            break
         if offset == 0 and not (raw.startswith(_MAGIC) or _MAGIC.startswith(raw)):
             raise RecordingError(f"{path}: not a zstd-compressed recording")
-        try:
-            out = dobj.decompress(raw)
-        except zstandard.ZstdError as exc:
-            # Damage in this piece: decode it again, a byte at a time, to keep what comes
-            # before the damage.
-            yield from _salvage(dctx, fh, offset + len(raw), produced)
-            raise _Damage(str(exc)) from None
         offset += len(raw)
-        if out:
-            produced += len(out)
-            yield out
+        data = raw
+        while data:
+            try:
+                out = dobj.decompress(data)
+            except zstandard.ZstdError as exc:
+                # Damage in this piece: decode it again, a byte at a time, to keep what comes
+                # before the damage.
+                yield from _salvage(dctx, fh, offset, produced)
+                raise _Damage(f"unreadable ({exc})") from None
+            if out:
+                produced += len(out)
+                yield out
+            if dobj.eof:  # a frame ended; another may follow
+                data = dobj.unused_data
+                dobj = dctx.decompressobj()
+                fed = False
+            else:
+                data = b""
+                fed = True
+    if fed:
+        raise _Damage("not closed (cut off, or still being written)")
 
 
 def _salvage(
@@ -135,7 +147,7 @@ def _lines(path: Path, on_damage: DamageHandler | None) -> Iterator[tuple[int, b
             try:
                 chunk = next(chunks, b"")
             except _Damage as exc:
-                damage = f"unreadable after line {lineno} ({exc})"
+                damage = str(exc)
                 break
             if not chunk:
                 break
@@ -155,8 +167,8 @@ def _lines(path: Path, on_damage: DamageHandler | None) -> Iterator[tuple[int, b
                 lineno += 1
                 yield lineno, line
                 start = end + 1
-    if pieces and not damage:
-        damage = f"cut off inside line {lineno + 1}"
+    if pieces:
+        damage = f"cut off inside line {lineno + 1}" + (f", {damage}" if damage else "")
     if damage and on_damage is not None:
         on_damage(f"{path}: {damage}; read up to line {lineno}")
 
