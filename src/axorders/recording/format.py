@@ -22,7 +22,7 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import cache
 from typing import Any, Final
@@ -162,29 +162,67 @@ def encode_value(value: Any) -> Any:
 
     A value of any other type is written as its ``str()``.
     """
-    if value is None or isinstance(value, bool | int | float | str):
+    return msgspec.to_builtins(prepare(value))
+
+
+# What msgspec writes itself exactly as the tagged encoding wants: these pass through
+# :func:`prepare` untouched (enum classes with str or int values join on first sight).
+_PASS: set[type] = {str, int, float, bool, type(None), Decimal}
+_PREPARERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def prepare(value: Any) -> Any:
+    """:func:`encode_value` for msgspec's JSON encoder: the same, except that Decimals and
+    enum members are left for the encoder to write (as strings, as their values). The
+    recorder's writer thread uses it: a type's encoding is looked up once, then cached."""
+    kind = type(value)
+    if kind in _PASS:
         return value
-    if isinstance(value, msgspec.Struct):
-        out: dict[str, Any] = {"type": type(value).__name__}
-        for name in _struct_fields(type(value)):
-            out[name] = encode_value(getattr(value, name))
+    preparer = _PREPARERS.get(kind)
+    if preparer is None:
+        preparer = _preparer(kind)
+        if preparer is None:
+            _PASS.add(kind)
+            return value
+        _PREPARERS[kind] = preparer
+    return preparer(value)
+
+
+def _preparer(kind: type) -> Callable[[Any], Any] | None:
+    """How to prepare values of ``kind``; None: they pass through."""
+    if issubclass(kind, enum.Enum):
+        if all(type(m.value) in (str, int) for m in kind):
+            return None
+        return lambda v: prepare(v.value)
+    if issubclass(kind, msgspec.Struct):
+        return _object_preparer(kind.__name__, _struct_fields(kind))
+    if dataclasses.is_dataclass(kind):
+        return _object_preparer(kind.__name__, _dataclass_fields(kind))
+    if issubclass(kind, list | tuple | set | frozenset):
+        return lambda v: [prepare(x) for x in v]
+    if issubclass(kind, Mapping):
+        return lambda v: {_key(k): prepare(x) for k, x in v.items()}
+    if issubclass(kind, bytes | bytearray | memoryview):
+        return encode_bytes
+    if issubclass(kind, str | int | float):  # subclasses of the plain types
+        return lambda v: _PLAIN_OF[next(t for t in _PLAIN_OF if isinstance(v, t))](v)
+    return str
+
+
+_PLAIN_OF: dict[type, Callable[[Any], Any]] = {bool: bool, int: int, float: float, str: str}
+
+
+def _object_preparer(name: str, fields: tuple[str, ...]) -> Callable[[Any], Any]:
+    passing = _PASS
+
+    def prepare_object(value: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": name}
+        for field in fields:
+            item = getattr(value, field)
+            out[field] = item if type(item) in passing else prepare(item)
         return out
-    if isinstance(value, enum.Enum):
-        return encode_value(value.value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        return [encode_value(v) for v in value]
-    if isinstance(value, Mapping):
-        return {_key(k): encode_value(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {"type": type(value).__name__}
-        for name in _dataclass_fields(type(value)):
-            out[name] = encode_value(getattr(value, name))
-        return out
-    if isinstance(value, bytes | bytearray | memoryview):
-        return encode_bytes(value)
-    return str(value)
+
+    return prepare_object
 
 
 def _key(key: Any) -> str:

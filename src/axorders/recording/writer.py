@@ -37,6 +37,7 @@ from axorders.recording.format import (
     encode_value,
     file_name,
     make_header,
+    prepare,
     scrub_settings,
 )
 
@@ -52,6 +53,7 @@ _DAY_NS: Final = 86_400 * 1_000_000_000
 _CHUNK: Final = 1 << 20  # uncompressed bytes written between two size checks
 _RETRY_FIRST: Final = 0.25  # seconds before the first retry after a failed write
 _RETRY_MAX: Final = 5.0
+_SLICE: Final = 1024  # records encoded between two offers of the GIL
 
 
 class RecorderStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -299,16 +301,22 @@ class Recorder:
             now = self._clock()
             if self._zw is not None and self._rotate_daily and now >= self._day_end:
                 self._end_file()
-            while written < len(data):
+            index = 0
+            while index < len(data):
                 if self._zw is None:
                     self._open(now)
-                chunk = self._take(data, written)
                 zw = self._zw
-                zw.write(b"".join(chunk))
+                size = count = 0
+                while index < len(data) and size < _CHUNK:  # about _CHUNK bytes per block
+                    text, n = data[index]
+                    zw.write(text)
+                    size += len(text)
+                    count += n
+                    index += 1
                 zw.flush(zstandard.FLUSH_BLOCK)
                 self._flush_file()
-                written += len(chunk)
-                self._written += len(chunk)
+                written += count
+                self._written += count
                 if self._file_bytes >= self._max_bytes:
                     self._end_file()
         except Exception as exc:  # a disk failure, or a bug: never stop recording
@@ -324,15 +332,6 @@ class Recorder:
             )
             self._streak_dropped = 0
 
-    @staticmethod
-    def _take(data: list[bytes], start: int) -> list[bytes]:
-        size = 0
-        end = start
-        while end < len(data) and (size < _CHUNK or end == start):
-            size += len(data[end])
-            end += 1
-        return data[start:end]
-
     def _flush_file(self) -> None:
         fh = self._fh
         assert fh is not None
@@ -341,46 +340,72 @@ class Recorder:
         self._bytes += position - self._file_bytes
         self._file_bytes = position
 
-    def _encode(self, batch: list[tuple[str, int, object, dict[str, object]]]) -> list[bytes]:
-        encode = self._encoder.encode
-        lines = []
-        for item in batch:
+    def _encode(
+        self, batch: list[tuple[str, int, object, dict[str, object]]]
+    ) -> list[tuple[bytes, int]]:
+        """The batch as JSON lines, in pieces of at most ``_SLICE`` records: (text, count)."""
+        line_of = self._line
+        pieces = []
+        for start in range(0, len(batch), _SLICE):
+            if start:
+                # Let the event loop's thread take the GIL if it waits for it: encoding a
+                # large batch must not hold it for long.
+                time.sleep(0)
+            part = batch[start : start + _SLICE]
             try:
-                line = encode(self._line(*item))
-            except Exception as exc:
-                # Never the payload in the file or a message: only what could not be encoded.
-                kind, ts = item[0], item[1]
-                line = encode(
-                    {
-                        "ts": ts if isinstance(ts, int) else 0,
-                        "kind": kind if isinstance(kind, str) else "?",
-                        "error": f"not recorded: {type(exc).__name__}",
-                    }
-                )
-            lines.append(line + b"\n")
-        return lines
+                text = self._encoder.encode_lines([line_of(*item) for item in part])
+            except Exception:
+                text = b"".join(self._encode_one(item) for item in part)
+            pieces.append((text, len(part)))
+        return pieces
+
+    def _encode_one(self, item: tuple[str, int, object, dict[str, object]]) -> bytes:
+        encode = self._encoder.encode
+        try:
+            return encode(self._line(*item)) + b"\n"
+        except Exception as exc:
+            # Never the payload in the file or a message: only what could not be encoded.
+            kind, ts = item[0], item[1]
+            error = {
+                "ts": ts if isinstance(ts, int) else 0,
+                "kind": kind if isinstance(kind, str) else "?",
+                "error": f"not recorded: {type(exc).__name__}",
+            }
+            return encode(error) + b"\n"
 
     @staticmethod
     def _line(kind: str, ts: int, payload: object, fields: dict[str, object]) -> dict[str, Any]:
-        if kind == "header":  # the first line of a file only
-            kind = "header?"
-        obj: dict[str, Any] = {"ts": ts, "kind": kind}
-        if payload is not None:
-            if kind == "event":
-                obj["event"] = encode_value(payload)
-                obj["text"] = str(payload)
-            elif kind in FRAME_KINDS:
-                if isinstance(payload, str):
-                    obj["data"] = payload
-                elif isinstance(payload, bytes | bytearray | memoryview):
-                    obj["data"] = encode_bytes(payload)
-                else:
-                    obj["data"] = encode_value(payload)
+        obj: dict[str, Any]
+        if kind in FRAME_KINDS:
+            if type(payload) is bytes:
+                try:
+                    data: object = payload.decode()
+                except UnicodeDecodeError:
+                    data = encode_bytes(payload)
+            elif type(payload) is str or payload is None:
+                data = payload
+            elif isinstance(payload, bytes | bytearray | memoryview):
+                data = encode_bytes(payload)
             else:
-                obj[PAYLOAD_FIELDS.get(kind, DEFAULT_PAYLOAD_FIELD)] = encode_value(payload)
-        for key, value in fields.items():
-            if key not in RESERVED and key not in obj:
-                obj[key] = encode_value(value)
+                data = prepare(payload)
+            obj = (
+                {"ts": ts, "kind": kind} if data is None else {"ts": ts, "kind": kind, "data": data}
+            )
+        elif kind == "event":
+            obj = {"ts": ts, "kind": kind}
+            if payload is not None:
+                obj["event"] = prepare(payload)
+                obj["text"] = str(payload)
+        else:
+            if kind == "header":  # the first line of a file only
+                kind = "header?"
+            obj = {"ts": ts, "kind": kind}
+            if payload is not None:
+                obj[PAYLOAD_FIELDS.get(kind, DEFAULT_PAYLOAD_FIELD)] = prepare(payload)
+        if fields:
+            for key, value in fields.items():
+                if key not in RESERVED and key not in obj:
+                    obj[key] = prepare(value)
         return obj
 
     def _open(self, now: int) -> None:
