@@ -52,6 +52,7 @@ __all__ = [
     "OrderRequestError",
     "OrderStatusUnknownError",
     "ProtocolError",
+    "RecordingError",
     "RemoteProtocolError",
     "ReplaceRejectedError",
     "RequestRejectedError",
@@ -317,3 +318,9 @@ class InsecureTransportError(AxOrdersError):
 
 class StoreError(AxOrdersError):
     """The order journal could not be read or written."""
+
+
+class RecordingError(AxOrdersError):
+    """A recording file cannot be read: it is not one (not zstd, not JSON lines, another
+    format), it is of a newer format version, or it is damaged or cut off before its header.
+    The message names the file."""
