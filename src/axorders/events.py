@@ -43,6 +43,7 @@ __all__ = [
     "PositionChanged",
     "PositionMismatch",
     "Reconnected",
+    "RecorderWarning",
     "RejectOrigin",
     "ReplaceRejected",
     "RequestFallback",
@@ -378,6 +379,21 @@ class JournalWarning(Event, frozen=True, kw_only=True):
     path: str
     message: str
     pending: int = 0
+
+
+class RecorderWarning(Event, frozen=True, kw_only=True):
+    """The flight recorder lost records; trading goes on untouched.
+
+    Published once per streak: ``kind`` ``WRITE_FAILED`` (the disk is full, slow or
+    unwritable: records are dropped and counted until a write works again), ``WRITE_RECOVERED``
+    (the recorder writes again) or ``DROPPED`` (its buffer was full). ``dropped`` is the count
+    of records lost so far; ``path`` the recording's folder.
+    """
+
+    kind: str
+    path: str
+    message: str
+    dropped: int = 0
 
 
 class OrderStateCorrected(OrderEvent, frozen=True, kw_only=True):

@@ -30,6 +30,7 @@ from axorders import (
     OrderResult,
     OrdersClient,
     OrderStatus,
+    OrderStatusUnknownError,
     ReplaceRejectedError,
     RequestTimeoutError,
     SimConfig,
@@ -186,17 +187,22 @@ async def test_place_order_without_an_answer_raises_request_timeout(sim: SimServ
         assert info.value.request_id is not None
 
 
-async def test_a_request_timing_out_across_a_drop_raises_connection_lost(
+async def test_a_place_across_a_drop_is_no_verdict_the_status_is_unknown(
     sim: SimServer,
 ) -> None:
-    async with client_for(sim, Recorder(), request_timeout=0.4) as client:
+    # A drop before the answer is ambiguous: the venue may hold the order. Not a reject, not
+    # "lost": the caller is told the status is unknown and not to place it again.
+    rec = Recorder()
+    async with client_for(sim, rec, request_timeout=0.4) as client:
         sim.faults.stall(3.0)
         task = asyncio.create_task(client.place_order("p-drop", SYMBOL, "BUY", 100, BID))
         await asyncio.sleep(0.05)
         sim.faults.drop()
-        with pytest.raises(ConnectionLostError) as info:
+        with pytest.raises(OrderStatusUnknownError) as info:
             await task
-        assert info.value.reached_venue is None
+        assert info.value.reason == "CONNECTION_LOST"
+        assert "do not place it again" in str(info.value)
+        assert not rec.of(ev.OrderRejected, "p-drop")
 
 
 async def test_a_request_the_venue_never_got_raises_connection_lost_not_reached(

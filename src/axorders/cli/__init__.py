@@ -47,6 +47,7 @@ from axorders.cli.render import _plain as _plain
 from axorders.cli.render import fill_rows as fill_rows
 from axorders.cli.render import make_console as make_console
 from axorders.cli.render import print_fills as print_fills
+from axorders.cli.replay import run as run_replay
 from axorders.cli.sim import run_demo, run_sim
 from axorders.cli.venue import _check_proxy, _check_venue, _credentials, _failure_text
 from axorders.cli.venue import _redacted as _redacted
@@ -108,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     if args.command == "demo":
         return run_demo()
+    if args.command == "replay":
+        return run_replay(args)
     logger = logging.getLogger("axorders")
     if args.verbose:
         logging.basicConfig(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from axorders.cli.exits import DEFAULT_TIMEOUT, EXIT_USAGE
+from axorders.cli.replay import add_parser as add_replay_parser
 from axorders.model import MAX_CLIENT_ORDER_ID_LENGTH
 
 
@@ -68,6 +69,13 @@ def _add_venue_options(parser: argparse.ArgumentParser) -> None:
         " (default: HTTPS_PROXY, unless NO_PROXY names the host)",
     )
     parser.add_argument("--journal", type=Path, help="an order journal file (SQLite)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="record the session in DIR (replay it with `axorders replay DIR`;"
+        " default: AXORDERS_RECORD)",
+    )
     names = parser.add_mutually_exclusive_group()
     names.add_argument(
         "--names",
@@ -169,5 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this many order events (with --timeout: fail if they do not come"
         " within that many seconds)",
     )
+    watch.add_argument(
+        "--stats",
+        type=_positive,
+        nargs="?",
+        const=5.0,
+        default=None,
+        metavar="SECONDS",
+        help="also print one health line (connection, open orders, fills, latency) every"
+        " SECONDS (default 5)",
+    )
     _add_venue_options(watch)
+
+    add_replay_parser(sub)
     return parser

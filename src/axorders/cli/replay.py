@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol, TextIO, cast
+from typing import Any, Protocol, TextIO, cast
 
 from axorders.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from axorders.exceptions import RecordingError
@@ -47,7 +47,7 @@ class CheckResult(Protocol):
     def lines(self) -> Iterable[str]: ...
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``replay`` command to the ``axorders`` parser's subcommands."""
     parser = subparsers.add_parser(
         "replay",

@@ -114,6 +114,9 @@ def _client(args: argparse.Namespace) -> OrdersClient:
     journal = getattr(args, "journal", None)
     proxy = getattr(args, "proxy", None)
     extra: dict[str, Any] = {"proxy": proxy} if proxy else {}
+    record = getattr(args, "record", None)
+    if record is not None:
+        extra["record"] = record
     try:
         return OrdersClient(
             _venue(args),

@@ -12,6 +12,8 @@ from axorders.cli.exits import EXIT_OK, Failure
 from axorders.cli.names import _Names
 from axorders.cli.render import _plain, _say, _show
 from axorders.cli.venue import _client, _connect
+from axorders.client import OrdersClient
+from axorders.metrics import format_health
 
 
 async def _watch(args: argparse.Namespace) -> int:
@@ -21,9 +23,12 @@ async def _watch(args: argparse.Namespace) -> int:
     seen = 0
     handler = _AttemptLines()
     logging.getLogger("axorders.client").addHandler(handler)
+    health: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(timeout):
             await _connect(client, names)
+            if args.stats is not None:
+                health = asyncio.get_running_loop().create_task(_health(client, args.stats))
             async for event in client.events():
                 if isinstance(event, ev.RequestResolved):
                     continue
@@ -40,9 +45,20 @@ async def _watch(args: argparse.Namespace) -> int:
             f"watch: {seen} of {args.count} order event(s) within {timeout:g} s (--timeout)"
         ) from None
     finally:
+        if health is not None:
+            health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health
         logging.getLogger("axorders.client").removeHandler(handler)
         names.close()
         await client.close()
+
+
+async def _health(client: OrdersClient, every: float) -> None:
+    """``--stats``: one health line every ``every`` seconds."""
+    while True:
+        await asyncio.sleep(every)
+        _say(f"stats: {format_health(client.metrics())}")
 
 
 class _AttemptLines(logging.Handler):

@@ -7,8 +7,10 @@ journaled send, and waits with the :class:`~axorders.client.waiters.Waiters`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Final
 
 from axorders import events as ev
 from axorders.client.submitting import Submitter
@@ -28,6 +30,7 @@ from axorders.exceptions import (
     ConnectionLostError,
     OrderNotFoundError,
     OrderRejectedError,
+    OrderStatusUnknownError,
     ReplaceRejectedError,
     RequestRejectedError,
 )
@@ -37,6 +40,24 @@ from axorders.session import OrdersSession
 from axorders.state import OrderRecord
 
 __all__ = ["AwaitingOrders"]
+
+_UNDECIDED: Final = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN})
+"""An order in these states has no word from the venue yet."""
+
+
+def _status_unknown(
+    watch: Watch, client_order_id: str | None, rid: int, resolved: ev.RequestResolved
+) -> OrderStatusUnknownError:
+    """The error of a wait that ended before the venue said what became of the order."""
+    reason = ""
+    for event in watch.events:
+        if type(event) is ev.OrderStatusUnknown:
+            reason = event.reason
+    if not reason:
+        reason = f"VENUE_ERROR_{resolved.code}" if resolved.code is not None else "NO_ANSWER"
+    return OrderStatusUnknownError(
+        request_id=rid, client_order_id=client_order_id, reason=reason, code=resolved.code
+    )
 
 
 class AwaitingOrders:
@@ -71,8 +92,11 @@ class AwaitingOrders:
         client_order_id = command.client_order_id
         waiters = self._waiters
         wait = timeout or self.request_timeout
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait
         watch = waiters.watch([client_order_id])
         drops = waiters.drops
+        session = self._session
         try:
             rid = await self._submitter.submit(command)
             if rid is None:
@@ -81,11 +105,21 @@ class AwaitingOrders:
                     return OrderResult.from_record(rec)
                 raise self._rejection(watch, client_order_id, None, None)
             resolved = await waiters.resolution(rid, timeout, drops)
-            if resolved.outcome is not ev.RequestOutcome.OK:
+            if resolved.outcome is ev.RequestOutcome.UNKNOWN:
+                # An ambiguous answer is no verdict: the venue may hold the order. The
+                # session asks it; its word (an accept, fills, or a definitive reject) ends
+                # the wait, or the time left runs out.
+                def decided() -> bool:
+                    rec = session.order(client_order_id)
+                    return rec is None or rec.status not in _UNDECIDED
+
+                if not await waiters.settle(watch, max(0.0, end - loop.time()), decided):
+                    raise _status_unknown(watch, client_order_id, rid, resolved)
+            elif resolved.outcome is not ev.RequestOutcome.OK:
                 raise self._rejection(watch, client_order_id, rid, resolved)
 
             def answered() -> bool:
-                rec = self._session.order(client_order_id)
+                rec = session.order(client_order_id)
                 return rec is None or rec.status is not OrderStatus.PENDING
 
             if not await waiters.settle(watch, wait, answered) and waiters.drops != drops:
@@ -95,9 +129,11 @@ class AwaitingOrders:
                     reached_venue=True,
                     request_id=rid,
                 )
-            rec = self._session.order(client_order_id)
+            rec = session.order(client_order_id)
             if rec is None or rec.status is OrderStatus.REJECTED:
                 raise self._rejection(watch, client_order_id, rid, resolved)
+            if rec.status is OrderStatus.UNKNOWN:
+                raise _status_unknown(watch, client_order_id, rid, resolved)
             return OrderResult.from_record(rec, rid)
         finally:
             waiters.unwatch(watch)
@@ -197,6 +233,8 @@ class AwaitingOrders:
         Returns the request id, the order, the answer, the event found and the request's name.
         """
         wait = timeout or self.request_timeout
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait
         waiters = self._waiters
         tracked = self._submitter.tracked
         known = tracked(client_order_id, venue_order_id)
@@ -216,13 +254,17 @@ class AwaitingOrders:
                         return event
                 return None
 
+            def done() -> bool:
+                return (rec is not None and rec.is_terminal) or answer() is not None
+
             if resolved.outcome is ev.RequestOutcome.OK:
-
-                def done() -> bool:
-                    return (rec is not None and rec.is_terminal) or answer() is not None
-
                 if not await waiters.settle(watch, wait, done):
                     raise waiters.unsettled(name, rid, drops, wait)
+            elif resolved.outcome is ev.RequestOutcome.UNKNOWN and not await waiters.settle(
+                watch, max(0.0, end - loop.time()), done
+            ):
+                # Ambiguous: the venue may have acted on it, and had not said so in time.
+                raise _status_unknown(watch, coid, rid, resolved)
             return rid, rec, resolved, answer(), name
         finally:
             waiters.unwatch(watch)

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from axorders import events as ev
 from axorders.auth import TokenProvider
@@ -52,6 +54,7 @@ from axorders.config import Endpoints, Environment
 from axorders.exceptions import AxOrdersError, InvalidStateError, RequestTimeoutError, StoreError
 from axorders.metrics import MetricsSnapshot
 from axorders.model import Instrument, OrderType, RequestId, Side, TimeInForce, TriggerSource
+from axorders.recording import Recorder
 from axorders.rest import RestClient
 from axorders.results import OrderResult
 from axorders.security import check_url
@@ -107,6 +110,14 @@ class OrdersClient:
         trigger_source: which market price crosses STOP_LIMIT triggers.
         allow_insecure: allow ``ws://``/``http://`` to a host that is not loopback.
         ssl_context: TLS settings for ``wss``/``https`` (certificates are verified by default).
+        record: a folder to record the session in (the flight recorder: every input to the
+            session with its time, every frame sent and every event handed over, in rotating
+            zstd-compressed JSON Lines; see docs/RECORDING.md and :mod:`axorders.replay`), or
+            a :class:`~axorders.recording.Recorder`. Default: ``$AXORDERS_RECORD``, else
+            none. Recording happens off the event loop and never holds trading up: a full or
+            failing disk drops records, counted, with one
+            :class:`~axorders.events.RecorderWarning` per streak. No credential is recorded.
+        record_keep: how many recording files to keep in that folder (the newest).
     """
 
     def __init__(
@@ -141,6 +152,8 @@ class OrdersClient:
         stable_after: float = 5.0,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         proxy: str | None = None,
+        record: str | Path | Recorder | None = None,
+        record_keep: int | None = 20,
     ) -> None:
         if isinstance(url, Environment) or url.lower() in ("sandbox", "production"):
             self.endpoints = Endpoints.for_environment(url)
@@ -180,7 +193,34 @@ class OrdersClient:
             track_changes=store is not None,
         )
         self.stops = StopTriggers(self.session, trigger_source)
-        self._gate = gate = SessionGate(self.session, self.stops)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._recorder = recorder = self._make_recorder(
+            record if record is not None else os.environ.get("AXORDERS_RECORD") or None,
+            record_keep,
+            {
+                "orders_ws_url": self.endpoints.orders_ws_url,
+                "base_url": self.endpoints.base_url,
+                "session": {
+                    "account_id": account_id or "",
+                    "trader_id": trader_id,
+                    "strategy_id": strategy_id,
+                    "request_timeout_ns": int(request_timeout * 1e9),
+                    "track_changes": store is not None,
+                    "trigger_source": trigger_source.value,
+                },
+                "client": {
+                    "heartbeat": heartbeat,
+                    "request_timeout": request_timeout,
+                    "connect_timeout": connect_timeout,
+                    "watchdog": watchdog,
+                    "max_queue": max_queue,
+                    "cancel_on_disconnect": cancel_on_disconnect,
+                    "journal": None if store is None else str(getattr(store, "path", store)),
+                },
+            },
+            list(self.session.instruments.values()),
+        )
+        self._gate = gate = SessionGate(self.session, self.stops, recorder)
 
         # The parts, each owning its state.
         self._telemetry = telemetry = Telemetry(self.session)
@@ -202,7 +242,9 @@ class OrdersClient:
             pause=self._on_pause,
         )
         self._journal = journal = (
-            JournalWriter(store, durability, hub.publish, clock) if store is not None else None
+            JournalWriter(store, durability, self._publish_own, clock)
+            if store is not None
+            else None
         )
         if journal is not None:
             journal.commit_seconds = telemetry.journal_commit
@@ -255,7 +297,10 @@ class OrdersClient:
             lambda: connection.is_open, lambda: connection.reconnects, lambda: connection.silence
         )
         telemetry.watch_queue(lambda: hub.depth)
-        telemetry.watch_drops({"events": lambda: hub.dropped_count})
+        drops: dict[str, Callable[[], int]] = {"events": lambda: hub.dropped_count}
+        if recorder is not None:
+            drops["recorder"] = lambda: recorder.dropped
+        telemetry.watch_drops(drops)
         telemetry.watch(
             "rest_fallbacks",
             "REST calls for requests the WebSocket does not know",
@@ -266,6 +311,43 @@ class OrdersClient:
             "failed journal writes",
             lambda: journal.write_failures if journal is not None else 0,
         )
+
+    def _make_recorder(
+        self,
+        record: str | Path | Recorder | None,
+        keep: int | None,
+        settings: dict[str, Any],
+        instruments: list[Instrument],
+    ) -> Recorder | None:
+        if record is None or isinstance(record, Recorder):
+            return record
+        return Recorder(
+            record,
+            settings=settings,
+            instruments=instruments,
+            keep=keep,
+            on_warning=self._recorder_warning,
+        )
+
+    def _recorder_warning(self, kind: str, message: str) -> None:
+        """From the recorder's thread: one warning per streak, handed to the loop."""
+        recorder = self._recorder
+        loop = self._loop
+        if recorder is None or loop is None or loop.is_closed():
+            log.warning("recorder: %s", message)
+            return
+        event = ev.RecorderWarning(
+            ts_init=self._clock(),
+            kind=kind,
+            path=str(recorder.directory),
+            message=message,
+            dropped=recorder.dropped,
+        )
+        events: list[ev.Event] = [event]
+        try:
+            loop.call_soon_threadsafe(self._publish_own, events)
+        except RuntimeError:  # the loop closed meanwhile
+            log.warning("recorder: %s", message)
 
     def __repr__(self) -> str:
         return (
@@ -296,6 +378,7 @@ class OrdersClient:
         """
         if self._closed:
             raise InvalidStateError("the client is closed")
+        self._loop = asyncio.get_running_loop()
         await self._connection.connect()
         self._ticker.start()
 
@@ -338,6 +421,11 @@ class OrdersClient:
             connection.end_batch()
             if self._journal is not None:
                 self._journal.close()
+            recorder = self._recorder
+            if recorder is not None:
+                recorder.record("close", self._clock())
+                # Its thread writes what is queued and ends (bounded: never blocks for long).
+                await asyncio.to_thread(recorder.close, 2.0)
 
     async def _shutdown(self) -> None:
         await self._connection.stop()
@@ -421,7 +509,7 @@ class OrdersClient:
         self._telemetry.opened(now)
         self._gate.connection_made(now)
         if reconnect:
-            self._hub.publish([ev.Reconnected(ts_init=now, attempt=reconnect)])
+            self._publish_own([ev.Reconnected(ts_init=now, attempt=reconnect)])
         # Nothing goes out before the login snapshot (see _pump): this pump only publishes.
         self._pump()
 
@@ -484,6 +572,10 @@ class OrdersClient:
         # restarted client fetches the fill from the venue and delivers it (again, at worst).
         events = session.events_received()
         if events:
+            recorder = self._recorder
+            if recorder is not None:
+                for event in events:
+                    recorder.record("event", event.ts_init, event)
             self._hub.publish(events)
         # A frame leaves only once every changed record is journaled: while a write fails,
         # the frames wait in the session's queue (dropped by it if the connection goes).
@@ -498,7 +590,20 @@ class OrdersClient:
 
     def _send_frames(self, frames: list[bytes]) -> None:
         if frames:
+            recorder = self._recorder
+            if recorder is not None:
+                now = self._clock()
+                for data in frames:
+                    recorder.record("out", now, data)
             self._connection.send(frames)
+
+    def _publish_own(self, events: list[ev.Event]) -> None:
+        """Events the client makes itself (not the session's): recorded as the client's."""
+        recorder = self._recorder
+        if recorder is not None:
+            for event in events:
+                recorder.record("event", event.ts_init, event, origin="client")
+        self._hub.publish(events)
 
     def _send(self, command: Command) -> RequestId | None:
         """Queue ``command``'s frames through the session and send them once journaled.
@@ -916,6 +1021,11 @@ class OrdersClient:
     def hub(self) -> EventHub:
         """The event hub (readers, backlog, backpressure)."""
         return self._hub
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The flight recorder, when recording (``record=`` or ``AXORDERS_RECORD``)."""
+        return self._recorder
 
     @property
     def md_feed(self) -> MarketDataFeed | None:

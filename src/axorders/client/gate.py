@@ -22,6 +22,7 @@ from typing import Protocol
 from axorders.client.stops import StopTriggers
 from axorders.commands import Command, PlaceOrder
 from axorders.model import Instrument, RequestId, Side
+from axorders.recording.format import encode_value
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
 from axorders.wire.orders import StatusBody
@@ -33,7 +34,7 @@ __all__ = ["InputSink", "SessionGate"]
 class InputSink(Protocol):
     """Where the gate reports each input (a recorder): never raises, never blocks."""
 
-    def record(self, kind: str, ts: int, payload: object = None, **fields: object) -> None: ...
+    def record(self, kind: str, ts: int, payload: object = None, /, **fields: object) -> None: ...
 
 
 class SessionGate:
@@ -164,7 +165,8 @@ class SessionGate:
     def restore(self, records: list[OrderRecord], now: int) -> int:
         """What the journal held at start."""
         if self.sink is not None:
-            self.sink.record("restore", now, records)
+            # Encoded now: the records change as the session goes on.
+            self.sink.record("restore", now, encode_value(records))
         return self.session.restore(records, now)
 
     def receive_fills(self, fills: list[FillInfo], now: int, *, final: bool = False) -> int:

@@ -14,6 +14,7 @@ counted (:attr:`Recorder.dropped`), and ``on_warning`` hears once per streak of 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -126,7 +127,10 @@ class Recorder:
             raise ValueError("flush_interval must be greater than zero")
         if buffer < 1:
             raise ValueError("buffer must be at least 1")
-        from axorders import __version__
+        try:
+            __version__ = importlib.metadata.version("axorders")
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree
+            __version__ = "unknown"
 
         self.directory = Path(directory)
         self.process = secrets.token_hex(8)
