@@ -241,10 +241,12 @@ def default_registry() -> dict[str, type]:
     Every event of :mod:`axorders.events` (and :class:`~axorders.events.OrderSnapshot`), every
     command of :mod:`axorders.commands`, :class:`~axorders.state.OrderRecord`, the msgspec
     types of :mod:`axorders.wire.rest` (``FillInfo``...), the REST values of
-    :mod:`axorders.session.values` and :class:`~axorders.model.Instrument`.
+    :mod:`axorders.session.values`, the status body of :mod:`axorders.wire.orders` and
+    :class:`~axorders.model.Instrument`.
     """
     from axorders import commands, events, model, state
     from axorders.session import values
+    from axorders.wire import orders as wire_orders
     from axorders.wire import rest
 
     registry: dict[str, type] = {}
@@ -276,6 +278,8 @@ def default_registry() -> dict[str, type]:
             add(obj)
     for cls in (values.RestStatusQuery, values.RestCancelAll, values.FillsWanted):
         add(cls)
+    # The REST answer to a status query is the WebSocket's status body.
+    add(wire_orders.StatusBody)
     add(model.Instrument)
     return registry
 
