@@ -20,9 +20,14 @@ client's backoff can count a connection stable) and checks, at the end:
 * no request was left unresolved, and no socket is open after ``close()`` (the simulator's
   own count of sessions);
 * no exception escaped in the client, and it reported no more malformed frames than were
-  injected.
+  injected;
+* no terminal state published and later taken back: once user code was told an order ended
+  (rejected, canceled, expired, filled), no later event of that order says otherwise, in the
+  same process or after the restart.
 
-Its last lines count the liberties the venue took, per kind.
+The worker records its sessions (``WORK/recording``, see docs/RECORDING.md); on a violation the
+last lines give the recording's path and an ``axorders replay --order ID PATH`` line for each
+order in question. Its last lines count the liberties the venue took, per kind.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from axorders.sim.faults import LIBERTIES
 
@@ -102,6 +107,10 @@ async def _worker(args: argparse.Namespace) -> int:
             log.write(k="reconnected")
         elif isinstance(event, ev.OrderRejected) and event.reason == "LOST_IN_TRANSIT":
             log.write(k="lost", coid=event.client_order_id)
+        if isinstance(event, ev.OrderEvent):
+            # Every order event's name: a verdict published and later taken back shows here.
+            final = isinstance(event, ev.OrderFilled) and event.is_final
+            log.write(k="oe", coid=event.client_order_id, e=type(event).__name__, final=final)
         elif isinstance(event, ev.MalformedMessage):
             log.write(k="malformed")
         elif isinstance(event, ev.UnknownMessage):
@@ -115,6 +124,7 @@ async def _worker(args: argparse.Namespace) -> int:
         watchdog=4.0,
         request_timeout=5.0,
         store=SqliteOrderStore(args.journal),
+        record=Path(args.journal).parent / "recording",
         event_queue=False,
         on_event=on_event,
     )
@@ -377,6 +387,9 @@ class SoakResult:
     redelivered: int = 0  # fills delivered again by the process after the kill
     settled_in_storm: bool = False  # the last worker settled while the faults went on
     violations: list[str] = field(default_factory=list)
+    taken_back: int = 0  # terminal states published and later contradicted
+    in_question: list[str] = field(default_factory=list)  # client order ids of violations
+    recording: str = ""
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -561,6 +574,33 @@ def _venue_orders(base_url: str, key: str, secret: str) -> tuple[list[Any], list
     return asyncio.run(fetch())
 
 
+_TERMINAL: Final = frozenset({"OrderRejected", "OrderCanceled", "OrderExpired"})
+_TAKE_BACK: Final = frozenset(
+    {
+        "OrderAccepted",
+        "OrderFilled",
+        "OrderReplaced",
+        "OrderStateCorrected",
+        "OrderStatusUnknown",
+        "OrderRejected",
+        "OrderCanceled",
+        "OrderExpired",
+    }
+)
+"""After an end, none of these may follow for the same order (a second end is one more
+verdict too: the first was not the venue's last word)."""
+
+
+def _in_question(violations: list[str], submitted: set[str]) -> list[str]:
+    """The client order ids the violations name (first word of each), in order, once."""
+    found: list[str] = []
+    for line in violations:
+        coid = line.split(":", 1)[0]
+        if coid in submitted and coid not in found:
+            found.append(coid)
+    return found
+
+
 def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
     from axorders.model import cid_for
     from axorders.store import SqliteOrderStore
@@ -665,6 +705,21 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
                 f" {final['filled']}, the venue {venue.status} filled {venue.filled_quantity}"
             )
 
+    # No terminal state published and later taken back: once user code was told an order
+    # ended (rejected, canceled, expired, filled), no later event says otherwise, in this
+    # process or after the restart.
+    ended: dict[str, str] = {}
+    for record in log:
+        if record["k"] != "oe":
+            continue
+        coid, name = record["coid"], record["e"]
+        if coid in ended and name in _TAKE_BACK:
+            result.taken_back += 1
+            v.append(f"{coid}: {ended.pop(coid)} published, then {name}")
+            continue
+        if name in _TERMINAL or (name == "OrderFilled" and record.get("final")):
+            ended.setdefault(coid, name)
+
     # No exception escaped into the client's log.
     err_path = work / "worker.err"
     err_text = err_path.read_text(errors="replace") if err_path.exists() else ""
@@ -710,6 +765,7 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
             f" only {injected} were injected"
         )
 
+    result.in_question = _in_question(v, submitted)
 
 async def _liberties_taken(info: dict[str, str]) -> dict[str, int]:
     import aiohttp
@@ -781,6 +837,7 @@ async def _conduct(
             result.violations.append(f"the worker exited with status {worker.returncode}")
         result.liberties = await _liberties_taken(info)
         await asyncio.to_thread(_check, work, info, result)
+        result.recording = str(work / "recording")
     finally:
         stop.set()
         if not injector.done():
@@ -941,9 +998,14 @@ def main(argv: list[str] | None = None) -> int:
         + ("under the faults" if result.settled_in_storm else "after the faults stopped")
     )
     print(f"seconds              {result.seconds:.1f}")
+    print(f"verdicts taken back  {result.taken_back}")
     print(f"violations           {len(result.violations)}")
     for line in result.violations[:50]:
         print(f"  {line}")
+    if result.violations and result.recording:
+        print(f"recording            {result.recording}")
+        for coid in result.in_question[:20]:
+            print(f"  axorders replay --order {coid} {result.recording}")
     print(f"liberties on         {', '.join(result.taken) or 'none'}")
     print(f"liberties taken      {sum(result.liberties.values())}")
     for kind in LIBERTIES:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from benchmarks.soak import parse_liberties, run
 
+from axorders.replay import check
+
 DEFAULT_LIBERTIES = "all"
 """Every liberty of the simulator's hostile profile."""
 
@@ -33,3 +35,8 @@ def test_short_soak_keeps_every_invariant(tmp_path: Path) -> None:
     assert sum(result.faults.values()) > 0
     if liberties:
         assert sum(result.liberties.values()) > 0
+    # The processes' recordings replay exactly, across the reconnects and the kill -9 (the
+    # killed one's may be cut anywhere: it may even have lost everything to the kill).
+    replayed = check(result.recording)
+    assert replayed.ok, replayed.describe()
+    assert replayed.processes >= 1 and replayed.inputs > 0
