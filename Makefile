@@ -17,7 +17,9 @@ API_MODULES += axorders.client.core axorders.client.gate axorders.client.connect
 	axorders.client.listener axorders.client.hub axorders.client.waiters axorders.client.journal \
 	axorders.client.recovery axorders.client.market axorders.client.marketdata \
 	axorders.client.stops axorders.client.submitting axorders.client.awaiting \
-	axorders.client.ticker axorders.client.backoff
+	axorders.client.ticker axorders.client.backoff axorders.client.telemetry
+# Seeing and replaying what the client did.
+API_MODULES += axorders.metrics axorders.replay axorders.recording axorders.recording.views
 
 .PHONY: test demo docs docs-check bench bench-peers soak fuzz lint clean
 

@@ -101,10 +101,15 @@ async def client_flood(
     orders: int = 1000,
     warmup: int = 5000,
     profile: cProfile.Profile | None = None,
+    **options: Any,
 ) -> dict[str, float]:
     """OrderFilled events per second read through ``client.events()``."""
     client = OrdersClient(
-        info["base_url"], api_key=info["api_key"], api_secret=info["api_secret"], heartbeat=30.0
+        info["base_url"],
+        api_key=info["api_key"],
+        api_secret=info["api_secret"],
+        heartbeat=30.0,
+        **options,
     )
     async with client:
         await _rest_orders(client, orders)

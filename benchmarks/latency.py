@@ -75,7 +75,7 @@ def sim_stats(base_url: str) -> dict[str, float]:
 
 
 async def client_latency(
-    info: dict[str, str], count: int, warmup: int, batch: int = 250
+    info: dict[str, str], count: int, warmup: int, batch: int = 250, **options: Any
 ) -> dict[str, float]:
     """``submit_order`` → ``OrderAccepted`` round trips through an OrdersClient (µs)."""
     loop = asyncio.get_running_loop()
@@ -98,6 +98,7 @@ async def client_latency(
         on_event=on_event,
         event_queue=False,
         heartbeat=30.0,
+        **options,
     )
     run = next(_run_ids)
     samples: list[int] = []

@@ -14,7 +14,10 @@ Sections:
     by the simulator, beside a bare picows reader of the same flood (:mod:`benchmarks.flood`)
     and msgspec decoding the same kind of fill frame alone;
 (d) import time of ``axorders`` and ``axorders.client`` in fresh interpreters (against
-    ``import msgspec``), and memory per tracked order in an ``OrdersSession``.
+    ``import msgspec``), and memory per tracked order in an ``OrdersSession``;
+(e) a flood of malformed frames;
+(f) the flight recorder on / off and the client's metrics on / off: submit→ack p50 and
+    events per second, alternating rounds on one simulator (:mod:`benchmarks.bench_observe`).
 
 ``python -m benchmarks.run`` (about two minutes), ``--quick`` (under 30 s, smoke use),
 ``--json FILE`` also writes every figure, ``--profile`` prints cProfile's view of the flood.
@@ -42,7 +45,7 @@ from rich.table import Table
 
 from axorders.model import Side
 from axorders.wire import orders as w
-from benchmarks import bench_journal, echo, flood, latency
+from benchmarks import bench_journal, bench_observe, echo, flood, latency
 from benchmarks.common import SimProcess
 
 __all__ = ["Row", "Sizes", "import_times", "memory_per_order", "render", "rows", "run_all"]
@@ -293,6 +296,16 @@ def run_all(
     from benchmarks import bench_malformed
 
     figures["malformed"] = bench_malformed.run((10_000, 100_000), client=False)
+    log("(f) recording and metrics on / off")
+    with SimProcess() as sim:
+        figures["observe"] = bench_observe.measure(
+            sim,
+            max(1, sizes.latency_count // 3),
+            max(1, sizes.latency_warmup // 3),
+            max(100, sizes.flood_events // 4),
+            sizes.flood_orders,
+            rounds=3 if sizes.latency_count >= 300 else 1,
+        )
     return figures
 
 
@@ -452,6 +465,43 @@ def rows(figures: dict[str, Any]) -> list[Row]:
                 bool(bad["within_target"]),
             )
         )
+    seen = figures.get("observe")
+    if seen is not None:
+        for what, ours, ref, ratio, target, ok in (
+            (
+                "(f) submit→ack p50, recording on / off",
+                _us(seen["recording_p50_us"]),
+                _us(seen["plain_p50_us"]),
+                seen["recording_p50_ratio"],
+                "≤ 1.05×",
+                seen["recording_p50_ratio"] <= 1.05,
+            ),
+            (
+                "(f) events/s to events(), recording on / off",
+                _rate(seen["recording_events_per_s"]),
+                _rate(seen["plain_events_per_s"]),
+                seen["recording_rate_ratio"],
+                "≥ 0.9×",
+                seen["recording_rate_ratio"] >= 0.9,
+            ),
+            (
+                "(f) submit→ack p50, metrics on / off",
+                _us(seen["plain_p50_us"]),
+                _us(seen["no_metrics_p50_us"]),
+                seen["metrics_p50_ratio"],
+                "≤ 1.03×",
+                seen["metrics_p50_ratio"] <= 1.03,
+            ),
+            (
+                "(f) events/s to events(), metrics on / off",
+                _rate(seen["plain_events_per_s"]),
+                _rate(seen["no_metrics_events_per_s"]),
+                seen["metrics_rate_ratio"],
+                "≥ 0.97×",
+                seen["metrics_rate_ratio"] >= 0.97,
+            ),
+        ):
+            out.append(Row(what, ours, ref, ratio, target, ok))
     return out
 
 

@@ -222,3 +222,46 @@ def test_a_foreign_file_is_one_line_and_exit_2(
     assert cli_main(["replay", str(bad), "--check"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_metrics_count_what_the_client_did_and_prometheus_reads_them(sim: SimServer) -> None:
+    import urllib.request
+
+    from axorders.metrics import serve
+
+    rec = Recorder()
+    async with client_for(sim, rec) as client:
+        await client.place_order("m-1", SYMBOL, "BUY", 300, BID)
+        sim.add_liquidity(SYMBOL, "SELL", BID, 100)
+        await rec.wait(ev.OrderFilled, "m-1")
+        await client.cancel_order("m-1")
+        with pytest.raises(Exception):  # noqa: B017 - any refusal: it is counted either way
+            await client.place_order("m-2", SYMBOL, "BUY", 100, Decimal("9999"))
+        sim.faults.drop()
+        await rec.wait(ev.Resynced, count=2)
+        snap = client.metrics()
+        assert snap.value("orders_submitted") == 2
+        assert snap.value("orders_accepted") == 1
+        assert snap.value("fills") == 1
+        assert snap.value("cancels") == 1
+        assert snap.value("reconnects") == 1
+        assert snap.value("resyncs") == 2
+        assert snap.value("connected") == 1
+        assert snap.value("open_orders") == 0
+        place = snap.histogram("request_seconds", "place")
+        assert place is not None and place.count == 2
+        server = await asyncio.to_thread(serve, client, 0)
+        try:
+            body = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(server.url, timeout=5).read().decode()
+            )
+        finally:
+            await server.aclose()
+    for name in (
+        "axorders_orders_submitted_total 2.0",
+        "axorders_fills_total 1.0",
+        "axorders_reconnects_total 1.0",
+        "axorders_connected 1.0",
+        'axorders_request_seconds_bucket{kind="place"',
+    ):
+        assert name in body, name

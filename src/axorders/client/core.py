@@ -118,6 +118,8 @@ class OrdersClient:
             failing disk drops records, counted, with one
             :class:`~axorders.events.RecorderWarning` per streak. No credential is recorded.
         record_keep: how many recording files to keep in that folder (the newest).
+        metrics: count order events and time requests for :meth:`metrics` (the counts the
+            parts keep anyway are there either way).
     """
 
     def __init__(
@@ -154,6 +156,7 @@ class OrdersClient:
         proxy: str | None = None,
         record: str | Path | Recorder | None = None,
         record_keep: int | None = 20,
+        metrics: bool = True,
     ) -> None:
         if isinstance(url, Environment) or url.lower() in ("sandbox", "production"):
             self.endpoints = Endpoints.for_environment(url)
@@ -223,7 +226,7 @@ class OrdersClient:
         self._gate = gate = SessionGate(self.session, self.stops, recorder)
 
         # The parts, each owning its state.
-        self._telemetry = telemetry = Telemetry(self.session)
+        self._telemetry = telemetry = Telemetry(self.session, enabled=metrics)
         self._waiters = waiters = Waiters(self._send, self._drops, request_timeout)
         self._hub = hub = EventHub(
             max_queue=max_queue,

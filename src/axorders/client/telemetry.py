@@ -50,7 +50,8 @@ _MAX_TIMED: Final = 100_000
 class Telemetry:
     """Counters, gauges and histograms of one client (see the module's docstring)."""
 
-    def __init__(self, session: OrdersSession) -> None:
+    def __init__(self, session: OrdersSession, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.metrics = metrics = Metrics()
         self._session = session
         self._submitted = metrics.counter(ORDERS_SUBMITTED, "place requests sent")
@@ -132,6 +133,8 @@ class Telemetry:
 
     def sent(self, command: Command, rid: int | None, now: int) -> None:
         """A command left through the journaled send: count it, time its answer."""
+        if not self.enabled:
+            return
         kind = _KINDS.get(type(command))
         if kind is None:
             return
@@ -141,6 +144,8 @@ class Telemetry:
             self._sent[rid] = (kind, now)
 
     def on_resolved(self, event: ev.RequestResolved) -> None:
+        if not self.enabled:
+            return
         sent = self._sent.pop(event.request_id, None)
         if sent is not None:
             kind, at = sent
@@ -178,7 +183,9 @@ class Telemetry:
             self._opened_at = 0
 
     def handlers(self) -> dict[type[ev.Event], Callable[[ev.Event], None]]:
-        """The hub's handlers of the order events this part counts."""
+        """The hub's handlers of the order events this part counts (none when disabled)."""
+        if not self.enabled:
+            return {}
         found: dict[type[ev.Event], Callable[..., None]] = {
             ev.OrderAccepted: self.on_accepted,
             ev.OrderFilled: self.on_filled,

@@ -22,6 +22,7 @@ from typing import Any, Final
 import msgspec
 
 from axorders.model import Side, cid_for
+from axorders.recording.format import decode_value, default_registry
 from axorders.recording.reader import Record
 
 __all__ = [
@@ -94,13 +95,22 @@ def _data(fields: dict[str, Any]) -> str:
     return _printable(str(data))
 
 
+_REGISTRY: dict[str, type] = {}
+
+
 def _event_text(fields: dict[str, Any]) -> str:
+    """``str(event)`` of a recorded event (its ``text`` when the line has one)."""
     text = fields.get("text")
     if isinstance(text, str):
         return _printable(text)
     event = fields.get("event")
     if isinstance(event, dict):
-        return str(event.get("type", "event"))
+        if not _REGISTRY:
+            _REGISTRY.update(default_registry())
+        try:
+            return _printable(str(decode_value(event, _REGISTRY)))
+        except Exception:  # a type this version does not know: its name
+            return str(event.get("type", "event"))
     return "event"
 
 
