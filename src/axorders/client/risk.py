@@ -890,8 +890,13 @@ class RiskGuard:
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("risk task failed", exc_info=task.exception())
 
     def tasks(self) -> list[asyncio.Task[Any]]:
         return [t for t in self._tasks if not t.done()]
