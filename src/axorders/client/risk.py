@@ -290,6 +290,7 @@ class RiskGuard:
         self._unjournaled: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self._commits_seen = -1
         self._refresh_next: list[str] = []
+        self._held: dict[str, int] = {}  # the book's quantities, for the checks
         self._changes: list[ev.Event] = []
         self._flush_scheduled = False
         self._sweep_owed = False
@@ -302,6 +303,7 @@ class RiskGuard:
         self.book_write_failures = 0
         self.closed = False
         self._restore()
+        self._sync_held()
 
     # -----------------------------------------------------------------------------------------
     # The hub's handlers.
@@ -415,13 +417,23 @@ class RiskGuard:
             self._check_replace(command)
 
     def _check_place(self, command: PlaceOrder) -> None:
-        session = self._session
+        inst = self._session.instruments.get(command.symbol)
+        if inst is None:
+            return  # the session refuses it, with its own words
+        # Values already typed are taken as they are (the session checks them next).
+        side = command.side
+        otype = command.order_type
+        quantity = command.quantity
+        price = command.price
         try:
-            inst = session.instrument(command.symbol)
-            side = Side.parse(command.side)
-            otype = OrderType.parse(command.order_type)
-            quantity = inst.check_quantity(command.quantity)
-            price = None if command.price is None else inst.check_price(command.price)
+            if type(side) is not Side:
+                side = Side.parse(side)
+            if type(otype) is not OrderType:
+                otype = OrderType.parse(otype)
+            if type(quantity) is not int:
+                quantity = inst.check_quantity(quantity)
+            if price is not None and type(price) is not Decimal:
+                price = inst.check_price(price)
             trigger = (
                 None
                 if command.trigger_price is None
@@ -522,7 +534,10 @@ class RiskGuard:
         )
 
     def _position(self, symbol: str) -> int:
-        return self.book.position(symbol).quantity
+        return self._held.get(symbol, 0)
+
+    def _sync_held(self) -> None:
+        self._held = {s: p.quantity for s, p in self.book.positions().items()}
 
     # -----------------------------------------------------------------------------------------
     # Reference prices.
@@ -544,7 +559,7 @@ class RiskGuard:
 
     def needs_reference(self, symbol: str) -> bool:
         """True when a collar applies to ``symbol`` and no reference price is known."""
-        if not self._limited or self.gate.limits_for(symbol).price_collar_bps is None:
+        if self.gate.limits_for(symbol).price_collar_bps is None:
             return False
         return self.reference(symbol, self._clock()) is None
 
@@ -553,6 +568,8 @@ class RiskGuard:
         known (one REST call, at most every ``reference_ttl`` seconds per symbol), and watch
         the symbol's market data from then on. Never raises: without a price, the collar is
         skipped for this order."""
+        if not self._limited:
+            return
         symbol = command.symbol
         if not self.needs_reference(symbol) or symbol not in self._session.instruments:
             return
@@ -607,6 +624,7 @@ class RiskGuard:
         if change is None:
             return
         self.fills_applied += 1
+        self._held[change.symbol] = change.quantity
         self._journal_fill(event.trade_id, event.side, event.fee is None)
         self._changes.append(change)
         if not self._flush_scheduled:
@@ -762,6 +780,7 @@ class RiskGuard:
             if second != first or self.fills_applied != seen or session.missing_fills:
                 continue  # the market moved: look again
             found = self.book.reconcile(second, self._clock())
+            self._sync_held()
             if found:
                 self.save_book()
                 self._publish(list(found))
