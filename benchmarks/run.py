@@ -283,6 +283,9 @@ def run_all(
             sim, server.url, sizes.latency_count, sizes.latency_warmup
         )
         figures["journal"] = bench_journal.measure(sim, sizes.latency_count, sizes.latency_warmup)
+        from benchmarks import bench_risk
+
+        figures["risk"] = bench_risk.measure(sim, sizes.latency_count, sizes.latency_warmup)
     log("(c) event flood")
     with SimProcess() as sim:
         figures["flood"] = flood.measure(
@@ -397,6 +400,12 @@ def rows(figures: dict[str, Any]) -> list[Row]:
     )
     if "journal" in figures:
         out.extend(Row(*line, None) for line in bench_journal.rows(figures["journal"]))
+    if "risk" in figures:
+        from benchmarks import bench_risk
+
+        out.extend(
+            Row(*line, line[3] <= 1.03) for line in bench_risk.rows(figures["risk"])
+        )
     fl = figures["flood"]
     out.append(
         Row(

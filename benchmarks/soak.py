@@ -115,6 +115,13 @@ async def _worker(args: argparse.Namespace) -> int:
             log.write(k="malformed")
         elif isinstance(event, ev.UnknownMessage):
             log.write(k="unknown", reason=event.reason)
+        elif isinstance(event, ev.PositionMismatch):
+            log.write(
+                k="position_mismatch",
+                symbol=event.symbol,
+                ours=event.quantity,
+                venue=event.venue_quantity,
+            )
 
     client = OrdersClient(
         args.url,
@@ -349,6 +356,8 @@ async def _finish(client: Any, send: Any, log: _Log, quiet: Path) -> None:
         await asyncio.sleep(0.2)
     ok = time.monotonic() < deadline
     log.write(k="settled", ok=ok, calm=calm, **({} if ok else _unsettled(client)))
+    # The positions as the client's fills made them (the venue's word is not asked here).
+    log.write(k="positions", held={s: p.quantity for s, p in client.positions().items()})
 
 
 def _unsettled(client: Any) -> dict[str, Any]:
@@ -601,11 +610,47 @@ def _in_question(violations: list[str], submitted: set[str]) -> list[str]:
     return found
 
 
+def _venue_positions(base_url: str, key: str, secret: str) -> dict[str, int]:
+    """The account's signed position per symbol, read over REST."""
+    from axorders.auth import ApiKeyAuth
+    from axorders.rest import RestClient
+
+    async def fetch() -> dict[str, int]:
+        auth = ApiKeyAuth(base_url, key, secret)
+        rest = RestClient(base_url, auth)
+        try:
+            return {p.symbol: p.signed_quantity for p in await rest.positions()}
+        finally:
+            await rest.close()
+            await auth.close()
+
+    return asyncio.run(fetch())
+
+
+def _check_positions(log: list[dict[str, Any]], venue: dict[str, int], v: list[str]) -> None:
+    """Every symbol's position, as the last process's fills made it, equals the venue's."""
+    final = [r for r in log if r["k"] == "positions"]
+    if not final:
+        v.append("positions: the worker never reported its positions")
+        return
+    held: dict[str, int] = final[-1]["held"]
+    for symbol in sorted(set(held) | set(venue)):
+        if held.get(symbol, 0) != venue.get(symbol, 0):
+            v.append(
+                f"position of {symbol}: client {held.get(symbol, 0)}, venue {venue.get(symbol, 0)}"
+            )
+
+
 def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
     from axorders.model import cid_for
     from axorders.store import SqliteOrderStore
 
     log = _read_log(work / "events.jsonl")
+    _check_positions(
+        log,
+        _venue_positions(info["base_url"], info["api_key"], info["api_secret"]),
+        result.violations,
+    )
     venue_orders, venue_fills = _venue_orders(info["base_url"], info["api_key"], info["api_secret"])
     store = SqliteOrderStore(work / "journal.sqlite")
     records = {r.client_order_id: r for r in store.load()}

@@ -41,6 +41,7 @@ from axorders.cli.exits import (
 from axorders.cli.orders import _cancel, _cancel_all, _place, _replace
 from axorders.cli.orders import _unknown_symbol as _unknown_symbol
 from axorders.cli.parser import build_parser
+from axorders.cli.positions import run as _holdings
 from axorders.cli.render import FILL_COLUMNS as FILL_COLUMNS
 from axorders.cli.render import _error
 from axorders.cli.render import _plain as _plain
@@ -48,6 +49,7 @@ from axorders.cli.render import fill_rows as fill_rows
 from axorders.cli.render import make_console as make_console
 from axorders.cli.render import print_fills as print_fills
 from axorders.cli.replay import run as run_replay
+from axorders.cli.risk import halt as _halt
 from axorders.cli.sim import run_demo, run_sim
 from axorders.cli.venue import _check_proxy, _check_venue, _credentials, _failure_text
 from axorders.cli.venue import _redacted as _redacted
@@ -67,6 +69,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
     "status": _status,
     "fills": _fills,
     "watch": _watch,
+    "positions": _holdings,
+    "balances": _holdings,
+    "halt": _halt,
 }
 
 

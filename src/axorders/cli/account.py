@@ -23,6 +23,9 @@ async def _orders(args: argparse.Namespace) -> int:
     finally:
         names.close()
         await client.close()
+    if getattr(args, "json", False):
+        _say(msgspec.json.encode({"orders": orders}).decode())
+        return EXIT_OK
     if not orders:
         _say("no open orders")
         return EXIT_OK
@@ -74,6 +77,16 @@ async def _fills(args: argparse.Namespace) -> int:
         if symbol is not None:
             symbol = (await _instrument(client, symbol)).symbol
         fills = await client.rest.fills(symbol=symbol)
+        if getattr(args, "json", False):
+            account = next((f.account_id for f in fills if f.account_id), None)
+            if account is not None:
+                names.open(account)
+            rows = [
+                {**msgspec.structs.asdict(f), "client_order_id": names.of_venue_id(f.order_id)}
+                for f in fills
+            ]
+            _say(msgspec.json.encode({"fills": rows}).decode())
+            return EXIT_OK
         if not fills:
             _say("no fills")
             return EXIT_OK

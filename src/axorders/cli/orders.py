@@ -17,6 +17,7 @@ from axorders.cli.checks import _check_against, _usage
 from axorders.cli.exits import EXIT_OK, Failure, UsageError
 from axorders.cli.names import _Names
 from axorders.cli.render import _say, _show
+from axorders.cli.risk import limits_from
 from axorders.cli.venue import _client, _connect, _timeout
 from axorders.exceptions import DuplicateOrderError, InvalidOrderError, UnknownOrderError
 from axorders.model import Instrument, OrderType, Side, TimeInForce
@@ -135,6 +136,15 @@ async def _show_market(client: OrdersClient, symbol: str, trigger: str) -> None:
         await asyncio.sleep(1.0)
 
 
+async def _use_limits(client: OrdersClient, limits: object) -> None:
+    """Apply the command line's risk limits; a position limit needs the venue's positions
+    first."""
+    if limits is None:
+        return
+    client.set_risk_limits(limits)  # type: ignore[arg-type]
+    await client.reconcile_positions()
+
+
 async def _place(args: argparse.Namespace) -> int:
     otype = OrderType.parse(args.order_type)
     tif = TimeInForce.IOC if otype is OrderType.MARKET else TimeInForce.parse(args.tif)
@@ -146,7 +156,9 @@ async def _place(args: argparse.Namespace) -> int:
     try:
         instrument = await _instrument(client, args.symbol)
         _check_against(instrument, args)
+        limits = limits_from(args)
         await _connect(client, names)
+        await _use_limits(client, limits)
         names.remember(coid)  # before the order can show up anywhere else
         try:
             rid = await client.submit_order(
@@ -264,8 +276,10 @@ def _coid_of(client: OrdersClient, args: argparse.Namespace) -> str:
 async def _replace(args: argparse.Namespace) -> int:
     client = _client(args)
     names = _Names(args)
+    limits = limits_from(args)
     try:
         await _connect(client, names)
+        await _use_limits(client, limits)
         try:
             rid = await client.submit_replace(
                 args.client_order_id,

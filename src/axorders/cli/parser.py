@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from axorders.cli.exits import DEFAULT_TIMEOUT, EXIT_USAGE
 from axorders.cli.replay import add_parser as add_replay_parser
+from axorders.cli.risk import add_halt_parser, add_risk_options
 from axorders.model import MAX_CLIENT_ORDER_ID_LENGTH
 
 
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: a random one)",
     )
     place.add_argument("--tag", help="venue tag, up to 10 letters or digits")
+    add_risk_options(place)
     _add_venue_options(place)
 
     cancel = sub.add_parser("cancel", help="cancel one order")
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_order_ref(replace)
     replace.add_argument("--price", help="the new limit price")
     replace.add_argument("--quantity", help="the new quantity, in contracts")
+    add_risk_options(replace)
     _add_venue_options(replace)
 
     cancel_all = sub.add_parser("cancel-all", help="cancel every open order")
@@ -155,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_venue_options(cancel_all)
 
     orders = sub.add_parser("orders", help="list open orders")
+    orders.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_venue_options(orders)
 
     status = sub.add_parser("status", help="the venue's status of one order")
@@ -163,7 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     fills = sub.add_parser("fills", help="fills of the last 7 days, with fees")
     fills.add_argument("--symbol", help="only this instrument's fills")
+    fills.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_venue_options(fills)
+
+    positions = sub.add_parser(
+        "positions",
+        help="the account's positions",
+        description="The venue's positions of the account: signed quantity, average entry"
+        " price, cost basis, notional and realized pnl.",
+    )
+    positions.add_argument("--symbol", help="only this instrument's position")
+    positions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_venue_options(positions)
+    balances = sub.add_parser("balances", help="the account's balances")
+    balances.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_venue_options(balances)
+
+    add_halt_parser(sub, _add_venue_options)
 
     watch = sub.add_parser(
         "watch",

@@ -38,6 +38,7 @@ from axorders.client.journal import JournalWriter
 from axorders.client.market import MarketWatch
 from axorders.client.marketdata import MarketDataFeed
 from axorders.client.recovery import RestRecovery
+from axorders.client.risk import RiskGuard
 from axorders.client.stops import StopTriggers
 from axorders.client.submitting import Submitter
 from axorders.client.telemetry import Telemetry
@@ -57,6 +58,7 @@ from axorders.model import Instrument, OrderType, RequestId, Side, TimeInForce, 
 from axorders.recording import Recorder
 from axorders.rest import RestClient
 from axorders.results import OrderResult
+from axorders.risk import Position, RiskLimits, TradingState
 from axorders.security import check_url
 from axorders.session import OrdersSession
 from axorders.state import OrderRecord
@@ -120,6 +122,9 @@ class OrdersClient:
         record_keep: how many recording files to keep in that folder (the newest).
         metrics: count order events and time requests for :meth:`metrics` (the counts the
             parts keep anyway are there either way).
+        risk: pre-trade limits (:class:`~axorders.risk.RiskLimits`), checked before a place
+            or a replace is sent (see :meth:`set_risk_limits`); None for none. The trading
+            state (:meth:`halt`) and the positions (:meth:`positions`) work either way.
     """
 
     def __init__(
@@ -157,6 +162,7 @@ class OrdersClient:
         record: str | Path | Recorder | None = None,
         record_keep: int | None = 20,
         metrics: bool = True,
+        risk: RiskLimits | None = None,
     ) -> None:
         if isinstance(url, Environment) or url.lower() in ("sandbox", "production"):
             self.endpoints = Endpoints.for_environment(url)
@@ -295,6 +301,23 @@ class OrdersClient:
         )
         self._orders = AwaitingOrders(self.session, self._submitter, self._send, waiters)
         self._ticker = Ticker(self._tick)
+        self._risk = RiskGuard(
+            self.session,
+            prices=self.stops.prices,
+            publish=self._publish_own,
+            send=self._send,
+            cancel_all=lambda wait: self._orders.cancel_all(None, wait),
+            ready=self._connection.resynced,
+            preview=self._preview,
+            venue_positions=lambda: self.rest.positions(),  # noqa: PLW0108 - made on first use
+            # The collar takes the market-data feed's prices when one is up (for stops), else
+            # the venue's preview: no subscription just for the collar.
+            watch=None,
+            journal=journal,
+            limits=risk,
+            clock=clock,
+        )
+        hub.add_handlers(self._risk.handlers())
         connection = self._connection
         telemetry.watch_connection(
             lambda: connection.is_open, lambda: connection.reconnects, lambda: connection.silence
@@ -408,10 +431,16 @@ class OrdersClient:
             self._closed = connection.closed = True
             self._ticker.stop()
             self._recovery.close()
+            self._risk.close()
             current = asyncio.current_task()
             tasks = [
                 task
-                for task in [self._ticker.task, *connection.tasks(), *self._recovery.tasks()]
+                for task in [
+                    self._ticker.task,
+                    *connection.tasks(),
+                    *self._recovery.tasks(),
+                    *self._risk.tasks(),
+                ]
                 if task is not None and task is not current and not task.done()
             ]
             for task in tasks:
@@ -624,6 +653,7 @@ class OrdersClient:
         # Messages of a socket read wait for their pump: their events and records come
         # first, as if each had been pumped on arrival.
         self._connection.end_batch()
+        self._risk.check(command)  # a limit refuses it here: nothing is sent
         session = self.session
         gate = self._gate
         journal = self._journal
@@ -798,6 +828,7 @@ class OrdersClient:
             strategy_id=strategy_id,
             tag=tag,
         )
+        await self._risk.prepare(command)
         return await self._submitter.submit(command)
 
     async def submit_cancel(
@@ -890,6 +921,7 @@ class OrdersClient:
             strategy_id=strategy_id,
             tag=tag,
         )
+        await self._risk.prepare(command)
         return await self._orders.place(command, timeout)
 
     async def cancel_order(
@@ -1011,6 +1043,77 @@ class OrdersClient:
         to Prometheus.
         """
         return self._telemetry.snapshot()
+
+    # -----------------------------------------------------------------------------------------
+    # Risk: limits, the trading state, positions.
+
+    @property
+    def risk_limits(self) -> RiskLimits | None:
+        """The pre-trade limits in force (None: none)."""
+        return self._risk.limits
+
+    def set_risk_limits(self, limits: RiskLimits | None) -> None:
+        """Use ``limits`` from the next order on (None turns every limit off; the trading
+        state still applies). The rate buckets carry on when their rate is unchanged."""
+        self._risk.set_limits(limits)
+
+    @property
+    def trading_state(self) -> TradingState:
+        """ACTIVE, REDUCING (only orders that shrink a position) or HALTED (nothing new)."""
+        return self._risk.state
+
+    def set_trading_state(self, state: TradingState | str, reason: str = "") -> None:
+        """Switch the trading state (journaled with a journal). HALTED this way refuses
+        every new order and replace but cancels nothing (see :meth:`halt`); armed
+        STOP_LIMIT orders stay armed.
+
+        Raises:
+            ValueError: not a trading state.
+            StoreError: the journal could not be written (the state is switched anyway).
+        """
+        self._risk.set_state(state, reason)
+
+    async def halt(self, reason: str = "", *, timeout: float | None = None) -> list[OrderResult]:
+        """The kill switch: HALTED, then every open order canceled, armed STOP_LIMITs
+        included; waits until the venue confirms and returns the orders canceled.
+
+        Nothing new is sent from the first line (places and replaces raise
+        :class:`~axorders.exceptions.RiskLimitError`); cancels still go. While disconnected,
+        armed stops are canceled locally at once and the venue's orders as soon as the
+        session is back (still owed after a restart on the same journal). The state stays
+        HALTED, across a restart with a journal, until :meth:`resume`.
+
+        Raises:
+            RequestTimeoutError: the venue did not confirm within ``timeout`` (default: the
+                ``request_timeout``, or no limit while disconnected: pass one); the cancels
+                still go once the connection allows.
+        """
+        if timeout is None and self.is_active:
+            timeout = self.request_timeout
+        return await self._risk.halt(reason, timeout)
+
+    def resume(self, reason: str = "") -> None:
+        """Back to ACTIVE after :meth:`halt` (or REDUCING)."""
+        self._risk.set_state(TradingState.ACTIVE, reason)
+
+    def positions(self) -> dict[str, Position]:
+        """Per symbol: the signed quantity, the average entry price, realized pnl and fees,
+        as of the last fill applied (each fill once, by trade id)."""
+        return self._risk.positions()
+
+    def position(self, symbol: str) -> Position:
+        """``symbol``'s position (flat when it never traded)."""
+        return self._risk.book.position(symbol)
+
+    async def reconcile_positions(self) -> list[ev.PositionMismatch]:
+        """Compare the positions with the venue's now (as after every resync) and adopt the
+        venue's where they differ; returns the mismatches (also published as events)."""
+        return await self._risk.reconcile()
+
+    @property
+    def risk(self) -> RiskGuard:
+        """The risk part (the gate, the working orders, the position book)."""
+        return self._risk
 
     # -----------------------------------------------------------------------------------------
     # The parts, for inspection and tests.

@@ -85,6 +85,11 @@ class EventHub:
         self.paused = False
         self.closed = False
 
+    def add_handlers(self, handlers: Mapping[type[ev.Event], Callable[[Any], None]]) -> None:
+        """More of the client's own handlers (a part built after the hub); a type that
+        already has one gets both, the earlier first."""
+        self._handlers = merge_handlers(self._handlers, handlers)
+
     # What the client and the metrics read.
 
     @property
@@ -324,3 +329,24 @@ class EventStream:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def merge_handlers(
+    *tables: Mapping[type[ev.Event], Callable[[Any], None]],
+) -> dict[type[ev.Event], Callable[[Any], None]]:
+    """One table of handlers from several parts' tables: where two name the same event type,
+    both are called, in the order the tables are given."""
+    merged: dict[type[ev.Event], Callable[[Any], None]] = {}
+    for table in tables:
+        for kind, handler in table.items():
+            first = merged.get(kind)
+            merged[kind] = handler if first is None else _both(first, handler)
+    return merged
+
+
+def _both(first: Callable[[Any], None], second: Callable[[Any], None]) -> Callable[[Any], None]:
+    def both(event: Any) -> None:
+        first(event)
+        second(event)
+
+    return both
