@@ -36,6 +36,10 @@ SUBCOMMANDS = (
     "status",
     "fills",
     "watch",
+    "positions",
+    "balances",
+    "halt",
+    "replay",
 )
 
 
@@ -161,6 +165,9 @@ async def test_help_works_for_every_command() -> None:
     assert "--print-json" in subs[0].out  # the simulator's own options
     assert "--venue-id" in subs[SUBCOMMANDS.index("cancel")].out
     assert "--count" in subs[SUBCOMMANDS.index("watch")].out
+    assert "--stats" in subs[SUBCOMMANDS.index("watch")].out
+    assert "--check" in subs[SUBCOMMANDS.index("replay")].out
+    assert "--record" in subs[SUBCOMMANDS.index("place")].out
 
 
 async def test_console_script_is_installed() -> None:
