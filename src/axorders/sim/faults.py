@@ -58,6 +58,9 @@ session (the makers') take none. The kinds (:data:`LIBERTIES`):
     and has no effect (counted per 409).
 ``late_accept``
     a place is answered ``err`` 500 "internal error" and carried out anyway: its events follow.
+``lost_500``
+    a place is answered ``err`` 500 "internal error" and not carried out: the venue holds no
+    such order (the same answer as ``late_accept``: only asking the venue tells them apart).
 ``fresh_replace``
     the new order of a replace after a partial fill starts fresh (``xq`` = 0, ``q`` = what is
     left) on the orders WebSocket, in its events, snapshots and status replies (REST keeps the
@@ -108,6 +111,7 @@ LIBERTIES: Final = (
     "events_first",
     "cancel_409",
     "late_accept",
+    "lost_500",
     "fresh_replace",
     "foreign_cid",
     "unknown_requests",
@@ -122,6 +126,7 @@ DEFAULT_RATES: Final[Mapping[str, float]] = {
     "events_first": 0.1,
     "cancel_409": 0.3,
     "late_accept": 0.03,
+    "lost_500": 0.02,
     "fresh_replace": 0.5,
     "foreign_cid": 0.05,
     "unknown_requests": 1.0,

@@ -163,6 +163,9 @@ class VenueSession:
         extra: Events = []
         snapshot = False
         if isinstance(request, PlaceRequest):
+            if gate is not None and gate.take("lost_500"):
+                # An honest internal error: nothing was placed, and the answer says no more.
+                return self._error(request.request_id, 500, "internal error")
             reply = engine.place(
                 account,
                 request.symbol,
