@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from axorders.cli import positions as cli
-from axorders.cli.parser import _Parser
+from axorders.cli.parser import build_parser
 from axorders.model import Instrument
 from axorders.wire.rest import Balance, Position
 
@@ -58,10 +58,7 @@ class _Client:
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="axorders")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli.add_parser(sub)
-    return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 @pytest.fixture

@@ -1,10 +1,6 @@
 """The account's holdings: ``positions`` and ``balances`` (REST), as tables or JSON.
 
-Wiring (in the parser and the command table)::
-
-    from axorders.cli import positions
-    positions.add_parser(sub)                 # in build_parser(), after "fills"
-    _COMMANDS["positions"] = positions.run    # and the same for "balances"
+Their arguments are in :mod:`axorders.cli.parser`; :func:`run` runs either command.
 """
 
 from __future__ import annotations
@@ -16,13 +12,12 @@ from typing import Any
 import msgspec
 
 from axorders.cli.exits import EXIT_OK
-from axorders.cli.parser import _add_venue_options
 from axorders.cli.render import _print_table, _say, _when
 from axorders.cli.venue import _client
 from axorders.model import Instrument
 from axorders.risk.positions import venue_position
 
-__all__ = ["add_parser", "run"]
+__all__ = ["run"]
 
 POSITION_COLUMNS = [
     "symbol",
@@ -33,22 +28,6 @@ POSITION_COLUMNS = [
     "realized pnl",
     "updated",
 ]
-
-
-def add_parser(subparsers: Any) -> None:
-    """Add ``positions`` and ``balances`` to the ``axorders`` subcommands."""
-    positions = subparsers.add_parser(
-        "positions",
-        help="the account's positions",
-        description="The venue's positions of the account: signed quantity, average entry"
-        " price, cost basis, notional and realized pnl.",
-    )
-    positions.add_argument("--symbol", help="only this instrument's position")
-    positions.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_venue_options(positions)
-    balances = subparsers.add_parser("balances", help="the account's balances")
-    balances.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_venue_options(balances)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -69,6 +69,35 @@ __all__ = ["OrdersClient"]
 log = logging.getLogger("axorders.client")
 
 
+def _place(
+    client_order_id: str,
+    symbol: str,
+    side: Side | str,
+    quantity: int | Decimal | str,
+    price: Decimal | str | float | None,
+    order_type: OrderType | str,
+    time_in_force: TimeInForce | str,
+    post_only: bool,
+    trigger_price: Decimal | str | float | None,
+    strategy_id: str | None,
+    tag: str | None,
+) -> PlaceOrder:
+    """The command of ``submit_order``'s and ``place_order``'s arguments."""
+    return PlaceOrder(
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        order_type=OrderType.parse(order_type),
+        price=price,
+        trigger_price=trigger_price,
+        time_in_force=time_in_force,
+        post_only=post_only,
+        strategy_id=strategy_id,
+        tag=tag,
+    )
+
+
 class OrdersClient:
     """An AX orders client over the orders WebSocket.
 
@@ -815,18 +844,18 @@ class OrdersClient:
             InvalidOrderError: bad input (nothing was sent).
             DuplicateOrderError: the client order id is in use.
         """
-        command = PlaceOrder(
-            client_order_id=client_order_id,
-            symbol=symbol,
-            side=side,
-            quantity=quantity,
-            order_type=OrderType.parse(order_type),
-            price=price,
-            trigger_price=trigger_price,
-            time_in_force=time_in_force,
-            post_only=post_only,
-            strategy_id=strategy_id,
-            tag=tag,
+        command = _place(
+            client_order_id,
+            symbol,
+            side,
+            quantity,
+            price,
+            order_type,
+            time_in_force,
+            post_only,
+            trigger_price,
+            strategy_id,
+            tag,
         )
         await self._risk.prepare(command)
         return await self._submitter.submit(command)
@@ -908,18 +937,18 @@ class OrdersClient:
             ConnectionLostError: the connection dropped first (``reached_venue`` says
                 whether the venue got the order).
         """
-        command = PlaceOrder(
-            client_order_id=client_order_id,
-            symbol=symbol,
-            side=side,
-            quantity=quantity,
-            order_type=OrderType.parse(order_type),
-            price=price,
-            trigger_price=trigger_price,
-            time_in_force=time_in_force,
-            post_only=post_only,
-            strategy_id=strategy_id,
-            tag=tag,
+        command = _place(
+            client_order_id,
+            symbol,
+            side,
+            quantity,
+            price,
+            order_type,
+            time_in_force,
+            post_only,
+            trigger_price,
+            strategy_id,
+            tag,
         )
         await self._risk.prepare(command)
         return await self._orders.place(command, timeout)

@@ -269,16 +269,7 @@ class Waiters:
         return True
 
     async def wait_for(self, request_id: int, timeout: float | None = None) -> ev.RequestResolved:
-        """Wait for the outcome of a request sent by a ``submit_*`` method.
-
-        Returns its ``RequestResolved``, whatever the outcome (OK, ERROR, LOCAL or LOST:
-        check ``.ok``), except a timeout.
-
-        Raises:
-            RequestTimeoutError: the request timed out, or nothing came within ``timeout``.
-            ConnectionLostError: it timed out and the connection dropped meanwhile
-                (``reached_venue`` None: whether the venue got it is unknown).
-        """
+        """The outcome of request ``request_id`` whatever it is, but a timeout (raised)."""
         return await self.resolution(request_id, timeout, self.drops, lost=False)
 
 
