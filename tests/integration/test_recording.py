@@ -265,3 +265,17 @@ async def test_metrics_count_what_the_client_did_and_prometheus_reads_them(sim: 
         'axorders_request_seconds_bucket{kind="place"',
     ):
         assert name in body, name
+
+
+async def test_an_unwritable_recording_never_stops_trading(sim: SimServer, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the recording's folder should be")
+    rec = Recorder()
+    async with client_for(sim, rec, record=blocked) as client:
+        for i in range(5):
+            placed = await client.place_order(f"u-{i}", SYMBOL, "BUY", 100, BID)
+            assert placed.venue_order_id is not None
+        await wait_until(lambda: bool(rec.of(ev.RecorderWarning)))
+        warnings = rec.of(ev.RecorderWarning)
+        assert [w.kind for w in warnings] == ["WRITE_FAILED"]  # once per streak
+        await wait_until(lambda: (client.metrics().value("dropped", "recorder") or 0) > 0)
