@@ -265,6 +265,7 @@ class _Replayer:
                 strategy_id=fields.get("strategy_id"),
                 filled_qty=int(fields.get("filled_qty", 0)),
                 now=ts,
+                cid=None if fields.get("cid") is None else int(fields["cid"]),
             )
         elif kind == "restore":
             session.restore(decode_value(fields.get("records") or [], registry), ts)

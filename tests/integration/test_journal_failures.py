@@ -188,14 +188,13 @@ async def test_a_cid_above_2_63_learned_while_connected(sim: SimServer, tmp_path
         )
         assert reply.ok and reply.result is not None
         oid = reply.result.venue_order_id
-        client.session.register_external_order(
+        client.register_external_order(
             client_order_id="elsewhere",
             venue_order_id=oid,
             symbol=SYMBOL,
             side="BUY",
             quantity=50,
             price=BID,
-            now=time.time_ns(),
             cid=cid,
         )
         client._pump()  # as a socket callback would: nothing may escape it

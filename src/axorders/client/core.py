@@ -799,8 +799,11 @@ class OrdersClient:
         *,
         strategy_id: str | None = None,
         filled_qty: int = 0,
+        cid: int | None = None,
     ) -> OrderRecord:
-        """Track an order placed elsewhere so that its events carry ``client_order_id``."""
+        """Track an order placed elsewhere so that its events carry ``client_order_id``
+        (``cid``: the venue's ``cid`` of it, when it was placed with one of another
+        process's)."""
         rec = self._gate.register_external_order(
             self._clock(),
             client_order_id=client_order_id,
@@ -811,6 +814,7 @@ class OrdersClient:
             price=price,
             strategy_id=strategy_id,
             filled_qty=filled_qty,
+            cid=cid,
         )
         self._pump()
         return rec

@@ -134,6 +134,7 @@ class SessionGate:
         price: Decimal | str,
         strategy_id: str | None,
         filled_qty: int,
+        cid: int | None = None,
     ) -> OrderRecord:
         if self.sink is not None:
             self.sink.record(
@@ -147,6 +148,7 @@ class SessionGate:
                 price=str(price),
                 strategy_id=strategy_id,
                 filled_qty=filled_qty,
+                cid=cid,
             )
         return self.session.register_external_order(
             client_order_id=client_order_id,
@@ -158,6 +160,7 @@ class SessionGate:
             strategy_id=strategy_id,
             filled_qty=filled_qty,
             now=now,
+            cid=cid,
         )
 
     # The journal and REST.
