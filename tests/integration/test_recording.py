@@ -279,3 +279,35 @@ async def test_an_unwritable_recording_never_stops_trading(sim: SimServer, tmp_p
         warnings = rec.of(ev.RecorderWarning)
         assert [w.kind for w in warnings] == ["WRITE_FAILED"]  # once per streak
         await wait_until(lambda: (client.metrics().value("dropped", "recorder") or 0) > 0)
+
+
+async def test_a_stop_triggered_across_a_gap_replays_from_the_recorded_prices(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    tick = Decimal("0.0001")
+    trigger = Decimal("1.1388") + 5 * tick
+    sim.add_liquidity(SYMBOL, "SELL", trigger, 300)
+    folder = tmp_path / "rec"
+    rec = Recorder()
+    async with client_for(sim, rec, record=folder) as client:
+        await client.submit_order(
+            "rs-1",
+            SYMBOL,
+            "BUY",
+            100,
+            trigger + 3 * tick,
+            order_type="STOP_LIMIT",
+            trigger_price=trigger,
+        )
+        await wait_until(lambda: client.stops.prices(SYMBOL) is not None)
+        sim.faults.drop()  # the orders socket only: market data keeps flowing
+        await rec.wait(ev.Disconnected)
+        other = sim.add_user()
+        async with client_for(sim, token=sim.issue_token(other.user_id)) as trader:
+            await trader.place_order("lift", SYMBOL, "BUY", 100, trigger, time_in_force="IOC")
+        await rec.wait(ev.OrderTriggered, "rs-1")
+        await rec.wait(ev.OrderFilled, "rs-1")
+    kinds = [r.kind for r in read_records(folder)]
+    assert "md" in kinds and "price" in kinds and "check_stop" in kinds
+    result = check(folder)
+    assert result.ok, result.describe()

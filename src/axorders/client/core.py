@@ -318,6 +318,7 @@ class OrdersClient:
             proxy=proxy,
             max_message_size=max_message_size,
             clock=clock,
+            tap=None if recorder is None else self._record_md,
         )
         self._recovery = RestRecovery(gate, lambda: self.rest, self._pump, clock)
         self._submitter = Submitter(
@@ -657,6 +658,13 @@ class OrdersClient:
                 for data in frames:
                     recorder.record("out", now, data)
             self._connection.send(frames)
+
+    def _record_md(self, data: bytes) -> None:
+        """A market-data message as received (a note: the prices it gives the STOP_LIMIT
+        triggers are recorded as the gate's ``price`` inputs)."""
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.record("md", self._clock(), data)
 
     def _publish_own(self, events: list[ev.Event]) -> None:
         """Events the client makes itself (not the session's): recorded as the client's."""

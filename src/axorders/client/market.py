@@ -37,7 +37,9 @@ class MarketWatch:
         proxy: str | None,
         max_message_size: int,
         clock: Callable[[], int] = time.time_ns,
+        tap: Callable[[bytes], None] | None = None,
     ) -> None:
+        self._tap = tap
         self._gate = gate
         self._stops = gate.stops
         self._clock = clock
@@ -71,6 +73,7 @@ class MarketWatch:
                 ssl_context=self._ssl,
                 proxy=self._proxy,
                 max_message_size=self._max_message_size,
+                tap=self._tap,
             )
             await self.feed.connect()
         await self.feed.subscribe(symbol)

@@ -96,6 +96,8 @@ class MarketDataFeed:
             (:func:`~axorders.config.proxy_for`); picows makes the tunnel.
         max_message_size: bytes one message may have, its fragments together; a bigger one
             closes the socket with 1009 (and the feed reconnects).
+        tap: called with every whole message as received (the flight recorder's ``md``
+            records), before it is read.
     """
 
     def __init__(
@@ -110,8 +112,10 @@ class MarketDataFeed:
         backoff: Backoff | None = None,
         proxy: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        tap: Callable[[bytes], None] | None = None,
     ) -> None:
         self.url = check_url(url, allow_insecure=allow_insecure)
+        self._tap = tap
         self.proxy = proxy_for(self.url, proxy)
         self.max_message_size = max_message_size
         self._tokens = tokens
@@ -250,6 +254,8 @@ class MarketDataFeed:
             self._on_frame(data)
 
     def _on_frame(self, data: bytes) -> None:
+        if self._tap is not None:
+            self._tap(data)
         try:
             msg = decode_md_server_frame(data)
         except RemoteProtocolError:
