@@ -272,7 +272,7 @@ def reliability_table(
     )
     row(
         "after a drop or the outage",
-        f"{mine_notes['reconnects']} reconnects + resyncs",
+        f"{mine_notes['reconnects']} reconnects, {mine_notes['resyncs']} resyncs",
         "reconnects, no resync" if theirs else None,
     )
     row(
