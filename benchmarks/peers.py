@@ -264,11 +264,11 @@ def reliability_table(
         f"{mine_notes['replaces sent']} sent",
         "n/a: not in the binding" if theirs else None,
     )
-    refused = other_notes["cancels refused without the venue order id"]
+    early = other_notes["cancels before the ack"]
     row(
         "cancels right behind the place",
-        f"{mine_notes['cancels before the ack']} before the ack",
-        f"n/a: {refused} refused, sent after the ack" if theirs else None,
+        f"{mine_notes['cancels before the ack']} sent at once",
+        f"n/a before the ack: {early} waited for it" if theirs else None,
     )
     row(
         "after a drop or the outage",
@@ -308,6 +308,8 @@ def reliability_half(
             continue
         for kind, texts in result["score"].examples.items():
             console.print(f"[dim]{name}, {kind}: {'; '.join(texts)}[/]")
+        notes = ", ".join(f"{k} {v}" for k, v in sorted(result["notes"].items()))
+        console.print(f"[dim]{name}: {notes}[/]")
 
 
 async def _ours(info: dict[str, str], count: int, warmup: int, events: int, orders: int) -> Any:
