@@ -10,6 +10,14 @@ It prints one JSON line: ``client_p50_us`` / ``client_p99_us`` (submit → ``Ord
 seen by the callback, sequential round trips of resting buys, cancel-all over REST between
 batches) and ``client_events_per_s`` (``OrderFilled`` objects handed to the callback during a
 ``POST /sim/flood`` of partial fills over resting orders, first to last).
+
+With ``--reliability --orders N --seed K --drops D --outage S --out FILE`` it drives the flow
+of :mod:`benchmarks.reliability` instead (the simulator must have a second user) and writes
+what the callback reported to ``FILE`` (a :class:`~benchmarks.reliability.Recorder` as
+JSON). The binding is used as it is: it reconnects by itself after a drop, but it neither
+replays what happened meanwhile nor reconciles (that is the execution engine's job, which is
+not run here); it has no replace, and it cannot cancel an order before the venue's
+acknowledgment has given it the venue order id.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any
 from nautilus_trader.core import nautilus_pyo3 as nt
 from nautilus_trader.test_kit.rust.instruments_pyo3 import TestInstrumentProviderPyo3
 
+from benchmarks import reliability
 from benchmarks.common import (
     FLOOD_ORDER_QTY,
     MARK,
@@ -34,6 +43,7 @@ from benchmarks.common import (
     remember_sim,
     summary_us,
 )
+from benchmarks.reliability import Recorder, Step
 
 TICK = 0.0001
 TRADER = "TRADER-001"
@@ -150,6 +160,120 @@ class Peer:
         return {"client_events_per_s": rate, "client_events_per_s_e2e": e2e}
 
 
+_KINDS = {
+    "OrderAccepted": "accepted",
+    "OrderFilled": "filled",
+    "FillReport": "filled",
+    "OrderCanceled": "canceled",
+    "OrderExpired": "expired",
+    "OrderRejected": "rejected",
+    "OrderUpdated": "updated",
+    "OrderStatusReport": "status",
+    "OrderCancelRejected": "cancel_rejected",
+}
+
+
+class NautilusSide:
+    """The reliability flow's client steps on the bare binding (see
+    :class:`~benchmarks.reliability.ClientSide`): every event its callback hands over is
+    recorded by client order id."""
+
+    def __init__(self, info: dict[str, Any], recorder: Recorder) -> None:
+        self.peer = Peer(info)
+        self.recorder = recorder
+        self.oids: dict[str, str] = {}
+        self.peer.callback = self.callback  # type: ignore[method-assign]
+
+    def callback(self, event: Any) -> None:
+        name = type(event).__name__
+        self.recorder.notes[f"events {name}"] += 1
+        kind = _KINDS.get(name)
+        if kind is None:
+            return
+        try:
+            data = event.to_dict()
+        except Exception:  # a report without to_dict: keep what the attributes say
+            data = {k: getattr(event, k, None) for k in ("client_order_id", "venue_order_id")}
+        coid = data.get("client_order_id")
+        oid = data.get("venue_order_id")
+        if coid and oid and coid not in self.oids:
+            self.oids[str(coid)] = str(oid)
+        fields: dict[str, Any] = {"oid": None if oid is None else str(oid)}
+        if kind == "filled":
+            fields.update(
+                tid=str(data.get("trade_id")),
+                qty=str(data.get("last_qty")),
+                px=str(data.get("last_px")),
+                side=str(data.get("order_side")),
+            )
+        elif kind == "status":
+            fields["state"] = str(data.get("order_status", "")).upper()
+        self.recorder.add(kind, None if coid is None else str(coid), **fields)
+
+    def is_active(self) -> bool:
+        return bool(self.peer.client.is_active())
+
+    async def place(self, step: Step) -> None:
+        peer = self.peer
+        try:
+            await peer.client.submit_order(
+                nt.TraderId(TRADER),
+                nt.StrategyId(STRATEGY),
+                peer.instrument.id,
+                nt.ClientOrderId(step.coid),
+                nt.OrderSide.BUY if step.side == "B" else nt.OrderSide.SELL,
+                nt.Quantity.from_int(step.qty),
+                nt.TimeInForce.IOC if step.kind == "ioc" else nt.TimeInForce.GTC,
+                nt.Price.from_str(f"{float(reliability.price_of(step.ticks)):.5f}"),
+                False,
+            )
+        except Exception:
+            self.recorder.notes["place raised"] += 1
+            self.recorder.add("rejected", step.coid, reason="raised")
+
+    async def cancel(self, step: Step) -> None:
+        client = self.peer.client
+        coid = nt.ClientOrderId(step.target)
+        oid = self.oids.get(step.target)
+        if oid is None:
+            if step.fast:
+                self.recorder.notes["cancels before the ack"] += 1
+            try:  # the binding wants the venue order id, which comes with the ack
+                await client.cancel_order(coid)
+                return
+            except Exception:
+                self.recorder.notes["cancels refused without the venue order id"] += 1
+            deadline = time.monotonic() + 1.0
+            while oid is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+                oid = self.oids.get(step.target)
+            if oid is None:
+                self.recorder.notes["cancels never sent"] += 1
+                return
+            self.recorder.notes["cancels sent after waiting for the ack"] += 1
+        try:
+            await client.cancel_order(coid, nt.VenueOrderId(oid))
+        except Exception:
+            self.recorder.notes["cancel raised"] += 1
+
+    async def replace(self, step: Step) -> None:
+        del step
+        self.recorder.notes["replaces not in the binding"] += 1
+
+
+async def _reliability(args: argparse.Namespace) -> None:
+    info = json.loads(args.info)
+    remember_sim(info)
+    plan = reliability.make_plan(args.seed, args.orders, args.drops, args.outage)
+    recorder = Recorder()
+    side = NautilusSide(info, recorder)
+    await side.peer.connect()
+    timings = await reliability.drive(plan, side, info, recorder, grace=args.grace)
+    reliability.dump(
+        args.out, {"recorder": recorder.to_json(), "timings": timings, "version": _version()}
+    )
+
+
 def _done(fut: asyncio.Future[int], value: int) -> None:
     if not fut.done():
         fut.set_result(value)
@@ -180,7 +304,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--flood", type=int, default=200_000)
     parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--reliability", action="store_true", help="the reliability flow")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--drops", type=int, default=4)
+    parser.add_argument("--outage", type=float, default=2.0)
+    parser.add_argument("--grace", type=float, default=2.0)
+    parser.add_argument("--out", help="--reliability: where the recorded events go")
     args = parser.parse_args()
+    if args.reliability:
+        if not args.out:
+            parser.error("--reliability needs --out")
+        asyncio.run(_reliability(args))
+        sys.stdout.write(json.dumps({"out": args.out}) + "\n")
+        sys.stdout.flush()
+        os._exit(0)
     result = asyncio.run(_main(args))
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
