@@ -109,8 +109,14 @@ async def _worker(args: argparse.Namespace) -> int:
             log.write(k="lost", coid=event.client_order_id)
         if isinstance(event, ev.OrderEvent):
             # Every order event's name: a verdict published and later taken back shows here.
-            final = isinstance(event, ev.OrderFilled) and event.is_final
-            log.write(k="oe", coid=event.client_order_id, e=type(event).__name__, final=final)
+            filled = event if isinstance(event, ev.OrderFilled) else None
+            log.write(
+                k="oe",
+                coid=event.client_order_id,
+                e=type(event).__name__,
+                final=filled is not None and filled.is_final,
+                tid=None if filled is None else filled.trade_id,
+            )
         elif isinstance(event, ev.MalformedMessage):
             log.write(k="malformed")
         elif isinstance(event, ev.UnknownMessage):
@@ -751,19 +757,34 @@ def _check(work: Path, info: dict[str, str], result: SoakResult) -> None:
             )
 
     # No terminal state published and later taken back: once user code was told an order
-    # ended (rejected, canceled, expired, filled), no later event says otherwise, in this
-    # process or after the restart.
-    ended: dict[str, str] = {}
+    # ended (rejected, canceled, expired, filled), no later event of that process says
+    # otherwise. A process restarted after the kill -9 may tell an end again, and deliver a
+    # fill again (at least once across a crash: the journal counts what user code was given),
+    # but never another end.
+    ended: dict[str, tuple[str, int]] = {}
+    delivered: set[str] = set()
+    process = -1
     for record in log:
+        if record["k"] == "start":
+            process += 1
+            continue
         if record["k"] != "oe":
             continue
         coid, name = record["coid"], record["e"]
+        end = name if name in _TERMINAL or (name == "OrderFilled" and record.get("final")) else None
         if coid in ended and name in _TAKE_BACK:
-            result.taken_back += 1
-            v.append(f"{coid}: {ended.pop(coid)} published, then {name}")
-            continue
-        if name in _TERMINAL or (name == "OrderFilled" and record.get("final")):
-            ended.setdefault(coid, name)
+            first, when = ended[coid]
+            again = when < process and (
+                end == first or (name == "OrderFilled" and record.get("tid") in delivered)
+            )
+            if not again:
+                result.taken_back += 1
+                v.append(f"{coid}: {first} published, then {name}")
+                del ended[coid]
+        elif end is not None:
+            ended[coid] = (end, process)
+        if record.get("tid") is not None:
+            delivered.add(record["tid"])
 
     # No exception escaped into the client's log.
     err_path = work / "worker.err"

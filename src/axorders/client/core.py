@@ -17,6 +17,7 @@ into commands, and runs the pump: the session's output goes to user code (events
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl
@@ -483,6 +484,10 @@ class OrdersClient:
             connection.end_batch()
             if self._journal is not None:
                 self._journal.close()
+            # The HTTP sessions close whatever happened above (a close that ran out of time
+            # leaves none open).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._release(), max(timeout, 0.5))
             recorder = self._recorder
             if recorder is not None:
                 recorder.record("close", self._clock())
@@ -492,6 +497,10 @@ class OrdersClient:
     async def _shutdown(self) -> None:
         await self._connection.stop()
         await self._market.close()
+        await self._release()
+
+    async def _release(self) -> None:
+        """Close the REST client and the token provider's HTTP session (idempotent)."""
         if self._rest is not None:
             await self._rest.close()
         close_tokens = getattr(self._tokens, "close", None)
