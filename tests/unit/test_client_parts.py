@@ -247,6 +247,7 @@ def _resolved(rid: int) -> ev.RequestResolved:
 
 async def test_an_outcome_that_came_first_is_kept_for_its_waiter() -> None:
     sent: list[Command] = []
+
     def send(command: Command) -> int:
         sent.append(command)
         return 1
@@ -405,3 +406,188 @@ async def test_pings_need_the_login_and_the_watchdog_follows_the_venues_cadence(
     assert not transport.disconnected
     connection.tick(paused=False)
     assert transport.disconnected
+
+
+# -- the ticker ------------------------------------------------------------------------------
+
+
+async def test_the_ticker_goes_on_after_a_failing_tick_and_stops() -> None:
+    from axorders.client.ticker import Ticker
+
+    calls: list[int] = []
+
+    def tick() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("a bug in one tick")
+
+    ticker = Ticker(tick, interval=0.001)
+    ticker.start()
+    ticker.start()  # once only
+    await wait_for_calls(calls, 4)
+    ticker.stop()
+    await asyncio.sleep(0.01)
+    assert ticker.task is not None and ticker.task.done()
+    seen = len(calls)
+    await asyncio.sleep(0.01)
+    assert len(calls) == seen
+
+
+async def wait_for_calls(calls: list[int], count: int) -> None:
+    async with asyncio.timeout(2.0):
+        while len(calls) < count:
+            await asyncio.sleep(0.001)
+
+
+# -- telemetry -------------------------------------------------------------------------------
+
+
+def test_telemetry_counts_order_events_and_times_requests() -> None:
+    from axorders.client.telemetry import Telemetry
+    from axorders.commands import PlaceOrder
+
+    session = OrdersSession(account_id="A", trader_id="T")
+    telemetry = Telemetry(session)
+    place = PlaceOrder("p-1", "EURUSD-PERP", "BUY", 100, price=Decimal("1.1"))
+    telemetry.sent(place, 7, 1_000_000_000)
+    handlers = telemetry.handlers()
+    resolved = ev.RequestResolved(
+        ts_init=1_002_000_000, request_id=7, kind=ev.RequestKind.PLACE, outcome=ev.RequestOutcome.OK
+    )
+    telemetry.on_resolved(resolved)
+    handlers[ev.OrderRejected](
+        ev.OrderRejected(
+            ts_init=1,
+            client_order_id="p-2",
+            venue_order_id=None,
+            account_id="A",
+            trader_id="T",
+            strategy_id="S",
+            symbol="EURUSD-PERP",
+            ts_event=1,
+            reason="POST_ONLY_WOULD_CROSS",
+            text="",
+            origin=ev.RejectOrigin.VENUE_EVENT,
+        )
+    )
+    snap = telemetry.snapshot()
+    assert snap.value("orders_submitted") == 1
+    assert snap.value("orders_rejected", "POST_ONLY_WOULD_CROSS") == 1
+    place_latency = snap.histogram("request_seconds", "place")
+    assert place_latency is not None and place_latency.count == 1
+    assert place_latency.sum == pytest.approx(0.002)
+    assert snap.value("resyncs") == 0  # pulled from the session's own stats
+    off = Telemetry(session, enabled=False)
+    assert off.handlers() == {}
+    off.sent(place, 8, 0)
+    assert off.snapshot().value("orders_submitted") == 0
+
+
+# -- REST recovery ---------------------------------------------------------------------------
+
+
+class _FallbackSession:
+    """The session's side of the REST fallbacks: one status query wanted."""
+
+    def __init__(self) -> None:
+        from axorders.session import RestStatusQuery
+
+        self.queries = [RestStatusQuery(request_id=3, cid=42, venue_order_id=None)]
+        self.missing_fills = False
+
+    @property
+    def rest_wanted(self) -> bool:
+        return bool(self.queries)
+
+    def rest_status_wanted(self) -> list[Any]:
+        queries, self.queries = self.queries, []
+        return queries
+
+    def rest_cancel_all_wanted(self) -> list[Any]:
+        return []
+
+
+class _FallbackGate:
+    def __init__(self, session: _FallbackSession) -> None:
+        self.session = session
+        self.answers: list[tuple[int, Any, int | None]] = []
+
+    def receive_rest_status(
+        self, request_id: int, status: Any, now: int, *, code: int | None, message: str
+    ) -> None:
+        self.answers.append((request_id, status, code))
+
+
+class _FailingRest:
+    async def order_status(self, venue_order_id: str | None = None, cid: int | None = None) -> Any:
+        from axorders.exceptions import RequestRejectedError
+
+        raise RequestRejectedError(404, "no such order")
+
+
+async def test_rest_recovery_answers_a_status_the_websocket_does_not_know() -> None:
+    from axorders.client.recovery import RestRecovery
+
+    session = _FallbackSession()
+    gate = _FallbackGate(session)
+    pumps: list[int] = []
+    recovery = RestRecovery(gate, _FailingRest, lambda: pumps.append(1))  # type: ignore[arg-type]
+    recovery.start()
+    recovery.start()  # one task at a time
+    assert len(recovery.tasks()) == 1
+    await asyncio.wait_for(asyncio.gather(*recovery.tasks()), 1.0)
+    assert gate.answers == [(3, None, 404)]
+    assert pumps == [1] and recovery.fallbacks == 1
+
+
+# -- the market watch ------------------------------------------------------------------------
+
+
+class _PriceGate:
+    def __init__(self, connected: bool) -> None:
+        self.prices: list[tuple[str, Any, Any, Any]] = []
+        self.connected = connected
+        outer = self
+
+        class _Session:
+            @property
+            def is_connected(self) -> bool:
+                return outer.connected
+
+        class _Stops:
+            session = _Session()
+
+            def prices(self, symbol: str) -> Any:
+                return None
+
+        self.stops = _Stops()
+
+    def update_market(self, symbol: str, now: int, *, last: Any, bid: Any, ask: Any) -> None:
+        self.prices.append((symbol, last, bid, ask))
+
+
+def test_prices_seen_while_disconnected_are_replayed_high_and_low() -> None:
+    from axorders.client.market import MarketWatch
+
+    gate = _PriceGate(connected=False)
+    watch = MarketWatch(
+        gate,  # type: ignore[arg-type]
+        lambda: None,
+        "ws://127.0.0.1:1/md/ws",
+        StaticToken("t"),
+        allow_insecure=False,
+        ssl_context=None,
+        proxy="",
+        max_message_size=1 << 20,
+        clock=lambda: 1,
+    )
+    for price in ("1.10", "1.30", "1.20"):
+        watch.on_price("EURUSD-PERP", Decimal(price), None, None, 1)
+    assert watch.has_gap
+    gate.prices.clear()
+    watch.replay_gap()  # still down: kept
+    assert watch.has_gap and gate.prices == []
+    gate.connected = True
+    watch.replay_gap()
+    assert [p[1] for p in gate.prices] == [Decimal("1.30"), Decimal("1.10")]
+    assert not watch.has_gap
