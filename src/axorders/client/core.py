@@ -828,7 +828,8 @@ class OrdersClient:
             strategy_id=strategy_id,
             tag=tag,
         )
-        await self._risk.prepare(command)
+        if self._risk.needs_prepare(command):  # no coroutine when nothing is owed
+            await self._risk.prepare(command)
         return await self._submitter.submit(command)
 
     async def submit_cancel(
@@ -921,7 +922,8 @@ class OrdersClient:
             strategy_id=strategy_id,
             tag=tag,
         )
-        await self._risk.prepare(command)
+        if self._risk.needs_prepare(command):  # no coroutine when nothing is owed
+            await self._risk.prepare(command)
         return await self._orders.place(command, timeout)
 
     async def cancel_order(

@@ -70,6 +70,7 @@ from axorders.risk import (
     PositionBook,
     RiskGate,
     RiskLimits,
+    SymbolLimits,
     TradingState,
     denial,
     venue_position,
@@ -124,9 +125,10 @@ class WorkingOrders:
     """Open orders and working contracts per symbol, kept from the session's records.
 
     Each live order contributes ``(symbol, side, contracts still to fill)``; the totals move
-    by the difference when :meth:`refresh` looks at one order again (O(1)). The client calls
-    :meth:`refresh` for every order event and :meth:`invalidate` after a connect, a resync or a
-    drop; the next read then counts every live order once (O(live orders)).
+    by the difference when :meth:`refresh` looks at one order again (O(1), and nothing to do
+    when the order counts as it did). The client calls :meth:`refresh` for every order event
+    (:meth:`on_event`) and :meth:`invalidate` after a connect, a resync or a drop; the next
+    read then counts every live order once (O(live orders)).
     """
 
     __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "total")
@@ -155,25 +157,57 @@ class WorkingOrders:
         if self._asked.pop(client_order_id, None) is not None:
             self.refresh(client_order_id)
 
+    def on_event(self, event: Any) -> None:
+        """An order event (anything with a ``client_order_id``): look at its order again."""
+        if not self._dirty:
+            coid = event.client_order_id
+            if coid is not None:
+                self.refresh(coid)
+
     def refresh(self, client_order_id: str) -> None:
         """Look at one order again."""
         if self._dirty:
             return  # the next read counts everything
         rec = self._session.order(client_order_id)
-        new = self._contribution(rec) if rec is not None else None
-        old = self._by_order.pop(client_order_id, None)
-        if old is not None:
-            self._add(old, -1)
-        if new is not None:
-            self._by_order[client_order_id] = new
+        by_order = self._by_order
+        old = by_order.get(client_order_id)
+        # leaves_qty is 0 for an ended order: is_terminal is read only then.
+        leaves = 0 if rec is None else rec.leaves_qty
+        if rec is None or (not leaves and rec.is_terminal):
+            if old is not None:
+                del by_order[client_order_id]
+                self._add(old, -1)
+            if self._asked:
+                self._asked.pop(client_order_id, None)
+            return
+        if self._asked:
+            asked = self._asked.get(client_order_id)
+            if asked is not None and asked > leaves:
+                leaves = asked
+        symbol = rec.symbol
+        side = rec.side
+        if old is None:
+            new = by_order[client_order_id] = (symbol, side, leaves)
             self._add(new, 1)
-        elif client_order_id in self._asked:
-            del self._asked[client_order_id]
+        elif old[0] == symbol and old[1] is side:
+            change = leaves - old[2]
+            if change:
+                by_order[client_order_id] = (symbol, side, leaves)
+                self._symbols[symbol][1 if side is Side.BUY else 2] += change
+        else:
+            self._add(old, -1)
+            new = by_order[client_order_id] = (symbol, side, leaves)
+            self._add(new, 1)
 
-    def exposure(self, symbol: str, position: int) -> Exposure:
+    def counts(self, symbol: str) -> list[int] | None:
+        """``[open orders, BUY contracts working, SELL contracts working]`` of ``symbol``
+        (None for a symbol never seen); read only. The total is :attr:`total`."""
         if self._dirty:
             self._recount()
-        row = self._symbols.get(symbol)
+        return self._symbols.get(symbol)
+
+    def exposure(self, symbol: str, position: int) -> Exposure:
+        row = self.counts(symbol)
         if row is None:
             return Exposure(position=position, open_orders_total=self.total)
         return Exposure(
@@ -318,7 +352,7 @@ class RiskGuard:
             ev.LoginSnapshot: self._on_reset,
             ev.Disconnected: self._on_reset,
         }
-        refresh = self._on_order_event
+        refresh = self.working.on_event
         for kind in (
             ev.OrderAccepted,
             ev.OrderRejected,
@@ -333,11 +367,6 @@ class RiskGuard:
             found[kind] = refresh
         found[ev.ExternalOrderDiscovered] = self._on_external
         return found
-
-    def _on_order_event(self, event: Any) -> None:
-        coid = event.client_order_id
-        if coid is not None:
-            self.working.refresh(coid)
 
     def _on_replace_answer(self, event: ev.OrderReplaced | ev.ReplaceRejected) -> None:
         coid = event.client_order_id
@@ -406,25 +435,32 @@ class RiskGuard:
         """
         if not self._limited and self.gate.state is TradingState.ACTIVE:
             return
+        working = self.working
         pending = self._refresh_next
         if pending:
+            # The orders passed since the last check count once the session holds their
+            # records; one that an event has counted already is up to date.
+            counted = working._by_order
             for coid in pending:
-                self.working.refresh(coid)
+                if coid not in counted:
+                    working.refresh(coid)
             pending.clear()
-        if isinstance(command, PlaceOrder):
-            self._check_place(command)
-        elif isinstance(command, ReplaceOrder):
-            self._check_replace(command)
-
-    def _check_place(self, command: PlaceOrder) -> None:
-        inst = self._session.instruments.get(command.symbol)
-        if inst is None:
+        if not isinstance(command, PlaceOrder):
+            if isinstance(command, ReplaceOrder):
+                self._check_replace(command)
+            return
+        # A place: the path of every new order, in one piece.
+        symbol = command.symbol
+        try:
+            inst = self._session.instrument(symbol)
+        except InvalidOrderError:
             return  # the session refuses it, with its own words
         # Values already typed are taken as they are (the session checks them next).
         side = command.side
         otype = command.order_type
         quantity = command.quantity
         price = command.price
+        trigger = command.trigger_price
         try:
             if type(side) is not Side:
                 side = Side.parse(side)
@@ -434,27 +470,41 @@ class RiskGuard:
                 quantity = inst.check_quantity(quantity)
             if price is not None and type(price) is not Decimal:
                 price = inst.check_price(price)
-            trigger = (
-                None
-                if command.trigger_price is None
-                else inst.check_price(command.trigger_price, "trigger_price")
-            )
+            if trigger is not None:
+                trigger = inst.check_price(trigger, "trigger_price")
         except (InvalidOrderError, ValueError):
             return  # the session refuses it, with its own words
         now = self._clock()
-        symbol = inst.symbol
+        gate = self.gate
+        limits = gate.limits_for(symbol)
+        reference = None
+        if limits.price_collar_bps is not None or (
+            limits.max_notional is not None and price is None and trigger is None
+        ):
+            reference = self.reference(symbol, now)
+        if working._dirty:
+            working._recount()
+        row = working._symbols.get(symbol)
+        if row is None:
+            open_orders = side_working = 0
+        else:
+            open_orders = row[0]
+            side_working = row[1] if side is Side.BUY else row[2]
         try:
-            self.gate.check_place(
-                symbol=symbol,
-                side=side,
-                quantity=quantity,
-                order_type=otype,
-                price=price,
-                trigger_price=trigger,
-                instrument=inst,
-                reference_price=self.reference(symbol, now),
-                exposure=self.working.exposure(symbol, self._position(symbol)),
-                now=now,
+            gate.place(
+                symbol,
+                side,
+                quantity,
+                otype,
+                price,
+                trigger,
+                inst.multiplier,
+                reference,
+                self._held.get(symbol, 0),
+                open_orders,
+                working.total,
+                side_working,
+                now,
             )
         except RiskLimitError as exc:
             self._deny(
@@ -463,7 +513,17 @@ class RiskGuard:
             raise
         # Once the session holds its record, the order counts (settled at the next check;
         # its first event refreshes it too).
-        self._refresh_next.append(command.client_order_id)
+        pending.append(command.client_order_id)
+
+    @staticmethod
+    def _uses_reference(
+        limits: SymbolLimits, price: Decimal | None, trigger: Decimal | None
+    ) -> bool:
+        """Whether the gate reads the reference price for these limits: the collar does,
+        and the notional of an order with neither a price nor a trigger price."""
+        return limits.price_collar_bps is not None or (
+            limits.max_notional is not None and price is None and trigger is None
+        )
 
     def _check_replace(self, command: ReplaceOrder) -> None:
         session = self._session
@@ -484,25 +544,34 @@ class RiskGuard:
             return
         now = self._clock()
         symbol = rec.symbol
+        side = rec.side
+        trigger = rec.trigger_price
+        gate = self.gate
+        reference = None
+        if self._uses_reference(gate.limits_for(symbol), price, trigger):
+            reference = self.reference(symbol, now)
         working = self.working
+        row = working.counts(symbol)
+        side_working = 0 if row is None else row[1] if side is Side.BUY else row[2]
         try:
-            self.gate.check_replace(
-                symbol=symbol,
-                side=rec.side,
-                quantity=quantity,
-                price=price,
-                instrument=inst,
-                reference_price=self.reference(symbol, now),
-                exposure=working.exposure(symbol, self._position(symbol)),
-                now=now,
-                leaves_qty=working.leaves(rec),
-                filled_qty=rec.filled_qty,
-                order_type=rec.order_type,
-                trigger_price=rec.trigger_price,
+            gate.replace(
+                symbol,
+                side,
+                quantity,
+                rec.order_type,
+                price,
+                trigger,
+                inst.multiplier,
+                reference,
+                self._held.get(symbol, 0),
+                side_working,
+                working.leaves(rec),
+                rec.filled_qty,
+                now,
             )
         except RiskLimitError as exc:
             self._deny(
-                exc, rec.client_order_id, rec.side, quantity, price, now, ev.RequestKind.REPLACE
+                exc, rec.client_order_id, side, quantity, price, now, ev.RequestKind.REPLACE
             )
             raise
         if rec.status is not OrderStatus.ARMED:
@@ -563,16 +632,38 @@ class RiskGuard:
             return False
         return self.reference(symbol, self._clock()) is None
 
+    def needs_prepare(self, command: PlaceOrder) -> bool:
+        """Whether :meth:`prepare` has anything to do for ``command`` (a cheap test, made
+        before a place so that the usual one awaits nothing): limits are set, a collar
+        applies to the symbol and no reference price is known."""
+        if not self._limited:
+            return False
+        symbol = command.symbol
+        if self.gate.limits_for(symbol).price_collar_bps is None:
+            return False
+        # Is a reference known? (``reference() is not None``, without its arithmetic.)
+        seen = self._previews.get(symbol)
+        if seen is not None and self._clock() - seen[1] <= self._ttl_ns:
+            return False
+        known = self._prices(symbol)
+        if known is not None:
+            last, bid, ask = known
+            if last is not None or (bid is not None and ask is not None and bid > 0 and ask > 0):
+                return False
+        return True
+
     async def prepare(self, command: PlaceOrder) -> None:
         """Before a place: fetch the collar's reference price if one is needed and none is
         known (one REST call, at most every ``reference_ttl`` seconds per symbol), and watch
         the symbol's market data from then on. Never raises: without a price, the collar is
         skipped for this order."""
-        if not self._limited:
+        if not self.needs_prepare(command):
             return
         symbol = command.symbol
-        if not self.needs_reference(symbol) or symbol not in self._session.instruments:
-            return
+        try:
+            self._session.instrument(symbol)
+        except InvalidOrderError:
+            return  # the session refuses it
         if self._watch is not None and symbol not in self._watched:
             self._watched.add(symbol)
             self._spawn(self._watch_symbol(symbol))
