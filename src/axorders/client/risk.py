@@ -323,7 +323,8 @@ class RiskGuard:
         # Trade ids applied since the order records were last committed (see the module).
         self._unjournaled: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self._commits_seen = -1
-        self._refresh_next: list[str] = []
+        # The order passed by the last check, counted at the next one (see check).
+        self._passed: str | None = None
         self._held: dict[str, int] = {}  # the book's quantities, for the checks
         self._changes: list[ev.Event] = []
         self._flush_scheduled = False
@@ -436,15 +437,14 @@ class RiskGuard:
         if not self._limited and self.gate.state is TradingState.ACTIVE:
             return
         working = self.working
-        pending = self._refresh_next
-        if pending:
-            # The orders passed since the last check count once the session holds their
-            # records; one that an event has counted already is up to date.
-            counted = working._by_order
-            for coid in pending:
-                if coid not in counted:
-                    working.refresh(coid)
-            pending.clear()
+        passed = self._passed
+        if passed is not None:
+            # The order the last check passed counts once the session holds its record (one
+            # at most: every check settles the one before); counted by an event already, it
+            # is up to date.
+            self._passed = None
+            if passed not in working._by_order:
+                working.refresh(passed)
         if not isinstance(command, PlaceOrder):
             if isinstance(command, ReplaceOrder):
                 self._check_replace(command)
@@ -481,7 +481,18 @@ class RiskGuard:
         if limits.price_collar_bps is not None or (
             limits.max_notional is not None and price is None and trigger is None
         ):
-            reference = self.reference(symbol, now)
+            # self.reference(symbol, now), inline.
+            known = self._prices(symbol)
+            if known is not None:
+                last, bid, ask = known
+                if bid is not None and ask is not None and bid > 0 and ask > 0:
+                    reference = (bid + ask) / 2
+                else:
+                    reference = last
+            if reference is None:
+                seen = self._previews.get(symbol)
+                if seen is not None and now - seen[1] <= self._ttl_ns:
+                    reference = seen[0]
         if working._dirty:
             working._recount()
         row = working._symbols.get(symbol)
@@ -513,7 +524,7 @@ class RiskGuard:
             raise
         # Once the session holds its record, the order counts (settled at the next check;
         # its first event refreshes it too).
-        pending.append(command.client_order_id)
+        self._passed = command.client_order_id
 
     @staticmethod
     def _uses_reference(

@@ -107,10 +107,11 @@ class TokenBucket:
     than the last one seen refills nothing.
     """
 
-    __slots__ = ("_last", "_per_ns", "burst", "tokens")
+    __slots__ = ("_full", "_last", "_per_ns", "burst", "tokens")
 
     def __init__(self, limit: RateLimit, now: int | None = None) -> None:
         self.burst = limit.burst
+        self._full = float(limit.burst)
         self._per_ns = limit.rate / _NS
         self.tokens = float(limit.burst)
         self._last = now
@@ -132,12 +133,11 @@ class TokenBucket:
         if last is None or now > last:
             if last is not None:
                 tokens += (now - last) * self._per_ns
-                burst = self.burst
-                if tokens > burst:
-                    tokens = float(burst)
-                self.tokens = tokens
+                if tokens > self._full:  # noqa: PLR1730 - no call: once per order
+                    tokens = self._full
             self._last = now
         if tokens < 1.0:
+            self.tokens = tokens
             return False
         self.tokens = tokens - 1.0
         return True
@@ -356,11 +356,11 @@ class RiskGate:
             if last is None or now > last:
                 if last is not None:
                     tokens += (now - last) * bucket._per_ns
-                    if tokens > bucket.burst:
-                        tokens = float(bucket.burst)
-                    bucket.tokens = tokens
+                    if tokens > bucket._full:  # noqa: PLR1730 - no call: once per order
+                        tokens = bucket._full
                 bucket._last = now
             if tokens < 1.0:
+                bucket.tokens = tokens
                 raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
             bucket.tokens = tokens - 1.0
 
