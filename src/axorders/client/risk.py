@@ -131,17 +131,41 @@ class WorkingOrders:
     read then counts every live order once (O(live orders)).
     """
 
-    __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "total")
+    __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "held", "passed", "total")
 
     def __init__(self, session: OrdersSession) -> None:
         self._session = session
         self._by_order: dict[str, tuple[str, Side, int]] = {}
-        # symbol -> [open orders, BUY contracts working, SELL contracts working]
+        # symbol -> [open orders, BUY contracts working, SELL contracts working, position]:
+        # one look-up gives a check all it needs of the symbol.
         self._symbols: dict[str, list[int]] = {}
         # client order id -> the contracts a replace waiting for the venue asked for
         self._asked: dict[str, int] = {}
         self._dirty = True
         self.total = 0
+        self.held: dict[str, int] = {}
+        """The signed position of each symbol (as the client's position book has it)."""
+        self.passed: str | None = None
+        """The order the last check passed, to look at once the session holds it (the next
+        check does, unless an event of the order did first)."""
+
+    def set_position(self, symbol: str, quantity: int) -> None:
+        """The position of ``symbol`` is now ``quantity`` (signed contracts)."""
+        self.held[symbol] = quantity
+        row = self._symbols.get(symbol)
+        if row is not None:
+            row[3] = quantity
+
+    def set_positions(self, positions: Mapping[str, int]) -> None:
+        """Every position at once (those not named are flat)."""
+        held = self.held
+        held.clear()
+        held.update(positions)
+        for symbol, row in self._symbols.items():
+            row[3] = held.get(symbol, 0)
+
+    def position(self, symbol: str) -> int:
+        return self.held.get(symbol, 0)
 
     def invalidate(self) -> None:
         """Count everything again at the next read."""
@@ -166,6 +190,8 @@ class WorkingOrders:
 
     def refresh(self, client_order_id: str) -> None:
         """Look at one order again."""
+        if client_order_id == self.passed:
+            self.passed = None
         if self._dirty:
             return  # the next read counts everything
         rec = self._session.order(client_order_id)
@@ -200,8 +226,8 @@ class WorkingOrders:
             self._add(new, 1)
 
     def counts(self, symbol: str) -> list[int] | None:
-        """``[open orders, BUY contracts working, SELL contracts working]`` of ``symbol``
-        (None for a symbol never seen); read only. The total is :attr:`total`."""
+        """``[open orders, BUY contracts working, SELL contracts working, position]`` of
+        ``symbol`` (None for a symbol never seen); read only. The total is :attr:`total`."""
         if self._dirty:
             self._recount()
         return self._symbols.get(symbol)
@@ -236,7 +262,7 @@ class WorkingOrders:
         symbol, side, leaves = item
         row = self._symbols.get(symbol)
         if row is None:
-            row = self._symbols[symbol] = [0, 0, 0]
+            row = self._symbols[symbol] = [0, 0, 0, self.held.get(symbol, 0)]
         row[0] += sign
         row[1 if side is Side.BUY else 2] += sign * leaves
         self.total += sign
@@ -323,9 +349,8 @@ class RiskGuard:
         # Trade ids applied since the order records were last committed (see the module).
         self._unjournaled: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self._commits_seen = -1
-        # The order passed by the last check, counted at the next one (see check).
-        self._passed: str | None = None
-        self._held: dict[str, int] = {}  # the book's quantities, for the checks
+        # The book's quantities, for the checks: kept in the working orders' rows.
+        self._held = self.working.held
         self._changes: list[ev.Event] = []
         self._flush_scheduled = False
         self._sweep_owed = False
@@ -425,11 +450,12 @@ class RiskGuard:
             self._fail_waiters(None)
         self._save_state()
 
-    def check(self, command: Command) -> None:
+    def check(self, command: Command, now: int | None = None) -> None:
         """The limits of a place or a replace, before the session sees it (O(1)).
 
         A command the session will refuse as bad input (an unknown symbol or order, a bad
         quantity or price) is left to the session. Cancels and queries are never checked.
+        ``now`` is the caller's reading of the clock (Unix ns), else the clock is read.
 
         Raises:
             RiskLimitError: a limit refused it (an ``OrderDenied`` event was published).
@@ -437,17 +463,18 @@ class RiskGuard:
         if not self._limited and self.gate.state is TradingState.ACTIVE:
             return
         working = self.working
-        passed = self._passed
+        passed = working.passed
         if passed is not None:
             # The order the last check passed counts once the session holds its record (one
-            # at most: every check settles the one before); counted by an event already, it
-            # is up to date.
-            self._passed = None
-            if passed not in working._by_order:
-                working.refresh(passed)
+            # at most: every check settles the one before; an event that refreshed it
+            # settled it already).
+            working.passed = None
+            working.refresh(passed)
+        if now is None:
+            now = self._clock()
         if not isinstance(command, PlaceOrder):
             if isinstance(command, ReplaceOrder):
-                self._check_replace(command)
+                self._check_replace(command, now)
             return
         # A place: the path of every new order, in one piece.
         symbol = command.symbol
@@ -474,7 +501,6 @@ class RiskGuard:
                 trigger = inst.check_price(trigger, "trigger_price")
         except (InvalidOrderError, ValueError):
             return  # the session refuses it, with its own words
-        now = self._clock()
         gate = self.gate
         limits = gate.limits_for(symbol)
         reference = None
@@ -498,9 +524,11 @@ class RiskGuard:
         row = working._symbols.get(symbol)
         if row is None:
             open_orders = side_working = 0
+            position = self._held.get(symbol, 0)
         else:
             open_orders = row[0]
             side_working = row[1] if side is Side.BUY else row[2]
+            position = row[3]
         try:
             gate.place(
                 symbol,
@@ -511,7 +539,7 @@ class RiskGuard:
                 trigger,
                 inst.multiplier,
                 reference,
-                self._held.get(symbol, 0),
+                position,
                 open_orders,
                 working.total,
                 side_working,
@@ -524,7 +552,7 @@ class RiskGuard:
             raise
         # Once the session holds its record, the order counts (settled at the next check;
         # its first event refreshes it too).
-        self._passed = command.client_order_id
+        working.passed = command.client_order_id
 
     @staticmethod
     def _uses_reference(
@@ -536,7 +564,7 @@ class RiskGuard:
             limits.max_notional is not None and price is None and trigger is None
         )
 
-    def _check_replace(self, command: ReplaceOrder) -> None:
+    def _check_replace(self, command: ReplaceOrder, now: int) -> None:
         session = self._session
         rec = None
         if command.client_order_id is not None:
@@ -553,7 +581,6 @@ class RiskGuard:
             price = rec.price if command.price is None else inst.check_price(command.price)
         except (InvalidOrderError, ValueError):
             return
-        now = self._clock()
         symbol = rec.symbol
         side = rec.side
         trigger = rec.trigger_price
@@ -574,7 +601,7 @@ class RiskGuard:
                 trigger,
                 inst.multiplier,
                 reference,
-                self._held.get(symbol, 0),
+                working.position(symbol),
                 side_working,
                 working.leaves(rec),
                 rec.filled_qty,
@@ -617,7 +644,7 @@ class RiskGuard:
         return self._held.get(symbol, 0)
 
     def _sync_held(self) -> None:
-        self._held = {s: p.quantity for s, p in self.book.positions().items()}
+        self.working.set_positions({s: p.quantity for s, p in self.book.positions().items()})
 
     # -----------------------------------------------------------------------------------------
     # Reference prices.
@@ -726,7 +753,7 @@ class RiskGuard:
         if change is None:
             return
         self.fills_applied += 1
-        self._held[change.symbol] = change.quantity
+        self.working.set_position(change.symbol, change.quantity)
         self._journal_fill(event.trade_id, event.side, event.fee is None)
         self._changes.append(change)
         if not self._flush_scheduled:

@@ -56,6 +56,9 @@ _CENT: Final = Decimal("0.01")
 _ZERO: Final = Decimal(0)
 _NEVER: Final = (Decimal("Infinity"), Decimal("-Infinity"), -1)
 """A price band no price is in: every check takes the exact way."""
+_SOON: Final = -2
+"""The bound of a band not computed yet: the reference is new (computed at its second use,
+so that a reference that changes at every order costs no band)."""
 _ANY_QUANTITY: Final = 1 << 256
 """A quantity bound that stands for "no notional limit" (a larger quantity is checked the
 exact way, and passes)."""
@@ -143,6 +146,9 @@ class TokenBucket:
         return True
 
 
+_Band = tuple[Decimal | None, Decimal, Decimal, Decimal, int, SymbolLimits]
+
+
 class RiskGate:
     """Pre-trade checks of new orders and replaces against :class:`RiskLimits` (pure).
 
@@ -178,7 +184,9 @@ class RiskGate:
         self._resolved: dict[str, SymbolLimits] = {}
         self._total: int | None = None
         # symbol -> (reference, multiplier, lowest price, highest price, most contracts)
-        self._bands: dict[str, tuple[Decimal | None, Decimal, Decimal, Decimal, int]] = {}
+        # symbol -> (reference, multiplier, lowest price, highest price, most contracts,
+        # the symbol's limits): see _band.
+        self._bands: dict[str, _Band] = {}
         self._submit: TokenBucket | None = None
         self._modify: TokenBucket | None = None
         self._state = TradingState.ACTIVE
@@ -289,48 +297,32 @@ class RiskGate:
         Raises:
             RiskLimitError: the first limit the order breaks (nothing is consumed then).
         """
+        band = self._bands.get(symbol)
+        if (
+            band is None
+            or (band[0] is not reference and band[0] != reference)
+            or (band[1] is not multiplier and band[1] != multiplier)
+        ):
+            band = self._band(symbol, reference, multiplier, _SOON)
+        elif band[4] == _SOON:
+            band = self._band(symbol, reference, multiplier)
+        limits = band[5]
         if not self._active:
             self._check_state(symbol, side, quantity, position, working)
-        limits = self._resolved.get(symbol, self._defaults)
         cap = limits.max_quantity
         if cap is not None and quantity > cap:
             raise RiskLimitError("max_quantity", cap, quantity, symbol, field="quantity")
-        worth = limits.max_notional
-        collar = limits.price_collar_bps
-        if price is None or order_type is OrderType.STOP_LIMIT:
-            if worth is not None or collar is not None:
-                _check_prices(
-                    limits,
-                    symbol,
-                    quantity,
-                    order_type,
-                    price,
-                    trigger_price,
-                    multiplier,
-                    reference,
-                )
-        elif worth is not None or collar is not None:
-            # A priced order other than a stop (the common case): a price within the band
-            # and a quantity within its bound pass both limits, by comparisons only; any
-            # other order is checked the exact way.
-            band = self._bands.get(symbol)
-            if (
-                band is None
-                or (band[0] is not reference and band[0] != reference)
-                or (band[1] is not multiplier and band[1] != multiplier)
-            ):
-                band = self._band(symbol, limits, reference, multiplier)
-            if not (band[2] <= price <= band[3] and 0 < quantity <= band[4]):
-                _check_prices(
-                    limits,
-                    symbol,
-                    quantity,
-                    order_type,
-                    price,
-                    trigger_price,
-                    multiplier,
-                    reference,
-                )
+        # A priced order other than a stop (the common case) within the band passes both
+        # the notional and the collar by comparisons alone; any other is checked the exact
+        # way (with neither limit, that is nothing).
+        if (
+            price is None
+            or order_type is OrderType.STOP_LIMIT
+            or not (band[2] <= price <= band[3] and 0 < quantity <= band[4])
+        ) and (limits.max_notional is not None or limits.price_collar_bps is not None):
+            _check_prices(
+                limits, symbol, quantity, order_type, price, trigger_price, multiplier, reference
+            )
         cap = limits.max_open_orders
         if cap is not None and open_orders >= cap:
             raise RiskLimitError("max_open_orders", cap, open_orders + 1, symbol, field="symbol")
@@ -365,24 +357,27 @@ class RiskGate:
             bucket.tokens = tokens - 1.0
 
     def _band(
-        self,
-        symbol: str,
-        limits: SymbolLimits,
-        reference: Decimal | None,
-        multiplier: Decimal,
-    ) -> tuple[Decimal | None, Decimal, Decimal, Decimal, int]:
+        self, symbol: str, reference: Decimal | None, multiplier: Decimal, most: int = 0
+    ) -> _Band:
         """The prices and quantities of ``symbol`` that pass both the notional and the collar
-        for this reference and multiplier, kept until either changes.
+        for this reference and multiplier, kept (with the symbol's limits) until either
+        changes, or the limits do.
 
         A priced order (not a stop) with ``low <= price <= high`` and ``0 < quantity <= most``
         passes both: the band is the collar's, exactly, and ``most`` x ``high`` x multiplier
         is within the notional. The band leaves out negative prices; with no collar (or no
         reference) it holds every price but bounds no quantity under a notional limit. Any
-        figure that cannot be computed exactly gives a band no price is in.
+        figure that cannot be computed exactly gives a band no price is in, and so does
+        ``most`` = ``_SOON`` (a reference seen for the first time: no band is computed yet).
         """
         bands = self._bands
         if len(bands) >= _MAX_BANDS:
             bands.clear()
+        limits = self._resolved.get(symbol, self._defaults)
+        if most == _SOON:
+            band = (reference, multiplier, *_NEVER[:2], _SOON, limits)
+            bands[symbol] = band
+            return band
         try:
             with localcontext() as ctx:
                 ctx.traps[Inexact] = ctx.traps[Rounded] = True
@@ -409,7 +404,7 @@ class RiskGate:
                         most = -1
         except (ArithmeticError, ValueError):
             low, high, most = _NEVER
-        band = (reference, multiplier, low, high, most)
+        band = (reference, multiplier, low, high, most, limits)
         bands[symbol] = band
         return band
 
