@@ -360,3 +360,40 @@ def test_merged_handlers_call_both_in_order() -> None:
     hub.add_handlers({ev.Reconnected: lambda e: seen.append("d")})
     hub.publish([ev.Reconnected(ts_init=0)])
     assert seen == ["a", "b", "d"]
+
+
+def test_a_passed_order_counts_once_whether_its_event_or_the_next_check_comes_first() -> None:
+    session = FakeSession()
+    h = Harness(RiskLimits(max_position=300, max_open_orders=2), session=session)
+    w = h.guard.working
+    h.place("a", "BUY", 100)
+    assert w.passed == "a"
+    session.add("a", Side.BUY, 100, OrderStatus.PENDING)
+    h.guard.handlers()[ev.OrderCanceled](_canceled("a"))  # any event of the order settles it
+    assert w.passed is None
+    h.place("b", "BUY", 100)  # a (100) + b (100)
+    session.add("b", Side.BUY, 100, OrderStatus.PENDING)
+    with pytest.raises(RiskLimitError, match="max_open_orders"):  # b settled by this check
+        h.place("c", "BUY", 100)
+    assert w.counts(SYMBOL)[:3] == [2, 200, 0]  # type: ignore[index]
+    h.guard.handlers()[ev.OrderCanceled](_canceled("b"))  # nothing changed: nothing moves
+    assert w.counts(SYMBOL)[:3] == [2, 200, 0]  # type: ignore[index]
+
+
+def test_positions_reach_the_checks_through_the_working_rows() -> None:
+    session = FakeSession()
+    h = Harness(RiskLimits(max_position=500), session=session)
+    w = h.guard.working
+    h.fill("x", Side.BUY, 300, "1.1000", "t1")
+    h.place("a", "BUY", 200)  # 300 + 200: at the limit
+    session.add("a", Side.BUY, 200, OrderStatus.PENDING)
+    with pytest.raises(RiskLimitError, match="max_position"):
+        h.place("b", "BUY", 1)
+    assert w.counts(SYMBOL) == [1, 200, 0, 300]
+    h.fill("x", Side.SELL, 300, "1.1000", "t2")  # flat again
+    assert w.position(SYMBOL) == 0 and w.counts(SYMBOL) == [1, 200, 0, 0]
+    h.place("b", "BUY", 300)
+    w.set_positions({SYMBOL: -100})
+    assert w.counts(SYMBOL)[3] == -100  # type: ignore[index]
+    w.invalidate()  # a recount keeps the positions
+    assert w.counts(SYMBOL)[3] == -100  # type: ignore[index]
