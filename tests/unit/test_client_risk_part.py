@@ -362,22 +362,41 @@ def test_merged_handlers_call_both_in_order() -> None:
     assert seen == ["a", "b", "d"]
 
 
-def test_a_passed_order_counts_once_whether_its_event_or_the_next_check_comes_first() -> None:
+def test_a_passed_order_and_the_orders_of_events_count_before_the_next_read() -> None:
     session = FakeSession()
     h = Harness(RiskLimits(max_position=300, max_open_orders=2), session=session)
     w = h.guard.working
     h.place("a", "BUY", 100)
-    assert w.passed == "a"
+    assert list(w.stale) == ["a"]  # looked at once the session holds it
     session.add("a", Side.BUY, 100, OrderStatus.PENDING)
-    h.guard.handlers()[ev.OrderCanceled](_canceled("a"))  # any event of the order settles it
-    assert w.passed is None
+    h.guard.handlers()[ev.OrderAccepted](_canceled("a"))  # named again: once is enough
+    assert list(w.stale) == ["a"]
     h.place("b", "BUY", 100)  # a (100) + b (100)
     session.add("b", Side.BUY, 100, OrderStatus.PENDING)
-    with pytest.raises(RiskLimitError, match="max_open_orders"):  # b settled by this check
+    with pytest.raises(RiskLimitError, match="max_open_orders"):  # b counted by this check
         h.place("c", "BUY", 100)
     assert w.counts(SYMBOL)[:3] == [2, 200, 0]  # type: ignore[index]
-    h.guard.handlers()[ev.OrderCanceled](_canceled("b"))  # nothing changed: nothing moves
-    assert w.counts(SYMBOL)[:3] == [2, 200, 0]  # type: ignore[index]
+    session.records["a"].status = OrderStatus.CANCELED
+    h.guard.handlers()[ev.OrderCanceled](_canceled("a"))
+    assert w.stale  # nothing is looked at before a read...
+    assert w.counts(SYMBOL)[:3] == [1, 100, 0]  # type: ignore[index]  # ...which settles
+    assert not w.stale
+    h.place("c", "BUY", 200)  # 100 + 200: at the position limit
+    session.add("c", Side.BUY, 200, OrderStatus.PENDING)
+    assert w.counts(SYMBOL)[:3] == [2, 300, 0]  # type: ignore[index]
+
+
+def test_events_of_many_orders_without_a_read_are_looked_at_in_bounded_batches() -> None:
+    session = FakeSession()
+    h = Harness(RiskLimits(max_open_orders=10_000), session=session)
+    w = h.guard.working
+    h.place("first", "BUY", 100)  # a read: the counts are kept from now on
+    canceled = h.guard.handlers()[ev.OrderCanceled]
+    for i in range(5000):
+        session.add(f"o{i}", Side.BUY, 100)
+        canceled(_canceled(f"o{i}"))
+        assert len(w.stale) < 1024
+    assert w.counts(SYMBOL)[0] == 5000  # type: ignore[index]
 
 
 def test_positions_reach_the_checks_through_the_working_rows() -> None:

@@ -93,6 +93,9 @@ _MAX_UNJOURNALED: Final = 100_000
 """Trade ids kept for the journal while the order records cannot be written (see the module's
 docstring); beyond it the oldest are left out (and counted)."""
 
+_MAX_STALE: Final = 1024
+"""Orders named by events and not looked at yet beyond which they are looked at at once."""
+
 _SETTLE_S: Final = 0.25
 """Seconds between the two reads of the venue's positions that must agree before a
 difference is adopted (a fill on its way must not be taken for a mismatch)."""
@@ -131,7 +134,7 @@ class WorkingOrders:
     read then counts every live order once (O(live orders)).
     """
 
-    __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "held", "passed", "total")
+    __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "held", "stale", "total")
 
     def __init__(self, session: OrdersSession) -> None:
         self._session = session
@@ -145,9 +148,9 @@ class WorkingOrders:
         self.total = 0
         self.held: dict[str, int] = {}
         """The signed position of each symbol (as the client's position book has it)."""
-        self.passed: str | None = None
-        """The order the last check passed, to look at once the session holds it (the next
-        check does, unless an event of the order did first)."""
+        self.stale: dict[str, None] = {}
+        """Orders to look at again before the next read (:meth:`settle`): those an event
+        named, and the one the last check passed (once the session holds its record)."""
 
     def set_position(self, symbol: str, quantity: int) -> None:
         """The position of ``symbol`` is now ``quantity`` (signed contracts)."""
@@ -182,16 +185,26 @@ class WorkingOrders:
             self.refresh(client_order_id)
 
     def on_event(self, event: Any) -> None:
-        """An order event (anything with a ``client_order_id``): look at its order again."""
+        """An order event (anything with a ``client_order_id``): its order is looked at again
+        before the next read (O(1); the event's own delivery waits for nothing)."""
         if not self._dirty:
             coid = event.client_order_id
             if coid is not None:
+                stale = self.stale
+                stale[coid] = None
+                if len(stale) >= _MAX_STALE:
+                    self.settle()
+
+    def settle(self) -> None:
+        """Look again at every order named since the last read."""
+        stale = self.stale
+        if stale:
+            self.stale = {}
+            for coid in stale:
                 self.refresh(coid)
 
     def refresh(self, client_order_id: str) -> None:
         """Look at one order again."""
-        if client_order_id == self.passed:
-            self.passed = None
         if self._dirty:
             return  # the next read counts everything
         rec = self._session.order(client_order_id)
@@ -227,9 +240,12 @@ class WorkingOrders:
 
     def counts(self, symbol: str) -> list[int] | None:
         """``[open orders, BUY contracts working, SELL contracts working, position]`` of
-        ``symbol`` (None for a symbol never seen); read only. The total is :attr:`total`."""
+        ``symbol`` (None for a symbol never seen); read only. The total is :attr:`total`
+        (read it after this)."""
         if self._dirty:
             self._recount()
+        elif self.stale:
+            self.settle()
         return self._symbols.get(symbol)
 
     def exposure(self, symbol: str, position: int) -> Exposure:
@@ -269,6 +285,7 @@ class WorkingOrders:
 
     def _recount(self) -> None:
         self._dirty = False
+        self.stale = {}
         self._by_order.clear()
         self._symbols.clear()
         self.total = 0
@@ -463,13 +480,6 @@ class RiskGuard:
         if not self._limited and self.gate.state is TradingState.ACTIVE:
             return
         working = self.working
-        passed = working.passed
-        if passed is not None:
-            # The order the last check passed counts once the session holds its record (one
-            # at most: every check settles the one before; an event that refreshed it
-            # settled it already).
-            working.passed = None
-            working.refresh(passed)
         if now is None:
             now = self._clock()
         if not isinstance(command, PlaceOrder):
@@ -521,6 +531,8 @@ class RiskGuard:
                     reference = seen[0]
         if working._dirty:
             working._recount()
+        elif working.stale:
+            working.settle()
         row = working._symbols.get(symbol)
         if row is None:
             open_orders = side_working = 0
@@ -550,9 +562,9 @@ class RiskGuard:
                 exc, command.client_order_id, side, quantity, price, now, ev.RequestKind.PLACE
             )
             raise
-        # Once the session holds its record, the order counts (settled at the next check;
-        # its first event refreshes it too).
-        working.passed = command.client_order_id
+        # Once the session holds its record, the order counts (looked at before the next
+        # read: at the latest, the next check).
+        working.stale[command.client_order_id] = None
 
     @staticmethod
     def _uses_reference(
