@@ -2,7 +2,11 @@
 
 Two clients of one simulator, one with every limit on (generous values, so that every check
 runs and passes; the collar has a reference price) and one with none, place orders in turn,
-so that both see the same venue and the same machine at the same moments.
+so that both see the same venue and the same machine at the same moments. Neither gets a
+systematic advantage: each trades its own account (neither sees the other's orders), the
+one that goes first alternates from one order to the next, and the two swap roles (the
+limits move from one client to the other) every ``SEGMENT`` orders, once the open orders of
+both are canceled.
 
     python -m benchmarks.bench_risk [--count N]
 """
@@ -20,12 +24,14 @@ from axorders import events as ev
 from axorders.client import OrdersClient
 from axorders.model import Side
 from axorders.risk import RateLimit, RiskLimits
-from benchmarks.common import MARK, SYMBOL, SimProcess, summary_us
+from benchmarks.common import MARK, SYMBOL, SimProcess, admin_async, summary_us
 
-__all__ = ["LIMITS", "measure", "rows"]
+__all__ = ["LIMITS", "SEGMENT", "measure", "rows"]
 
 TICK = Decimal("0.0001")
 QTY = 100
+SEGMENT = 200
+"""Orders per client between two cancel-alls; the clients swap roles at each."""
 
 LIMITS = RiskLimits(
     max_quantity=1_000_000,
@@ -41,6 +47,15 @@ LIMITS = RiskLimits(
 _runs = itertools.count()
 
 
+async def _second_user(info: dict[str, str]) -> dict[str, str]:
+    """Credentials of a second account: the simulator's first extra user, else a new one."""
+    users: Any = info.get("users")
+    if users:
+        return dict(users[0])
+    made: dict[str, str] = await admin_async(info["base_url"], "POST", "/sim/users", {})
+    return made
+
+
 async def _latencies(info: dict[str, str], count: int, warmup: int) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     clock = time.perf_counter_ns
@@ -52,26 +67,36 @@ async def _latencies(info: dict[str, str], count: int, warmup: int) -> dict[str,
             if fut is not None:
                 fut.set_result(clock())
 
-    def client(limits: RiskLimits | None) -> OrdersClient:
+    def client(user: dict[str, str]) -> OrdersClient:
         return OrdersClient(
             info["base_url"],
-            api_key=info["api_key"],
-            api_secret=info["api_secret"],
+            api_key=user["api_key"],
+            api_secret=user["api_secret"],
             on_event=on_event,
             event_queue=False,
             heartbeat=30.0,
-            risk=limits,
         )
 
     run = next(_runs)
     samples: dict[str, list[int]] = {"on": [], "off": []}
-    async with client(LIMITS) as on, client(None) as off:
-        # The collar's reference: as if the market-data feed had given a mid.
-        on.risk._previews[SYMBOL] = (Decimal(str(MARK)), 2**62)
+    other = await _second_user(info)
+    async with client(info) as first, client(other) as second:
+        pair = (first, second)
+        for c in pair:
+            # The collar's reference: as if the market-data feed had given a mid.
+            c.risk._previews[SYMBOL] = (Decimal(str(MARK)), 2**62)
+        limited = first
+        limited.set_risk_limits(LIMITS)
         for i in range(warmup + count):
-            for name, c in (("on", on), ("off", off)) if i % 2 else (("off", off), ("on", on)):
-                if i and i % 200 == 0:
+            if i and i % SEGMENT == 0:
+                for c in pair:
                     await c.cancel_all(SYMBOL)
+                # Swap the roles: the limits go to the other client.
+                limited.set_risk_limits(None)
+                limited = second if limited is first else first
+                limited.set_risk_limits(LIMITS)
+            for c in pair if i % 2 else pair[::-1]:
+                name = "on" if c is limited else "off"
                 coid = f"risk-{run}-{name}-{i}"
                 fut = waiting[coid] = loop.create_future()
                 price = Decimal(str(MARK)) - (10 + i % 50) * TICK
@@ -80,8 +105,8 @@ async def _latencies(info: dict[str, str], count: int, warmup: int) -> dict[str,
                 acked = await fut
                 if i >= warmup:
                     samples[name].append(acked - started)
-        await on.cancel_all(SYMBOL)
-        await off.cancel_all(SYMBOL)
+        for c in pair:
+            await c.cancel_all(SYMBOL)
     result = summary_us(samples["on"], "risk_on")
     result.update(summary_us(samples["off"], "risk_off"))
     result["risk_ratio"] = result["risk_on_p50_us"] / result["risk_off_p50_us"]

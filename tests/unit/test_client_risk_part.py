@@ -360,3 +360,59 @@ def test_merged_handlers_call_both_in_order() -> None:
     hub.add_handlers({ev.Reconnected: lambda e: seen.append("d")})
     hub.publish([ev.Reconnected(ts_init=0)])
     assert seen == ["a", "b", "d"]
+
+
+def test_a_passed_order_and_the_orders_of_events_count_before_the_next_read() -> None:
+    session = FakeSession()
+    h = Harness(RiskLimits(max_position=300, max_open_orders=2), session=session)
+    w = h.guard.working
+    h.place("a", "BUY", 100)
+    assert list(w.stale) == ["a"]  # looked at once the session holds it
+    session.add("a", Side.BUY, 100, OrderStatus.PENDING)
+    h.guard.handlers()[ev.OrderAccepted](_canceled("a"))  # named again: once is enough
+    assert list(w.stale) == ["a"]
+    h.place("b", "BUY", 100)  # a (100) + b (100)
+    session.add("b", Side.BUY, 100, OrderStatus.PENDING)
+    with pytest.raises(RiskLimitError, match="max_open_orders"):  # b counted by this check
+        h.place("c", "BUY", 100)
+    assert w.counts(SYMBOL)[:3] == [2, 200, 0]  # type: ignore[index]
+    session.records["a"].status = OrderStatus.CANCELED
+    h.guard.handlers()[ev.OrderCanceled](_canceled("a"))
+    assert w.stale  # nothing is looked at before a read...
+    assert w.counts(SYMBOL)[:3] == [1, 100, 0]  # type: ignore[index]  # ...which settles
+    assert not w.stale
+    h.place("c", "BUY", 200)  # 100 + 200: at the position limit
+    session.add("c", Side.BUY, 200, OrderStatus.PENDING)
+    assert w.counts(SYMBOL)[:3] == [2, 300, 0]  # type: ignore[index]
+
+
+def test_events_of_many_orders_without_a_read_are_looked_at_in_bounded_batches() -> None:
+    session = FakeSession()
+    h = Harness(RiskLimits(max_open_orders=10_000), session=session)
+    w = h.guard.working
+    h.place("first", "BUY", 100)  # a read: the counts are kept from now on
+    canceled = h.guard.handlers()[ev.OrderCanceled]
+    for i in range(5000):
+        session.add(f"o{i}", Side.BUY, 100)
+        canceled(_canceled(f"o{i}"))
+        assert len(w.stale) < 1024
+    assert w.counts(SYMBOL)[0] == 5000  # type: ignore[index]
+
+
+def test_positions_reach_the_checks_through_the_working_rows() -> None:
+    session = FakeSession()
+    h = Harness(RiskLimits(max_position=500), session=session)
+    w = h.guard.working
+    h.fill("x", Side.BUY, 300, "1.1000", "t1")
+    h.place("a", "BUY", 200)  # 300 + 200: at the limit
+    session.add("a", Side.BUY, 200, OrderStatus.PENDING)
+    with pytest.raises(RiskLimitError, match="max_position"):
+        h.place("b", "BUY", 1)
+    assert w.counts(SYMBOL) == [1, 200, 0, 300]
+    h.fill("x", Side.SELL, 300, "1.1000", "t2")  # flat again
+    assert w.position(SYMBOL) == 0 and w.counts(SYMBOL) == [1, 200, 0, 0]
+    h.place("b", "BUY", 300)
+    w.set_positions({SYMBOL: -100})
+    assert w.counts(SYMBOL)[3] == -100  # type: ignore[index]
+    w.invalidate()  # a recount keeps the positions
+    assert w.counts(SYMBOL)[3] == -100  # type: ignore[index]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -401,3 +403,117 @@ def test_a_refusal_becomes_an_order_denied_event() -> None:
         " price=1.0850 reason=max_quantity text=max_quantity for EURUSD-PERP: 10 < order's 11"
         " kind=PLACE"
     )
+
+
+# -- the price band (the fast way of the notional and the collar) ------------------------------
+
+
+def _exact_refusal(
+    limits: RiskLimits, quantity: int, price: Decimal, multiplier: Decimal, ref: Decimal | None
+) -> str | None:
+    """The limit the documented rules refuse a priced LIMIT order for, in exact arithmetic."""
+    worth = limits.max_notional
+    if worth is not None and Fraction(price) * quantity * Fraction(multiplier) > Fraction(worth):
+        return "max_notional"
+    collar = limits.price_collar_bps
+    if collar is not None and ref is not None and ref > 0:
+        distance = abs(Fraction(price) - Fraction(ref)) / Fraction(ref) * 10_000
+        if distance > Fraction(collar):
+            return "price_collar_bps"
+    return None
+
+
+def _outcome(gate: RiskGate, **changes: Any) -> str | None:
+    try:
+        place(gate, **changes)
+    except RiskLimitError as exc:
+        return exc.limit
+    return None
+
+
+def test_the_price_band_decides_as_the_exact_rules_at_every_edge() -> None:
+    rng = random.Random(20240607)
+    tiny = Decimal("0.00000001")
+    for _ in range(250):
+        limits = RiskLimits(
+            max_notional=rng.choice(
+                [None, Decimal(rng.randint(0, 10**6)), Decimal("12345.67"), Decimal(0)]
+            ),
+            price_collar_bps=rng.choice(
+                [None, Decimal(rng.randint(0, 20_000)), Decimal("0.5"), Decimal(0)]
+            ),
+        )
+        gate = RiskGate(limits)
+        ref = rng.choice(
+            [None, Decimal(0), Decimal(rng.randint(1, 10**6)) / 10**4, Decimal("1.1388")]
+        )
+        multiplier = rng.choice([Decimal(1), Decimal(10), Decimal("0.1"), Decimal(3)])
+        inst = Instrument(
+            symbol="EURUSD-PERP",
+            tick_size=Decimal("0.0001"),
+            minimum_order_size=1,
+            price_precision=4,
+            multiplier=multiplier,
+        )
+        base = ref if ref is not None and ref > 0 else Decimal("1.5")
+        collar = limits.price_collar_bps or Decimal(0)
+        half = collar * base / 10_000
+        prices = [base, base + half, base - half, base + half + tiny, base - half - tiny]
+        prices += [base + half - tiny, Decimal(0), base * 3, base / 3]
+        for _ in range(30):  # the same reference again and again: the band is reused
+            price = rng.choice(prices)
+            worth = limits.max_notional
+            most = int(worth / (price * multiplier)) if worth and price > 0 else 100
+            quantity = max(1, rng.choice([1, most - 1, most, most + 1, 10**9]))
+            expected = _exact_refusal(limits, quantity, price, multiplier, ref)
+            got = _outcome(
+                gate, quantity=quantity, price=price, reference_price=ref, instrument=inst
+            )
+            assert got == expected, (limits, ref, multiplier, price, quantity)
+
+
+def test_the_band_follows_a_new_reference_and_new_limits() -> None:
+    gate = RiskGate(RiskLimits(price_collar_bps=Decimal(50), max_notional=Decimal(1005)))
+    ref = Decimal("1.0000")
+    for _ in range(3):  # the band is made at the second use, then reused
+        place(gate, price=Decimal("1.0050"), quantity=1000, reference_price=ref)
+        refused("price_collar_bps", place, gate, price=Decimal("1.0051"), reference_price=ref)
+        refused("max_notional", place, gate, price=Decimal("1.0050"), quantity=1001)
+    moved = Decimal("1.0100")  # a new reference: a new band
+    for _ in range(3):
+        place(gate, price=Decimal("1.0150"), quantity=990, reference_price=moved)
+        refused("price_collar_bps", place, gate, price=Decimal("1.0000"), reference_price=moved)
+    gate.set_limits(RiskLimits(price_collar_bps=Decimal(10)))  # new limits: the band goes
+    refused("price_collar_bps", place, gate, price=Decimal("1.0112"), reference_price=moved)
+    place(gate, price=Decimal("1.0110"), quantity=10**6, reference_price=moved)
+
+
+def test_a_reference_that_changes_at_every_order_is_checked_exactly() -> None:
+    gate = RiskGate(RiskLimits(price_collar_bps=Decimal(100)))
+    for i in range(20):
+        ref = Decimal(100 + i)
+        place(gate, price=ref * Decimal("1.01"), reference_price=ref)
+        refused(
+            "price_collar_bps",
+            place,
+            gate,
+            price=ref * Decimal("1.01") + Decimal("0.0001"),
+            reference_price=Decimal(100 + i),
+        )
+
+
+def test_the_positional_checks_are_the_keyword_ones() -> None:
+    gate = RiskGate(RiskLimits(max_open_orders=1, max_position=150, max_quantity=1000))
+    gate.place("EURUSD-PERP", Side.BUY, 100, OrderType.LIMIT, None, None, Decimal(1), None,
+               50, 0, 0, 0, T0)  # fmt: skip
+    with pytest.raises(RiskLimitError, match="max_position"):
+        gate.place("EURUSD-PERP", Side.BUY, 100, OrderType.LIMIT, None, None, Decimal(1),
+                   None, 51, 0, 0, 0, T0)  # fmt: skip
+    with pytest.raises(RiskLimitError, match="max_open_orders"):
+        gate.place("EURUSD-PERP", Side.SELL, 1, OrderType.LIMIT, None, None, Decimal(1), None,
+                   0, 1, 1, 0, T0)  # fmt: skip
+    gate.replace("EURUSD-PERP", Side.BUY, 100, OrderType.LIMIT, None, None, Decimal(1), None,
+                 0, 150, 100, 0, T0)  # fmt: skip
+    with pytest.raises(RiskLimitError, match="max_position"):
+        gate.replace("EURUSD-PERP", Side.BUY, 101, OrderType.LIMIT, None, None, Decimal(1),
+                     None, 0, 150, 100, 0, T0)  # fmt: skip

@@ -699,11 +699,11 @@ class OrdersClient:
         # Messages of a socket read wait for their pump: their events and records come
         # first, as if each had been pumped on arrival.
         self._connection.end_batch()
-        self._risk.check(command)  # a limit refuses it here: nothing is sent
+        now = self._clock()
+        self._risk.check(command, now)  # a limit refuses it here: nothing is sent
         session = self.session
         gate = self._gate
         journal = self._journal
-        now = self._clock()
         if journal is None:
             try:
                 rid = gate.send(command, now)
@@ -878,7 +878,8 @@ class OrdersClient:
             strategy_id,
             tag,
         )
-        await self._risk.prepare(command)
+        if self._risk.needs_prepare(command):  # no coroutine when nothing is owed
+            await self._risk.prepare(command)
         return await self._submitter.submit(command)
 
     async def submit_cancel(
@@ -971,7 +972,8 @@ class OrdersClient:
             strategy_id,
             tag,
         )
-        await self._risk.prepare(command)
+        if self._risk.needs_prepare(command):  # no coroutine when nothing is owed
+            await self._risk.prepare(command)
         return await self._orders.place(command, timeout)
 
     async def cancel_order(

@@ -70,6 +70,7 @@ from axorders.risk import (
     PositionBook,
     RiskGate,
     RiskLimits,
+    SymbolLimits,
     TradingState,
     denial,
     venue_position,
@@ -91,6 +92,9 @@ BOOK_KEY: Final = "risk.positions"
 _MAX_UNJOURNALED: Final = 100_000
 """Trade ids kept for the journal while the order records cannot be written (see the module's
 docstring); beyond it the oldest are left out (and counted)."""
+
+_MAX_STALE: Final = 1024
+"""Orders named by events and not looked at yet beyond which they are looked at at once."""
 
 _SETTLE_S: Final = 0.25
 """Seconds between the two reads of the venue's positions that must agree before a
@@ -124,22 +128,47 @@ class WorkingOrders:
     """Open orders and working contracts per symbol, kept from the session's records.
 
     Each live order contributes ``(symbol, side, contracts still to fill)``; the totals move
-    by the difference when :meth:`refresh` looks at one order again (O(1)). The client calls
-    :meth:`refresh` for every order event and :meth:`invalidate` after a connect, a resync or a
-    drop; the next read then counts every live order once (O(live orders)).
+    by the difference when :meth:`refresh` looks at one order again (O(1), and nothing to do
+    when the order counts as it did). The client calls :meth:`refresh` for every order event
+    (:meth:`on_event`) and :meth:`invalidate` after a connect, a resync or a drop; the next
+    read then counts every live order once (O(live orders)).
     """
 
-    __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "total")
+    __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "held", "stale", "total")
 
     def __init__(self, session: OrdersSession) -> None:
         self._session = session
         self._by_order: dict[str, tuple[str, Side, int]] = {}
-        # symbol -> [open orders, BUY contracts working, SELL contracts working]
+        # symbol -> [open orders, BUY contracts working, SELL contracts working, position]:
+        # one look-up gives a check all it needs of the symbol.
         self._symbols: dict[str, list[int]] = {}
         # client order id -> the contracts a replace waiting for the venue asked for
         self._asked: dict[str, int] = {}
         self._dirty = True
         self.total = 0
+        self.held: dict[str, int] = {}
+        """The signed position of each symbol (as the client's position book has it)."""
+        self.stale: dict[str, None] = {}
+        """Orders to look at again before the next read (:meth:`settle`): those an event
+        named, and the one the last check passed (once the session holds its record)."""
+
+    def set_position(self, symbol: str, quantity: int) -> None:
+        """The position of ``symbol`` is now ``quantity`` (signed contracts)."""
+        self.held[symbol] = quantity
+        row = self._symbols.get(symbol)
+        if row is not None:
+            row[3] = quantity
+
+    def set_positions(self, positions: Mapping[str, int]) -> None:
+        """Every position at once (those not named are flat)."""
+        held = self.held
+        held.clear()
+        held.update(positions)
+        for symbol, row in self._symbols.items():
+            row[3] = held.get(symbol, 0)
+
+    def position(self, symbol: str) -> int:
+        return self.held.get(symbol, 0)
 
     def invalidate(self) -> None:
         """Count everything again at the next read."""
@@ -155,25 +184,72 @@ class WorkingOrders:
         if self._asked.pop(client_order_id, None) is not None:
             self.refresh(client_order_id)
 
+    def on_event(self, event: Any) -> None:
+        """An order event (anything with a ``client_order_id``): its order is looked at again
+        before the next read (O(1); the event's own delivery waits for nothing)."""
+        if not self._dirty:
+            coid = event.client_order_id
+            if coid is not None:
+                stale = self.stale
+                stale[coid] = None
+                if len(stale) >= _MAX_STALE:
+                    self.settle()
+
+    def settle(self) -> None:
+        """Look again at every order named since the last read."""
+        stale = self.stale
+        if stale:
+            self.stale = {}
+            for coid in stale:
+                self.refresh(coid)
+
     def refresh(self, client_order_id: str) -> None:
         """Look at one order again."""
         if self._dirty:
             return  # the next read counts everything
         rec = self._session.order(client_order_id)
-        new = self._contribution(rec) if rec is not None else None
-        old = self._by_order.pop(client_order_id, None)
-        if old is not None:
-            self._add(old, -1)
-        if new is not None:
-            self._by_order[client_order_id] = new
+        by_order = self._by_order
+        old = by_order.get(client_order_id)
+        # leaves_qty is 0 for an ended order: is_terminal is read only then.
+        leaves = 0 if rec is None else rec.leaves_qty
+        if rec is None or (not leaves and rec.is_terminal):
+            if old is not None:
+                del by_order[client_order_id]
+                self._add(old, -1)
+            if self._asked:
+                self._asked.pop(client_order_id, None)
+            return
+        if self._asked:
+            asked = self._asked.get(client_order_id)
+            if asked is not None and asked > leaves:
+                leaves = asked
+        symbol = rec.symbol
+        side = rec.side
+        if old is None:
+            new = by_order[client_order_id] = (symbol, side, leaves)
             self._add(new, 1)
-        elif client_order_id in self._asked:
-            del self._asked[client_order_id]
+        elif old[0] == symbol and old[1] is side:
+            change = leaves - old[2]
+            if change:
+                by_order[client_order_id] = (symbol, side, leaves)
+                self._symbols[symbol][1 if side is Side.BUY else 2] += change
+        else:
+            self._add(old, -1)
+            new = by_order[client_order_id] = (symbol, side, leaves)
+            self._add(new, 1)
 
-    def exposure(self, symbol: str, position: int) -> Exposure:
+    def counts(self, symbol: str) -> list[int] | None:
+        """``[open orders, BUY contracts working, SELL contracts working, position]`` of
+        ``symbol`` (None for a symbol never seen); read only. The total is :attr:`total`
+        (read it after this)."""
         if self._dirty:
             self._recount()
-        row = self._symbols.get(symbol)
+        elif self.stale:
+            self.settle()
+        return self._symbols.get(symbol)
+
+    def exposure(self, symbol: str, position: int) -> Exposure:
+        row = self.counts(symbol)
         if row is None:
             return Exposure(position=position, open_orders_total=self.total)
         return Exposure(
@@ -202,13 +278,14 @@ class WorkingOrders:
         symbol, side, leaves = item
         row = self._symbols.get(symbol)
         if row is None:
-            row = self._symbols[symbol] = [0, 0, 0]
+            row = self._symbols[symbol] = [0, 0, 0, self.held.get(symbol, 0)]
         row[0] += sign
         row[1 if side is Side.BUY else 2] += sign * leaves
         self.total += sign
 
     def _recount(self) -> None:
         self._dirty = False
+        self.stale = {}
         self._by_order.clear()
         self._symbols.clear()
         self.total = 0
@@ -289,8 +366,8 @@ class RiskGuard:
         # Trade ids applied since the order records were last committed (see the module).
         self._unjournaled: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self._commits_seen = -1
-        self._refresh_next: list[str] = []
-        self._held: dict[str, int] = {}  # the book's quantities, for the checks
+        # The book's quantities, for the checks: kept in the working orders' rows.
+        self._held = self.working.held
         self._changes: list[ev.Event] = []
         self._flush_scheduled = False
         self._sweep_owed = False
@@ -318,7 +395,7 @@ class RiskGuard:
             ev.LoginSnapshot: self._on_reset,
             ev.Disconnected: self._on_reset,
         }
-        refresh = self._on_order_event
+        refresh = self.working.on_event
         for kind in (
             ev.OrderAccepted,
             ev.OrderRejected,
@@ -333,11 +410,6 @@ class RiskGuard:
             found[kind] = refresh
         found[ev.ExternalOrderDiscovered] = self._on_external
         return found
-
-    def _on_order_event(self, event: Any) -> None:
-        coid = event.client_order_id
-        if coid is not None:
-            self.working.refresh(coid)
 
     def _on_replace_answer(self, event: ev.OrderReplaced | ev.ReplaceRejected) -> None:
         coid = event.client_order_id
@@ -395,36 +467,37 @@ class RiskGuard:
             self._fail_waiters(None)
         self._save_state()
 
-    def check(self, command: Command) -> None:
+    def check(self, command: Command, now: int | None = None) -> None:
         """The limits of a place or a replace, before the session sees it (O(1)).
 
         A command the session will refuse as bad input (an unknown symbol or order, a bad
         quantity or price) is left to the session. Cancels and queries are never checked.
+        ``now`` is the caller's reading of the clock (Unix ns), else the clock is read.
 
         Raises:
             RiskLimitError: a limit refused it (an ``OrderDenied`` event was published).
         """
         if not self._limited and self.gate.state is TradingState.ACTIVE:
             return
-        pending = self._refresh_next
-        if pending:
-            for coid in pending:
-                self.working.refresh(coid)
-            pending.clear()
-        if isinstance(command, PlaceOrder):
-            self._check_place(command)
-        elif isinstance(command, ReplaceOrder):
-            self._check_replace(command)
-
-    def _check_place(self, command: PlaceOrder) -> None:
-        inst = self._session.instruments.get(command.symbol)
-        if inst is None:
+        working = self.working
+        if now is None:
+            now = self._clock()
+        if not isinstance(command, PlaceOrder):
+            if isinstance(command, ReplaceOrder):
+                self._check_replace(command, now)
+            return
+        # A place: the path of every new order, in one piece.
+        symbol = command.symbol
+        try:
+            inst = self._session.instrument(symbol)
+        except InvalidOrderError:
             return  # the session refuses it, with its own words
         # Values already typed are taken as they are (the session checks them next).
         side = command.side
         otype = command.order_type
         quantity = command.quantity
         price = command.price
+        trigger = command.trigger_price
         try:
             if type(side) is not Side:
                 side = Side.parse(side)
@@ -434,38 +507,76 @@ class RiskGuard:
                 quantity = inst.check_quantity(quantity)
             if price is not None and type(price) is not Decimal:
                 price = inst.check_price(price)
-            trigger = (
-                None
-                if command.trigger_price is None
-                else inst.check_price(command.trigger_price, "trigger_price")
-            )
+            if trigger is not None:
+                trigger = inst.check_price(trigger, "trigger_price")
         except (InvalidOrderError, ValueError):
             return  # the session refuses it, with its own words
-        now = self._clock()
-        symbol = inst.symbol
+        gate = self.gate
+        limits = gate.limits_for(symbol)
+        reference = None
+        if limits.price_collar_bps is not None or (
+            limits.max_notional is not None and price is None and trigger is None
+        ):
+            # self.reference(symbol, now), inline.
+            known = self._prices(symbol)
+            if known is not None:
+                last, bid, ask = known
+                if bid is not None and ask is not None and bid > 0 and ask > 0:
+                    reference = (bid + ask) / 2
+                else:
+                    reference = last
+            if reference is None:
+                seen = self._previews.get(symbol)
+                if seen is not None and now - seen[1] <= self._ttl_ns:
+                    reference = seen[0]
+        if working._dirty:
+            working._recount()
+        elif working.stale:
+            working.settle()
+        row = working._symbols.get(symbol)
+        if row is None:
+            open_orders = side_working = 0
+            position = self._held.get(symbol, 0)
+        else:
+            open_orders = row[0]
+            side_working = row[1] if side is Side.BUY else row[2]
+            position = row[3]
         try:
-            self.gate.check_place(
-                symbol=symbol,
-                side=side,
-                quantity=quantity,
-                order_type=otype,
-                price=price,
-                trigger_price=trigger,
-                instrument=inst,
-                reference_price=self.reference(symbol, now),
-                exposure=self.working.exposure(symbol, self._position(symbol)),
-                now=now,
+            gate.place(
+                symbol,
+                side,
+                quantity,
+                otype,
+                price,
+                trigger,
+                inst.multiplier,
+                reference,
+                position,
+                open_orders,
+                working.total,
+                side_working,
+                now,
             )
         except RiskLimitError as exc:
             self._deny(
                 exc, command.client_order_id, side, quantity, price, now, ev.RequestKind.PLACE
             )
             raise
-        # Once the session holds its record, the order counts (settled at the next check;
-        # its first event refreshes it too).
-        self._refresh_next.append(command.client_order_id)
+        # Once the session holds its record, the order counts (looked at before the next
+        # read: at the latest, the next check).
+        working.stale[command.client_order_id] = None
 
-    def _check_replace(self, command: ReplaceOrder) -> None:
+    @staticmethod
+    def _uses_reference(
+        limits: SymbolLimits, price: Decimal | None, trigger: Decimal | None
+    ) -> bool:
+        """Whether the gate reads the reference price for these limits: the collar does,
+        and the notional of an order with neither a price nor a trigger price."""
+        return limits.price_collar_bps is not None or (
+            limits.max_notional is not None and price is None and trigger is None
+        )
+
+    def _check_replace(self, command: ReplaceOrder, now: int) -> None:
         session = self._session
         rec = None
         if command.client_order_id is not None:
@@ -482,27 +593,35 @@ class RiskGuard:
             price = rec.price if command.price is None else inst.check_price(command.price)
         except (InvalidOrderError, ValueError):
             return
-        now = self._clock()
         symbol = rec.symbol
+        side = rec.side
+        trigger = rec.trigger_price
+        gate = self.gate
+        reference = None
+        if self._uses_reference(gate.limits_for(symbol), price, trigger):
+            reference = self.reference(symbol, now)
         working = self.working
+        row = working.counts(symbol)
+        side_working = 0 if row is None else row[1] if side is Side.BUY else row[2]
         try:
-            self.gate.check_replace(
-                symbol=symbol,
-                side=rec.side,
-                quantity=quantity,
-                price=price,
-                instrument=inst,
-                reference_price=self.reference(symbol, now),
-                exposure=working.exposure(symbol, self._position(symbol)),
-                now=now,
-                leaves_qty=working.leaves(rec),
-                filled_qty=rec.filled_qty,
-                order_type=rec.order_type,
-                trigger_price=rec.trigger_price,
+            gate.replace(
+                symbol,
+                side,
+                quantity,
+                rec.order_type,
+                price,
+                trigger,
+                inst.multiplier,
+                reference,
+                working.position(symbol),
+                side_working,
+                working.leaves(rec),
+                rec.filled_qty,
+                now,
             )
         except RiskLimitError as exc:
             self._deny(
-                exc, rec.client_order_id, rec.side, quantity, price, now, ev.RequestKind.REPLACE
+                exc, rec.client_order_id, side, quantity, price, now, ev.RequestKind.REPLACE
             )
             raise
         if rec.status is not OrderStatus.ARMED:
@@ -537,7 +656,7 @@ class RiskGuard:
         return self._held.get(symbol, 0)
 
     def _sync_held(self) -> None:
-        self._held = {s: p.quantity for s, p in self.book.positions().items()}
+        self.working.set_positions({s: p.quantity for s, p in self.book.positions().items()})
 
     # -----------------------------------------------------------------------------------------
     # Reference prices.
@@ -563,16 +682,38 @@ class RiskGuard:
             return False
         return self.reference(symbol, self._clock()) is None
 
+    def needs_prepare(self, command: PlaceOrder) -> bool:
+        """Whether :meth:`prepare` has anything to do for ``command`` (a cheap test, made
+        before a place so that the usual one awaits nothing): limits are set, a collar
+        applies to the symbol and no reference price is known."""
+        if not self._limited:
+            return False
+        symbol = command.symbol
+        if self.gate.limits_for(symbol).price_collar_bps is None:
+            return False
+        # Is a reference known? (``reference() is not None``, without its arithmetic.)
+        seen = self._previews.get(symbol)
+        if seen is not None and self._clock() - seen[1] <= self._ttl_ns:
+            return False
+        known = self._prices(symbol)
+        if known is not None:
+            last, bid, ask = known
+            if last is not None or (bid is not None and ask is not None and bid > 0 and ask > 0):
+                return False
+        return True
+
     async def prepare(self, command: PlaceOrder) -> None:
         """Before a place: fetch the collar's reference price if one is needed and none is
         known (one REST call, at most every ``reference_ttl`` seconds per symbol), and watch
         the symbol's market data from then on. Never raises: without a price, the collar is
         skipped for this order."""
-        if not self._limited:
+        if not self.needs_prepare(command):
             return
         symbol = command.symbol
-        if not self.needs_reference(symbol) or symbol not in self._session.instruments:
-            return
+        try:
+            self._session.instrument(symbol)
+        except InvalidOrderError:
+            return  # the session refuses it
         if self._watch is not None and symbol not in self._watched:
             self._watched.add(symbol)
             self._spawn(self._watch_symbol(symbol))
@@ -624,7 +765,7 @@ class RiskGuard:
         if change is None:
             return
         self.fills_applied += 1
-        self._held[change.symbol] = change.quantity
+        self.working.set_position(change.symbol, change.quantity)
         self._journal_fill(event.trade_id, event.side, event.fee is None)
         self._changes.append(change)
         if not self._flush_scheduled:

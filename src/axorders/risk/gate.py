@@ -32,7 +32,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Rounded,
+    localcontext,
+)
 from typing import Final
 
 from axorders.events import OrderDenied, RequestKind
@@ -45,6 +53,17 @@ __all__ = ["Exposure", "RiskGate", "TokenBucket", "TradingState", "denial"]
 _NS: Final = 1_000_000_000
 _BPS: Final = Decimal(10_000)
 _CENT: Final = Decimal("0.01")
+_ZERO: Final = Decimal(0)
+_NEVER: Final = (Decimal("Infinity"), Decimal("-Infinity"), -1)
+"""A price band no price is in: every check takes the exact way."""
+_SOON: Final = -2
+"""The bound of a band not computed yet: the reference is new (computed at its second use,
+so that a reference that changes at every order costs no band)."""
+_ANY_QUANTITY: Final = 1 << 256
+"""A quantity bound that stands for "no notional limit" (a larger quantity is checked the
+exact way, and passes)."""
+_MAX_BANDS: Final = 4096
+"""Price bands kept (one per symbol); beyond it the cache starts afresh."""
 
 
 class TradingState(enum.Enum):
@@ -91,10 +110,11 @@ class TokenBucket:
     than the last one seen refills nothing.
     """
 
-    __slots__ = ("_last", "_per_ns", "burst", "tokens")
+    __slots__ = ("_full", "_last", "_per_ns", "burst", "tokens")
 
     def __init__(self, limit: RateLimit, now: int | None = None) -> None:
         self.burst = limit.burst
+        self._full = float(limit.burst)
         self._per_ns = limit.rate / _NS
         self.tokens = float(limit.burst)
         self._last = now
@@ -110,10 +130,23 @@ class TokenBucket:
 
     def take(self, now: int) -> bool:
         """Take one token if there is one; return whether it did."""
-        if self.refill(now) < 1.0:
+        # The refill, inline: this runs once per order.
+        tokens = self.tokens
+        last = self._last
+        if last is None or now > last:
+            if last is not None:
+                tokens += (now - last) * self._per_ns
+                if tokens > self._full:  # noqa: PLR1730 - no call: once per order
+                    tokens = self._full
+            self._last = now
+        if tokens < 1.0:
+            self.tokens = tokens
             return False
-        self.tokens -= 1.0
+        self.tokens = tokens - 1.0
         return True
+
+
+_Band = tuple[Decimal | None, Decimal, Decimal, Decimal, int, SymbolLimits]
 
 
 class RiskGate:
@@ -121,9 +154,24 @@ class RiskGate:
 
     ``set_limits`` and ``set_state`` change the limits and the trading state at run time; the
     rate buckets are kept across a change when their rate and burst stay the same.
+
+    :meth:`check_place` and :meth:`check_replace` take the order and its :class:`Exposure` by
+    keyword; :meth:`place` and :meth:`replace` are the same checks with plain positional
+    values (no :class:`Exposure` to build), for a caller that checks every order.
     """
 
-    __slots__ = ("_defaults", "_limits", "_modify", "_reason", "_resolved", "_state", "_submit")
+    __slots__ = (
+        "_active",
+        "_bands",
+        "_defaults",
+        "_limits",
+        "_modify",
+        "_reason",
+        "_resolved",
+        "_state",
+        "_submit",
+        "_total",
+    )
 
     def __init__(
         self,
@@ -134,9 +182,15 @@ class RiskGate:
         self._limits = RiskLimits()
         self._defaults = SymbolLimits()
         self._resolved: dict[str, SymbolLimits] = {}
+        self._total: int | None = None
+        # symbol -> (reference, multiplier, lowest price, highest price, most contracts)
+        # symbol -> (reference, multiplier, lowest price, highest price, most contracts,
+        # the symbol's limits): see _band.
+        self._bands: dict[str, _Band] = {}
         self._submit: TokenBucket | None = None
         self._modify: TokenBucket | None = None
         self._state = TradingState.ACTIVE
+        self._active = True
         self._reason = ""
         self.set_limits(limits or RiskLimits())
         self.set_state(state, reason)
@@ -157,11 +211,16 @@ class RiskGate:
         return self._reason
 
     def set_limits(self, limits: RiskLimits) -> None:
-        """Use ``limits`` from now on (O(number of per-symbol overrides), once)."""
+        """Use ``limits`` from now on (O(number of per-symbol overrides), once).
+
+        Every symbol's limits are resolved here, once: a check reads plain values.
+        """
         old = self._limits
         self._limits = limits
         self._defaults = limits.defaults
         self._resolved = {symbol: limits.for_symbol(symbol) for symbol in limits.per_symbol}
+        self._total = limits.max_open_orders_total
+        self._bands = {}
         if limits.submit_rate != old.submit_rate or self._submit is None:
             self._submit = None if limits.submit_rate is None else TokenBucket(limits.submit_rate)
         if limits.modify_rate != old.modify_rate or self._modify is None:
@@ -172,6 +231,7 @@ class RiskGate:
         if not isinstance(state, TradingState):
             raise ValueError(f"{state!r} is not a TradingState")
         self._state = state
+        self._active = state is TradingState.ACTIVE
         self._reason = reason
 
     def limits_for(self, symbol: str) -> SymbolLimits:
@@ -199,30 +259,154 @@ class RiskGate:
         Raises:
             RiskLimitError: the first limit the order breaks (nothing is consumed then).
         """
-        limits = self._resolved.get(symbol, self._defaults)
-        working = exposure.working(side)
-        self._check_state(symbol, side, quantity, exposure.position, working)
-        self._check_order(
-            limits, symbol, quantity, order_type, price, trigger_price, instrument, reference_price
+        self.place(
+            symbol,
+            side,
+            quantity,
+            order_type,
+            price,
+            trigger_price,
+            instrument.multiplier,
+            reference_price,
+            exposure.position,
+            exposure.open_orders,
+            exposure.open_orders_total,
+            exposure.buy_working if side is Side.BUY else exposure.sell_working,
+            now,
         )
+
+    def place(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        order_type: OrderType,
+        price: Decimal | None,
+        trigger_price: Decimal | None,
+        multiplier: Decimal,
+        reference: Decimal | None,
+        position: int,
+        open_orders: int,
+        open_orders_total: int,
+        working: int,
+        now: int,
+    ) -> None:
+        """:meth:`check_place` with plain values: ``multiplier`` is the instrument's,
+        ``working`` the contracts still to fill on the symbol's orders of ``side``.
+
+        Raises:
+            RiskLimitError: the first limit the order breaks (nothing is consumed then).
+        """
+        band = self._bands.get(symbol)
+        if (
+            band is None
+            or (band[0] is not reference and band[0] != reference)
+            or (band[1] is not multiplier and band[1] != multiplier)
+        ):
+            band = self._band(symbol, reference, multiplier, _SOON)
+        elif band[4] == _SOON:
+            band = self._band(symbol, reference, multiplier)
+        limits = band[5]
+        if not self._active:
+            self._check_state(symbol, side, quantity, position, working)
+        cap = limits.max_quantity
+        if cap is not None and quantity > cap:
+            raise RiskLimitError("max_quantity", cap, quantity, symbol, field="quantity")
+        # A priced order other than a stop (the common case) within the band passes both
+        # the notional and the collar by comparisons alone; any other is checked the exact
+        # way (with neither limit, that is nothing).
+        if (
+            price is None
+            or order_type is OrderType.STOP_LIMIT
+            or not (band[2] <= price <= band[3] and 0 < quantity <= band[4])
+        ) and (limits.max_notional is not None or limits.price_collar_bps is not None):
+            _check_prices(
+                limits, symbol, quantity, order_type, price, trigger_price, multiplier, reference
+            )
         cap = limits.max_open_orders
-        if cap is not None and exposure.open_orders + 1 > cap:
+        if cap is not None and open_orders >= cap:
+            raise RiskLimitError("max_open_orders", cap, open_orders + 1, symbol, field="symbol")
+        cap = self._total
+        if cap is not None and open_orders_total >= cap:
             raise RiskLimitError(
-                "max_open_orders", cap, exposure.open_orders + 1, symbol, field="symbol"
+                "max_open_orders_total", cap, open_orders_total + 1, symbol, field="symbol"
             )
-        cap = self._limits.max_open_orders_total
-        if cap is not None and exposure.open_orders_total + 1 > cap:
-            raise RiskLimitError(
-                "max_open_orders_total",
-                cap,
-                exposure.open_orders_total + 1,
-                symbol,
-                field="symbol",
-            )
-        self._check_position(limits, symbol, side, exposure.position, working, working + quantity)
+        cap = limits.max_position
+        if cap is not None:
+            # The position with every working order of the side and this one filled.
+            if side is Side.BUY:
+                then = position + working + quantity
+            else:
+                then = position - working - quantity
+            if then > cap or -then > cap:
+                _check_position(cap, symbol, side, position, working, working + quantity)
         bucket = self._submit
-        if bucket is not None and not bucket.take(now):
-            raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
+        if bucket is not None:
+            # TokenBucket.take, inline: this runs once per order.
+            tokens = bucket.tokens
+            last = bucket._last
+            if last is None or now > last:
+                if last is not None:
+                    tokens += (now - last) * bucket._per_ns
+                    if tokens > bucket._full:  # noqa: PLR1730 - no call: once per order
+                        tokens = bucket._full
+                bucket._last = now
+            if tokens < 1.0:
+                bucket.tokens = tokens
+                raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
+            bucket.tokens = tokens - 1.0
+
+    def _band(
+        self, symbol: str, reference: Decimal | None, multiplier: Decimal, most: int = 0
+    ) -> _Band:
+        """The prices and quantities of ``symbol`` that pass both the notional and the collar
+        for this reference and multiplier, kept (with the symbol's limits) until either
+        changes, or the limits do.
+
+        A priced order (not a stop) with ``low <= price <= high`` and ``0 < quantity <= most``
+        passes both: the band is the collar's, exactly, and ``most`` x ``high`` x multiplier
+        is within the notional. The band leaves out negative prices; with no collar (or no
+        reference) it holds every price but bounds no quantity under a notional limit. Any
+        figure that cannot be computed exactly gives a band no price is in, and so does
+        ``most`` = ``_SOON`` (a reference seen for the first time: no band is computed yet).
+        """
+        bands = self._bands
+        if len(bands) >= _MAX_BANDS:
+            bands.clear()
+        limits = self._resolved.get(symbol, self._defaults)
+        if most == _SOON:
+            band = (reference, multiplier, *_NEVER[:2], _SOON, limits)
+            bands[symbol] = band
+            return band
+        try:
+            with localcontext() as ctx:
+                ctx.traps[Inexact] = ctx.traps[Rounded] = True
+                collar = limits.price_collar_bps
+                if collar is None or reference is None or not reference > 0:
+                    low, high = _ZERO, Decimal("Infinity")
+                else:
+                    half = collar * reference / _BPS
+                    low, high = max(reference - half, _ZERO), reference + half
+                worth = limits.max_notional
+                if worth is None:
+                    most = _ANY_QUANTITY
+                elif high.is_infinite() or not high > 0 or not multiplier > 0:
+                    most = -1
+                else:
+                    unit = high * multiplier
+                    ctx.traps[Inexact] = ctx.traps[Rounded] = False
+                    most = int((worth / unit).to_integral_value(rounding=ROUND_FLOOR))
+                    ctx.traps[Inexact] = ctx.traps[Rounded] = True
+                    # The quotient may have been rounded up to the next whole number.
+                    if most > 0 and most * unit > worth:
+                        most -= 1
+                    if most > 0 and most * unit > worth:
+                        most = -1
+        except (ArithmeticError, ValueError):
+            low, high, most = _NEVER
+        band = (reference, multiplier, low, high, most, limits)
+        bands[symbol] = band
+        return band
 
     def check_replace(
         self,
@@ -251,15 +435,58 @@ class RiskGate:
         Raises:
             RiskLimitError: the first limit the replace breaks (nothing is consumed then).
         """
-        limits = self._resolved.get(symbol, self._defaults)
-        before = exposure.working(side)
-        others = before - leaves_qty
-        after = others + max(0, quantity - filled_qty)
-        self._check_state(symbol, side, after - others, exposure.position, others)
-        self._check_order(
-            limits, symbol, quantity, order_type, price, trigger_price, instrument, reference_price
+        self.replace(
+            symbol,
+            side,
+            quantity,
+            order_type,
+            price,
+            trigger_price,
+            instrument.multiplier,
+            reference_price,
+            exposure.position,
+            exposure.buy_working if side is Side.BUY else exposure.sell_working,
+            leaves_qty,
+            filled_qty,
+            now,
         )
-        self._check_position(limits, symbol, side, exposure.position, before, after)
+
+    def replace(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        order_type: OrderType,
+        price: Decimal | None,
+        trigger_price: Decimal | None,
+        multiplier: Decimal,
+        reference: Decimal | None,
+        position: int,
+        working: int,
+        leaves_qty: int,
+        filled_qty: int,
+        now: int,
+    ) -> None:
+        """:meth:`check_replace` with plain values (see :meth:`place`).
+
+        Raises:
+            RiskLimitError: the first limit the replace breaks (nothing is consumed then).
+        """
+        limits = self._resolved.get(symbol, self._defaults)
+        others = working - leaves_qty
+        after = others + max(0, quantity - filled_qty)
+        if not self._active:
+            self._check_state(symbol, side, after - others, position, others)
+        cap = limits.max_quantity
+        if cap is not None and quantity > cap:
+            raise RiskLimitError("max_quantity", cap, quantity, symbol, field="quantity")
+        if limits.max_notional is not None or limits.price_collar_bps is not None:
+            _check_prices(
+                limits, symbol, quantity, order_type, price, trigger_price, multiplier, reference
+            )
+        cap = limits.max_position
+        if cap is not None:
+            _check_position(cap, symbol, side, position, working, after)
         bucket = self._modify
         if bucket is not None and not bucket.take(now):
             raise _rate_error("modify_rate", self._limits.modify_rate, symbol)
@@ -302,67 +529,66 @@ class RiskGate:
                 ),
             )
 
-    @staticmethod
-    def _check_order(
-        limits: SymbolLimits,
-        symbol: str,
-        quantity: int,
-        order_type: OrderType,
-        price: Decimal | None,
-        trigger_price: Decimal | None,
-        instrument: Instrument,
-        reference: Decimal | None,
-    ) -> None:
-        cap = limits.max_quantity
-        if cap is not None and quantity > cap:
-            raise RiskLimitError("max_quantity", cap, quantity, symbol, field="quantity")
-        worth = limits.max_notional
-        if worth is not None:
-            basis = price if price is not None else trigger_price
-            if basis is None:
-                basis = reference
-            if basis is not None:
-                notional = basis * quantity * instrument.multiplier
-                if notional > worth:
-                    raise RiskLimitError(
-                        "max_notional",
-                        worth,
-                        notional,
-                        symbol,
-                        field="quantity",
-                        message=f"max_notional for {symbol}: {worth} < order's {_up(notional)}",
-                    )
-        collar = limits.price_collar_bps
-        if collar is None:
-            return
-        if order_type is OrderType.STOP_LIMIT and trigger_price is not None:
-            if reference is not None:
-                _check_collar(
-                    collar, symbol, "trigger_price", trigger_price, reference, "reference"
-                )
-            if price is not None:
-                _check_collar(collar, symbol, "price", price, trigger_price, "trigger")
-        elif price is not None and reference is not None:
-            _check_collar(collar, symbol, "price", price, reference, "reference")
 
-    @staticmethod
-    def _check_position(
-        limits: SymbolLimits, symbol: str, side: Side, position: int, before: int, after: int
-    ) -> None:
-        cap = limits.max_position
-        if cap is None:
-            return
-        sign = 1 if side is Side.BUY else -1
-        then = position + sign * after
-        worst = abs(then)
-        if worst <= cap:
-            return
-        # Over the limit already: an order that brings the figure toward flat, without going
-        # through it, passes (a limit lowered under a held position must not block its exit).
-        held = position + sign * before
-        if then * held > 0 and worst <= abs(held):
-            return
-        raise RiskLimitError("max_position", cap, worst, symbol, field="quantity")
+def _check_prices(
+    limits: SymbolLimits,
+    symbol: str,
+    quantity: int,
+    order_type: OrderType,
+    price: Decimal | None,
+    trigger_price: Decimal | None,
+    multiplier: Decimal,
+    reference: Decimal | None,
+) -> None:
+    """``max_notional`` and ``price_collar_bps`` (each only when set)."""
+    worth = limits.max_notional
+    if worth is not None:
+        basis = price if price is not None else trigger_price
+        if basis is None:
+            basis = reference
+        if basis is not None:
+            notional = basis * quantity * multiplier
+            if notional > worth:
+                raise _notional_error(worth, notional, symbol)
+    collar = limits.price_collar_bps
+    if collar is None:
+        return
+    if order_type is OrderType.STOP_LIMIT and trigger_price is not None:
+        if reference is not None:
+            _check_collar(collar, symbol, "trigger_price", trigger_price, reference, "reference")
+        if price is not None:
+            _check_collar(collar, symbol, "price", price, trigger_price, "trigger")
+    elif price is not None and reference is not None:
+        _check_collar(collar, symbol, "price", price, reference, "reference")
+
+
+def _notional_error(worth: Decimal, notional: Decimal, symbol: str) -> RiskLimitError:
+    return RiskLimitError(
+        "max_notional",
+        worth,
+        notional,
+        symbol,
+        field="quantity",
+        message=f"max_notional for {symbol}: {worth} < order's {_up(notional)}",
+    )
+
+
+def _check_position(
+    cap: int, symbol: str, side: Side, position: int, before: int, after: int
+) -> None:
+    """``max_position``: ``before`` / ``after`` are the side's working contracts without /
+    with the order."""
+    sign = 1 if side is Side.BUY else -1
+    then = position + sign * after
+    worst = abs(then)
+    if worst <= cap:
+        return
+    # Over the limit already: an order that brings the figure toward flat, without going
+    # through it, passes (a limit lowered under a held position must not block its exit).
+    held = position + sign * before
+    if then * held > 0 and worst <= abs(held):
+        return
+    raise RiskLimitError("max_position", cap, worst, symbol, field="quantity")
 
 
 def _check_collar(
@@ -370,19 +596,21 @@ def _check_collar(
 ) -> None:
     if reference <= 0:
         return
+    # |price - reference| / reference x 10000 > collar, without the division: exact.
+    if abs(price - reference) * _BPS <= collar * reference:
+        return
     distance = abs(price - reference) / reference * _BPS
-    if distance > collar:
-        raise RiskLimitError(
-            "price_collar_bps",
-            collar,
-            distance,
-            symbol,
-            field=field,
-            message=(
-                f"price_collar_bps for {symbol}: {collar} < order's {_up(distance)}"
-                f" ({field} {price} vs {name} {reference})"
-            ),
-        )
+    raise RiskLimitError(
+        "price_collar_bps",
+        collar,
+        distance,
+        symbol,
+        field=field,
+        message=(
+            f"price_collar_bps for {symbol}: {collar} < order's {_up(distance)}"
+            f" ({field} {price} vs {name} {reference})"
+        ),
+    )
 
 
 def _up(value: Decimal) -> str:
