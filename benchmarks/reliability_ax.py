@@ -17,13 +17,13 @@ from typing import Any
 from axorders import events as ev
 from axorders.client import OrdersClient
 from axorders.exceptions import AxOrdersError, InvalidStateError
-from axorders.model import cid_for
+from axorders.model import OrderStatus, cid_for
 from benchmarks.common import SYMBOL
 from benchmarks.reliability import Recorder, Step, drive, plan_orders, price_of
 
 __all__ = ["AxSide", "coid_map", "run"]
 
-_STATUS_UNKNOWN = getattr(ev, "OrderStatusUnknown", None)
+_STATUS_UNKNOWN = ev.OrderStatusUnknown
 
 
 class AxSide:
@@ -66,7 +66,7 @@ class AxSide:
             add("replaced", event.client_order_id, oid=event.venue_order_id)
         elif isinstance(event, ev.OrderStateCorrected):
             add("corrected", event.client_order_id, state=event.new_state.value)
-        elif _STATUS_UNKNOWN is not None and isinstance(event, _STATUS_UNKNOWN):
+        elif isinstance(event, _STATUS_UNKNOWN):
             add("unknown", getattr(event, "client_order_id", None))
         elif isinstance(event, ev.Reconnected):
             self.recorder.notes["reconnects"] += 1
@@ -124,7 +124,8 @@ class AxSide:
         )
 
     async def settle(self, limit: float = 20.0) -> None:
-        """Until the client is connected with nothing pending (``limit`` seconds at most)."""
+        """Until the client is connected with nothing pending and no order whose state an
+        ambiguous answer left unknown (``limit`` seconds at most)."""
         client = self.client
         session = client.session
         deadline = time.monotonic() + limit
@@ -134,6 +135,7 @@ class AxSide:
                 and not session.is_resyncing
                 and not session.pending_request_ids()
                 and not session.missing_fills
+                and not any(r.status is OrderStatus.UNKNOWN for r in client.orders())
             ):
                 return
             await asyncio.sleep(0.05)

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from axorders.cli.account import _fills, _orders, _status
@@ -116,15 +116,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo()
     if args.command == "replay":
         return run_replay(args)
+    with _command_logging(args.verbose):
+        return _main(args)
+
+
+@contextlib.contextmanager
+def _command_logging(verbose: bool) -> Iterator[None]:
+    """One command's logging: quiet (errors are one line) unless ``--verbose``; the loggers
+    are as they were afterwards (main() may run inside another program)."""
     logger = logging.getLogger("axorders")
-    if args.verbose:
+    client_logger = logging.getLogger("axorders.client")
+    saved = (list(logger.handlers), logger.propagate, client_logger.level)
+    if verbose:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
     else:
         logger.addHandler(logging.NullHandler())  # no stray warnings: errors are one line
         logger.propagate = False
-    logging.getLogger("axorders.client").setLevel(logging.INFO)  # reconnect attempts (watch)
+    client_logger.setLevel(logging.INFO)  # reconnect attempts (watch)
+    try:
+        yield
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.propagate = saved[1]
+        client_logger.setLevel(saved[2])
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "place":
             _check_place(args)
