@@ -146,14 +146,19 @@ async def run(
     info: dict[str, Any], plan: Sequence[Step], *, grace: float = 2.0
 ) -> tuple[Recorder, dict[str, Any]]:
     """Drive ``plan`` through axorders against the simulator ``info``."""
-    logging.getLogger("axorders").setLevel(logging.CRITICAL)  # reconnects are expected
-    recorder = Recorder()
-    side = AxSide(info, recorder)
-    await side.client.connect()
+    logger = logging.getLogger("axorders")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # reconnects are expected
     try:
-        timings = await drive(plan, side, info, recorder, settle=side.settle, grace=grace)
+        recorder = Recorder()
+        side = AxSide(info, recorder)
+        await side.client.connect()
+        try:
+            timings = await drive(plan, side, info, recorder, settle=side.settle, grace=grace)
+        finally:
+            await side.client.close()
     finally:
-        await side.client.close()
+        logger.setLevel(level)
     return recorder, timings
 
 

@@ -94,6 +94,9 @@ class _Transport:
     def disconnect(self) -> None:
         return
 
+    async def wait_disconnected(self) -> None:
+        return
+
 
 class _WatchingStore(MemoryOrderStore):
     """Notes every trade id that reached the journal before ``on_event`` had its fill."""
@@ -169,5 +172,4 @@ async def test_a_command_before_the_reads_pump_sees_the_read_first() -> None:
     assert rec is not None and rec.filled_qty == 4
     await asyncio.sleep(0)  # the read's own pump finds nothing left to do
     assert order.count("OrderFilled") == 1
-    client._closed = True
-    store.close()
+    await client.close(timeout=1.0)  # every task it started ends, every HTTP session closes
