@@ -360,6 +360,7 @@ class RiskGuard:
         self._limited = limits is not None
         self.working = WorkingOrders(session)
         self.book = PositionBook()
+        self._multipliers: dict[str, Decimal] = {}
         # Preview prices by symbol: (price, time fetched).
         self._previews: dict[str, tuple[Decimal, int]] = {}
         self._watched: set[str] = set()
@@ -744,18 +745,21 @@ class RiskGuard:
         """Apply a fill to the book (once, by trade id and side); journal the book; publish
         its ``PositionChanged`` right after the fill's own batch."""
         self.working.refresh(event.client_order_id)
-        inst = self._session.instruments.get(event.symbol)
-        multiplier = inst.multiplier if inst is not None else Decimal(1)
+        symbol = event.symbol
+        multiplier = self._multipliers.get(symbol)
+        if multiplier is None:
+            multiplier = self._multiplier(symbol)
         try:
-            change = self.book.apply_fill(
-                event.symbol,
+            # The session checked the fill's values (side, quantity, price, trade id).
+            change = self.book.apply_checked_fill(
+                symbol,
                 event.side,
                 event.last_qty,
                 event.last_price,
                 event.fee,
                 event.trade_id,
                 event.ts_init,
-                multiplier=multiplier,
+                multiplier,
             )
         except ValueError as exc:  # a fill the book cannot take: said, never raised
             log.warning(
@@ -774,6 +778,15 @@ class RiskGuard:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:
                 self._flush_scheduled = False  # no loop: the caller flushes
+
+    def _multiplier(self, symbol: str) -> Decimal:
+        """The instrument's multiplier (1 for one the session does not know), kept."""
+        try:
+            multiplier = self._session.instrument(symbol).multiplier
+        except AxOrdersError:
+            return Decimal(1)
+        self._multipliers[symbol] = multiplier
+        return multiplier
 
     def flush(self) -> None:
         """Publish the ``PositionChanged`` events of the fills applied so far (a fill's

@@ -88,6 +88,10 @@ class Position:
         return (mark - self.avg_price) * self.quantity * self.multiplier
 
 
+_SIDE_CODE: Final = {Side.BUY: Side.BUY.value, Side.SELL: Side.SELL.value}
+"""A side's code in the remembered trade ids (a dict look-up: an enum's ``value`` costs more)."""
+
+
 class _Slot:
     """The mutable state of one symbol's position."""
 
@@ -247,7 +251,29 @@ class PositionBook:
             raise ValueError(f"multiplier: {multiplier!r} must be a positive finite Decimal")
         if not isinstance(trade_id, str) or not trade_id:
             raise ValueError(f"trade_id: {trade_id!r} must be a non-empty string")
-        key = (trade_id, side.value)
+        return self.apply_checked_fill(
+            symbol, side, quantity, price, fee, trade_id, now, multiplier
+        )
+
+    def apply_checked_fill(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        price: Decimal,
+        fee: Decimal | None,
+        trade_id: str,
+        now: int,
+        multiplier: Decimal = _ONE,
+    ) -> PositionChanged | None:
+        """:meth:`apply_fill` of values already checked (a fill the session delivered: its
+        side, positive whole quantity, positive finite price and trade id are known good).
+
+        Raises:
+            ValueError: the fill cannot be computed within the decimal context (nothing is
+                changed then).
+        """
+        key = (trade_id, _SIDE_CODE[side])
         trades = self._trades
         pending = trades.get(key)
         if pending is not None:
