@@ -111,7 +111,8 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     cyclic garbage collector, which makes creating them about twice as cheap.
 
     Build them with keywords. The fields of the base classes and of the events made once per
-    venue frame (:class:`OrderAccepted`, :class:`OrderFilled`) may also be given by position,
+    venue frame (:class:`OrderAccepted`, :class:`OrderFilled`, :class:`PositionChanged`) may
+    also be given by position,
     in the order of ``__struct_fields__``: the session does so, as keywords cost three times
     as much for an event of twenty fields.
     """
@@ -463,7 +464,7 @@ class OrderDenied(Event, frozen=True, kw_only=True):
     kind: RequestKind = RequestKind.PLACE
 
 
-class PositionChanged(Event, frozen=True, kw_only=True):
+class PositionChanged(Event, frozen=True):
     """A fill (or a late fee for one) changed a position.
 
     ``quantity`` is signed (long > 0, short < 0) and ``avg_price`` the average entry price of

@@ -88,10 +88,6 @@ class Position:
         return (mark - self.avg_price) * self.quantity * self.multiplier
 
 
-_SIDE_CODE: Final = {Side.BUY: Side.BUY.value, Side.SELL: Side.SELL.value}
-"""A side's code in the remembered trade ids (a dict look-up: an enum's ``value`` costs more)."""
-
-
 class _Slot:
     """The mutable state of one symbol's position."""
 
@@ -119,14 +115,9 @@ class _Slot:
         )
 
     def changed(self, symbol: str, trade_id: str, now: int) -> PositionChanged:
+        # By position (the order of PositionChanged's fields): one per fill, keywords cost more.
         return PositionChanged(
-            ts_init=now,
-            symbol=symbol,
-            quantity=self.quantity,
-            avg_price=self.avg,
-            realized_pnl=self.realized,
-            fees=self.fees,
-            trade_id=trade_id,
+            now, symbol, self.quantity, self.avg, self.realized, self.fees, trade_id
         )
 
 
@@ -273,7 +264,7 @@ class PositionBook:
             ValueError: the fill cannot be computed within the decimal context (nothing is
                 changed then).
         """
-        key = (trade_id, _SIDE_CODE[side])
+        key = (trade_id, "B" if side is Side.BUY else "S")
         trades = self._trades
         pending = trades.get(key)
         if pending is not None:
@@ -424,7 +415,11 @@ def _fill(slot: _Slot, side: Side, quantity: int, price: Decimal, multiplier: De
     after = held + signed
     if held == 0 or (held > 0) == (signed > 0):
         size = abs(held)
-        avg = (slot.avg * size + price * quantity) / (size + quantity)
+        avg = slot.avg
+        if held == 0:
+            avg = price
+        elif price != avg:  # the same price keeps the average: no division
+            avg = (avg * size + price * quantity) / (size + quantity)
         realized = slot.realized
     else:
         closing = min(quantity, abs(held))
