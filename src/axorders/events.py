@@ -103,12 +103,15 @@ class RejectOrigin(enum.Enum):
     LOCAL = "LOCAL"  # local validation, no liquidity for a market order, a lost place
 
 
-class Event(msgspec.Struct, frozen=True, gc=False):
+class Event(msgspec.Struct, frozen=True, gc=False, tag=True):
     """Base of every event.
 
     Events are frozen and hold only immutable values (no lists or dicts), so they can never be
     part of a reference cycle: ``gc=False`` (inherited by every event) keeps them out of the
     cyclic garbage collector, which makes creating them about twice as cheap.
+
+    Encoded by msgspec (as the flight recorder does), an event carries its class's name as
+    ``"type"`` (``tag=True``), so that it can be decoded back.
 
     Build them with keywords. The fields of the base classes and of the events made once per
     venue frame (:class:`OrderAccepted`, :class:`OrderFilled`, :class:`PositionChanged`) may

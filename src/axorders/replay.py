@@ -38,6 +38,7 @@ from axorders.client.stops import StopTriggers
 from axorders.exceptions import AxOrdersError, RecordingError
 from axorders.model import TriggerSource
 from axorders.recording import Record, decode_value, default_registry, encode_value, read_records
+from axorders.recording.format import tagged_json
 from axorders.session import OrdersSession
 
 __all__ = ["CheckResult", "Divergence", "Step", "check", "inputs", "outputs"]
@@ -312,8 +313,9 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _as_json(value: Any) -> Any:
-    """``value`` as the recording holds it (encoded, through JSON and back)."""
-    return msgspec.json.decode(msgspec.json.encode(encode_value(value)))
+    """An event as the recording holds it (encoded as the recorder does, through JSON and
+    back)."""
+    return msgspec.json.decode(tagged_json(value))
 
 
 def _event_text(event: ev.Event) -> str:

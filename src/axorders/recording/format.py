@@ -171,6 +171,31 @@ _PASS: set[type] = {str, int, float, bool, type(None), Decimal}
 _PREPARERS: dict[type, Callable[[Any], Any]] = {}
 
 
+_ENCODE: Final = msgspec.json.Encoder().encode
+
+
+def tagged_json(value: Any) -> bytes:
+    """A msgspec Struct or a dataclass as tagged JSON, encoded in one call of msgspec's
+    encoder (its own fields untagged: they are rebuilt from the class's annotations). The
+    recorder writes events and commands so: a tenth of the interpreter's time of
+    :func:`prepare`, on a thread that shares the interpreter with trading."""
+    body = _ENCODE(value)
+    if body.startswith(b'{"type":'):  # a tagged Struct (every event): its tag is there
+        return body
+    name = type(value).__name__.encode()
+    if body == b"{}":
+        return b'{"type":"' + name + b'"}'
+    return b'{"type":"' + name + b'",' + body[1:]
+
+
+def fast_taggable(value: Any) -> bool:
+    """Whether :func:`tagged_json` encodes ``value`` (a Struct or a dataclass instance)."""
+    kind = type(value)
+    return issubclass(kind, msgspec.Struct) or (
+        dataclasses.is_dataclass(kind) and not isinstance(value, type)
+    )
+
+
 def prepare(value: Any) -> Any:
     """:func:`encode_value` for msgspec's JSON encoder: the same, except that Decimals and
     enum members are left for the encoder to write (as strings, as their values). The
