@@ -307,7 +307,7 @@ def run_all(
             max(1, sizes.latency_warmup // 3),
             max(100, sizes.flood_events // 4),
             sizes.flood_orders,
-            rounds=3 if sizes.latency_count >= 300 else 1,
+            rounds=6 if sizes.latency_count >= 300 else 1,
         )
     return figures
 

@@ -286,7 +286,10 @@ class _Sink:
     def __init__(self) -> None:
         self.inputs: list[tuple[str, int]] = []
 
-    def record(self, kind: str, ts: int, payload: object = None, **fields: object) -> None:
+    def record(self, kind: str, ts: int, payload: object = None, /, **fields: object) -> None:
+        self.inputs.append((kind, ts))
+
+    def record_frame(self, kind: str, ts: int, data: bytes, /) -> None:
         self.inputs.append((kind, ts))
 
 

@@ -645,8 +645,9 @@ class OrdersClient:
         if events:
             recorder = self._recorder
             if recorder is not None:
+                record_event = recorder.record_event
                 for event in events:
-                    recorder.record("event", event.ts_init, event)
+                    record_event(event.ts_init, event)
             self._hub.publish(events)
         # A frame leaves only once every changed record is journaled: while a write fails,
         # the frames wait in the session's queue (dropped by it if the connection goes).
@@ -665,7 +666,7 @@ class OrdersClient:
             if recorder is not None:
                 now = self._clock()
                 for data in frames:
-                    recorder.record("out", now, data)
+                    recorder.record_frame("out", now, data)
             self._connection.send(frames)
 
     def _record_md(self, data: bytes) -> None:
@@ -673,14 +674,14 @@ class OrdersClient:
         triggers are recorded as the gate's ``price`` inputs)."""
         recorder = self._recorder
         if recorder is not None:
-            recorder.record("md", self._clock(), data)
+            recorder.record_frame("md", self._clock(), data)
 
     def _publish_own(self, events: list[ev.Event]) -> None:
         """Events the client makes itself (not the session's): recorded as the client's."""
         recorder = self._recorder
         if recorder is not None:
             for event in events:
-                recorder.record("event", event.ts_init, event, origin="client")
+                recorder.record_event(event.ts_init, event, "client")
         self._hub.publish(events)
 
     def _send(self, command: Command) -> RequestId | None:

@@ -36,6 +36,8 @@ class InputSink(Protocol):
 
     def record(self, kind: str, ts: int, payload: object = None, /, **fields: object) -> None: ...
 
+    def record_frame(self, kind: str, ts: int, data: bytes, /) -> None: ...
+
 
 class SessionGate:
     """Every input to the session and its stop triggers (see the module's docstring)."""
@@ -60,7 +62,7 @@ class SessionGate:
         """A message from the venue, exactly as received."""
         sink = self.sink
         if sink is not None:
-            sink.record("in", now, data)
+            sink.record_frame("in", now, data)
         self.session.receive(data, now)
 
     def connection_made(self, now: int) -> None:

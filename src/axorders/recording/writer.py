@@ -64,6 +64,10 @@ class _EventLine(msgspec.Struct, gc=False, omit_defaults=True):
     origin: str | None = None
 
 
+_Item = tuple[str, int, object, dict[str, object]] | _FrameLine | _EventLine
+"""A queued record: its parts, or its line already built (frames and events)."""
+
+
 def _fast_line(item: tuple[str, int, object, dict[str, object]]) -> object | None:
     """The line of the records trading makes most of (frames and events), as a Struct that
     msgspec encodes without the interpreter's help; None for any other record. On a thread
@@ -83,6 +87,7 @@ def _fast_line(item: tuple[str, int, object, dict[str, object]]) -> object | Non
         except UnicodeDecodeError:
             return None
     return None
+
 
 log = logging.getLogger("axorders.recording")
 
@@ -190,7 +195,7 @@ class Recorder:
 
         # Shared with the recording thread: the buffer (a deque: append and popleft are
         # atomic), its bound, and the count of records refused (written by that thread only).
-        self._queue: deque[tuple[str, int, object, dict[str, object]] | threading.Event]
+        self._queue: deque[_Item | threading.Event]
         self._queue = deque()
         self._limit = buffer
         self._buffer = buffer
@@ -239,6 +244,36 @@ class Recorder:
             else:
                 self._refused += 1
         except Exception:  # pragma: no cover - nothing here raises short of MemoryError
+            self._refused += 1
+
+    def record_frame(self, kind: str, ts: int, data: bytes, /) -> None:
+        """:meth:`record` of a frame (``in``, ``out``, ``md``), its line built now: the
+        writer thread then only encodes it (trading's most frequent records cost the
+        interpreter least). O(1), never blocks or raises."""
+        try:
+            line: _Item = _FrameLine(ts, kind, data.decode())
+        except Exception:  # not UTF-8 (or not bytes): the general path says how
+            self.record(kind, ts, data)
+            return
+        queue = self._queue
+        if len(queue) < self._limit:
+            queue.append(line)
+        else:
+            self._refused += 1
+
+    def record_event(self, ts: int, event: object, origin: str | None = None, /) -> None:
+        """:meth:`record` of an event (a tagged Struct: every event of
+        :mod:`axorders.events`), its line built now. O(1), never blocks or raises."""
+        if not isinstance(event, msgspec.Struct) or type(event).__struct_config__.tag is None:
+            if origin is None:
+                self.record("event", ts, event)
+            else:
+                self.record("event", ts, event, origin=origin)
+            return
+        queue = self._queue
+        if len(queue) < self._limit:
+            queue.append(_EventLine(ts, "event", event, origin))
+        else:
             self._refused += 1
 
     @property
@@ -304,7 +339,7 @@ class Recorder:
 
     def _cycle(self) -> None:
         queue = self._queue
-        batch: list[tuple[str, int, object, dict[str, object]]] = []
+        batch: list[_Item] = []
         waiters: list[threading.Event] = []
         for _ in range(len(queue)):
             item = queue.popleft()
@@ -334,7 +369,7 @@ class Recorder:
             )
         self._refused_seen = refused
 
-    def _write(self, batch: list[tuple[str, int, object, dict[str, object]]]) -> None:
+    def _write(self, batch: list[_Item]) -> None:
         if self._failing and time.monotonic() < self._retry_at:
             self._failed += len(batch)
             self._streak_dropped += len(batch)
@@ -384,9 +419,7 @@ class Recorder:
         self._bytes += position - self._file_bytes
         self._file_bytes = position
 
-    def _encode(
-        self, batch: list[tuple[str, int, object, dict[str, object]]]
-    ) -> list[tuple[bytes, int]]:
+    def _encode(self, batch: list[_Item]) -> list[tuple[bytes, int]]:
         """The batch as JSON lines, in pieces of at most ``_SLICE`` records: (text, count)."""
         line_of = self._line
         pieces = []
@@ -398,15 +431,27 @@ class Recorder:
             part = batch[start : start + _SLICE]
             try:
                 text = self._encoder.encode_lines(
-                    [_fast_line(item) or line_of(*item) for item in part]
+                    [
+                        (_fast_line(item) or line_of(*item)) if type(item) is tuple else item
+                        for item in part
+                    ]
                 )
             except Exception:
                 text = b"".join(self._encode_one(item) for item in part)
             pieces.append((text, len(part)))
         return pieces
 
-    def _encode_one(self, item: tuple[str, int, object, dict[str, object]]) -> bytes:
+    def _encode_one(self, item: _Item) -> bytes:
         encode = self._encoder.encode
+        if isinstance(item, _FrameLine):
+            item = (item.kind, item.ts, item.data, {})
+        elif isinstance(item, _EventLine):
+            item = (
+                item.kind,
+                item.ts,
+                item.event,
+                {} if item.origin is None else {"origin": item.origin},
+            )
         try:
             return encode(self._line(*item)) + b"\n"
         except Exception as exc:
