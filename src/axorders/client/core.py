@@ -354,6 +354,7 @@ class OrdersClient:
             lambda: connection.is_open, lambda: connection.reconnects, lambda: connection.silence
         )
         telemetry.watch_queue(lambda: hub.depth)
+        telemetry.watch_fills(lambda: self._risk.fills_seen)
         drops: dict[str, Callable[[], int]] = {"events": lambda: hub.dropped_count}
         if recorder is not None:
             drops["recorder"] = lambda: recorder.dropped

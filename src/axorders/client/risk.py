@@ -377,6 +377,7 @@ class RiskGuard:
         self._reconcile_task: asyncio.Task[list[ev.PositionMismatch]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.fills_applied = 0
+        self.fills_seen = 0  # every OrderFilled handed to user code (the client's metrics)
         self.denied = 0
         self.book_write_failures = 0
         self.closed = False
@@ -744,6 +745,7 @@ class RiskGuard:
     def on_fill(self, event: ev.OrderFilled) -> None:
         """Apply a fill to the book (once, by trade id and side); journal the book; publish
         its ``PositionChanged`` right after the fill's own batch."""
+        self.fills_seen += 1
         self.working.refresh(event.client_order_id)
         symbol = event.symbol
         multiplier = self._multipliers.get(symbol)

@@ -4,8 +4,8 @@
 connection's reconnects, the hub's drops, the journal writer's failures, the REST tasks'
 fallbacks, the recorder's drops) are read only when a snapshot is taken, so they pay nothing
 per event. The few things nobody else counts are pushed by the hub's handlers (one attribute
-increment per order event) and by the journaled send (orders submitted, the time each request
-left, for the latency histograms).
+increment per order event; not per fill: the position keeping counts those) and by the
+journaled send (orders submitted, the time each request left, for the latency histograms).
 
 Latency histograms (seconds): ``request_seconds`` labelled by ``kind`` (place, cancel,
 replace: from the command to the venue's answer, ``RequestResolved``), ``resync_seconds``
@@ -60,7 +60,6 @@ class Telemetry:
             "orders_rejected", "orders rejected, by reason", label="reason"
         )
         self._rejects = metrics.counter(REJECTS, "requests the venue said no to")
-        self._fills = metrics.counter(FILLS, "fills delivered")
         self._cancels = metrics.counter("cancels", "orders canceled")
         self._replaces = metrics.counter("replaces", "orders replaced")
         self._unknown = metrics.counter(
@@ -126,6 +125,11 @@ class Telemetry:
         else:
             self.metrics.counter_fn(name, help, fn)
 
+    def watch_fills(self, fills: Callable[[], int]) -> None:
+        """The fills delivered, as the part that sees every one counts them (one count per
+        fill, and no handler of this part's on the busiest path)."""
+        self.metrics.counter_fn(FILLS, "fills delivered", fills)
+
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.metrics.gauge_fn(READER_QUEUE_DEPTH, "events waiting for the slowest reader", depth)
 
@@ -156,9 +160,6 @@ class Telemetry:
     def on_accepted(self, event: ev.OrderAccepted) -> None:
         self._accepted.value += 1
 
-    def on_filled(self, event: ev.OrderFilled) -> None:
-        self._fills.value += 1
-
     def on_rejected(self, event: ev.OrderRejected) -> None:
         self._rejected.inc_label(event.reason)
 
@@ -188,7 +189,6 @@ class Telemetry:
             return {}
         found: dict[type[ev.Event], Callable[..., None]] = {
             ev.OrderAccepted: self.on_accepted,
-            ev.OrderFilled: self.on_filled,
             ev.OrderRejected: self.on_rejected,
             ev.OrderCanceled: self.on_canceled,
             ev.OrderReplaced: self.on_replaced,
