@@ -233,6 +233,9 @@ class OrdersClient:
         )
         self.stops = StopTriggers(self.session, trigger_source)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The recorder's warnings are handed to the running loop (set again by connect()).
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         self._recorder = recorder = self._make_recorder(
             record if record is not None else os.environ.get("AXORDERS_RECORD") or None,
             record_keep,
