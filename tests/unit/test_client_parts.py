@@ -473,7 +473,9 @@ def test_telemetry_counts_order_events_and_times_requests() -> None:
             origin=ev.RejectOrigin.VENUE_EVENT,
         )
     )
+    handlers[ev.OrderDenied](None)  # type: ignore[arg-type]
     snap = telemetry.snapshot()
+    assert snap.value("orders_denied") == 1
     assert snap.value("orders_submitted") == 1
     assert snap.value("orders_rejected", "POST_ONLY_WOULD_CROSS") == 1
     place_latency = snap.histogram("request_seconds", "place")

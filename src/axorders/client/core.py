@@ -361,6 +361,9 @@ class OrdersClient:
         drops: dict[str, Callable[[], int]] = {"events": lambda: hub.dropped_count}
         if recorder is not None:
             drops["recorder"] = lambda: recorder.dropped
+            telemetry.watch(
+                "recorder_records", "records the recorder wrote", lambda: recorder.stats().written
+            )
         telemetry.watch_drops(drops)
         telemetry.watch(
             "rest_fallbacks",

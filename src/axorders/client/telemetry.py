@@ -66,6 +66,9 @@ class Telemetry:
             "orders_status_unknown", "orders whose state an ambiguous answer left unknown"
         )
         self._denied = metrics.counter("orders_denied", "orders refused before the wire")
+        self._mismatches = metrics.counter(
+            "position_mismatches", "positions the venue's figure corrected"
+        )
         self._requests = metrics.histogram(
             REQUEST_SECONDS, "from a request to the venue's answer", label="kind"
         )
@@ -175,6 +178,9 @@ class Telemetry:
     def on_unknown(self, event: ev.Event) -> None:
         self._unknown.value += 1
 
+    def on_mismatch(self, event: ev.Event) -> None:
+        self._mismatches.value += 1
+
     def opened(self, now: int) -> None:
         self._opened_at = now
 
@@ -192,6 +198,9 @@ class Telemetry:
             ev.OrderRejected: self.on_rejected,
             ev.OrderCanceled: self.on_canceled,
             ev.OrderReplaced: self.on_replaced,
+            ev.OrderDenied: self.on_denied,
+            ev.OrderStatusUnknown: self.on_unknown,
+            ev.PositionMismatch: self.on_mismatch,
         }
         return found
 

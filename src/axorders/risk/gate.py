@@ -341,20 +341,8 @@ class RiskGate:
             if then > cap or -then > cap:
                 _check_position(cap, symbol, side, position, working, working + quantity)
         bucket = self._submit
-        if bucket is not None:
-            # TokenBucket.take, inline: this runs once per order.
-            tokens = bucket.tokens
-            last = bucket._last
-            if last is None or now > last:
-                if last is not None:
-                    tokens += (now - last) * bucket._per_ns
-                    if tokens > bucket._full:  # noqa: PLR1730 - no call: once per order
-                        tokens = bucket._full
-                bucket._last = now
-            if tokens < 1.0:
-                bucket.tokens = tokens
-                raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
-            bucket.tokens = tokens - 1.0
+        if bucket is not None and not bucket.take(now):
+            raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
 
     def _band(
         self, symbol: str, reference: Decimal | None, multiplier: Decimal, most: int = 0
