@@ -297,9 +297,9 @@ def test_every_input_passes_the_gate_with_its_time() -> None:
     session = OrdersSession(account_id="A", trader_id="T")
     sink = _Sink()
     gate = SessionGate(session, StopTriggers(session), sink)
-    assert gate.receiver() == gate.receive
+    receive = gate.receiver()
     gate.connection_made(1)
-    gate.receive(b'{"rid":0,"res":{"li":"U","o":[]}}', 2)
+    receive(b'{"rid":0,"res":{"li":"U","o":[]}}', 2)
     gate.tick(3)  # nothing due: not recorded
     gate.update_market("EURUSD-PERP", 4, last=Decimal("1.1"))
     gate.connection_lost(5, "connection lost")

@@ -6,6 +6,9 @@ import errno
 import io
 import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -17,9 +20,9 @@ import zstandard
 
 from axorders import events as ev
 from axorders.commands import CancelOrder, PlaceOrder
-from axorders.model import OrderStatus, OrderType, Side
+from axorders.model import LiquiditySide, OrderStatus, OrderType, Side
 from axorders.recording import Recorder, decode_payload, read_records
-from axorders.recording import writer as writer_module
+from axorders.recording import files as files_module
 from axorders.recording.format import FILE_PATTERN
 from axorders.state import OrderRecord
 from axorders.wire.rest import FillInfo
@@ -49,11 +52,15 @@ def warnings() -> Warnings:
     return Warnings()
 
 
-@pytest.fixture
-def make(tmp_path: Path, warnings: Warnings) -> Iterator[Callable[..., Recorder]]:
+@pytest.fixture(params=["process", "thread"])
+def make(
+    tmp_path: Path, warnings: Warnings, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Recorder]]:
+    """Recorders writing in the recording process, then on their own thread."""
     made: list[Recorder] = []
 
     def factory(directory: Path | None = None, **kw: Any) -> Recorder:
+        kw.setdefault("writer", request.param)
         kw.setdefault("settings", {"env": "sandbox"})
         kw.setdefault("instruments", [{"symbol": "EURUSD-PERP"}])
         kw.setdefault("on_warning", warnings)
@@ -341,12 +348,12 @@ def test_full_disk_drops_counts_warns_once_per_streak(
 ) -> None:
     FlakyFile.full = False
     monkeypatch.setattr(
-        writer_module,
+        files_module,
         "open",
         lambda *a, **k: FlakyFile(open(*a, **k)),  # noqa: SIM115
         raising=False,
     )
-    recorder = make()
+    recorder = make(writer="thread")  # the failing file is this interpreter's
     for i in range(10):
         recorder.record("in", i, f"frame {i}")
     recorder.flush()
@@ -512,3 +519,171 @@ def test_record_with_the_hot_path_signature(make: Callable[..., Recorder], tmp_p
     record("cmd", 2, CancelOrder(client_order_id="A"))
     recorder.flush()
     assert recorder.stats().written == 2
+
+
+def test_the_recording_process_ending_counts_what_it_lost(
+    tmp_path: Path, warnings: Warnings
+) -> None:
+    """The recording process killed with records sent and not written: they are counted as
+    dropped, one warning says so, and the recording goes on in this process."""
+    recorder = Recorder(
+        tmp_path / "rec",
+        settings={},
+        instruments=[],
+        flush_interval=0.05,
+        on_warning=warnings,
+        writer="process",
+    )
+    try:
+        for i in range(10):
+            recorder.record("tick", i)
+        recorder.flush()
+        assert recorder.stats().written == 10
+        link = recorder._link
+        assert link is not None
+        os.kill(link.proc.pid, signal.SIGSTOP)  # it reads nothing more
+        for i in range(10, 20):
+            recorder.record("tick", i)
+        recorder.flush(timeout=0.5)  # sent, never written
+        link.proc.kill()
+        link.proc.wait(5)
+        for i in range(20, 30):
+            recorder.record("tick", i)
+        recorder.flush()
+        assert recorder._link is None
+        assert recorder.stats().written == 20
+        assert recorder.dropped == 10
+        assert warnings.kinds() == ["DROPPED"]
+        assert "recording process ended; records lost: 10" in warnings[0][1]
+    finally:
+        recorder.close()
+    assert [r.ts for r in body(tmp_path / "rec") if r.kind == "tick"] == [
+        *range(10),
+        *range(20, 30),
+    ]
+
+
+def test_a_killed_trading_process_leaves_what_it_sent_written(tmp_path: Path) -> None:
+    """The trading process killed with -9: the recording process writes everything it was
+    sent and ends its file properly."""
+    script = f"""
+import os, signal, sys
+from axorders.recording import Recorder
+rec = Recorder({str(tmp_path / "rec")!r}, settings={{}}, instruments=[], flush_interval=0.05)
+for i in range(1000):
+    rec.record("tick", i)
+rec.flush()
+sys.stdout.write("flushed\\n"); sys.stdout.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "flushed" in done.stdout
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ticks = [r.ts for r in body(tmp_path / "rec") if r.kind == "tick"]
+        if len(ticks) == 1000:
+            break
+        time.sleep(0.05)
+    assert ticks == list(range(1000))
+
+
+def _lines_of(directory: Path) -> list[bytes]:
+    """The raw lines of a folder's files, headers left out."""
+    out: list[bytes] = []
+    for path in files(directory):
+        with zstandard.ZstdDecompressor().stream_reader(path.open("rb")) as reader:
+            text = reader.read()
+        out.extend(line for line in text.splitlines()[1:] if line)
+    return out
+
+
+def test_both_writers_write_the_same_lines(tmp_path: Path) -> None:
+    """The recording process decodes each batch of events into their classes and encodes
+    them as the thread does: the lines are the same, byte for byte."""
+    snapshot = ev.OrderSnapshot(
+        venue_order_id="O-1",
+        client_order_id="A-1",
+        cid=1,
+        symbol="EURUSD-PERP",
+        side=Side.BUY,
+        price=Decimal("1.25"),
+        quantity=10,
+        filled_qty=0,
+        remaining_qty=10,
+        status=OrderStatus.ACCEPTED,
+        time_in_force="GTC",
+        post_only=False,
+        tag=None,
+        ts_event=3,
+    )
+    events: list[Any] = [
+        ev.OrderFilled(
+            7,
+            "A-1",
+            "O-1",
+            "acct",
+            "T",
+            "S",
+            "EURUSD-PERP",
+            6,
+            "T-1",
+            Side.BUY,
+            OrderType.LIMIT,
+            1,
+            Decimal("1.1288"),
+            LiquiditySide.MAKER,
+            1,
+            9,
+            10,
+            False,
+        ),
+        ev.PositionChanged(
+            8, "EURUSD-PERP", -3, Decimal("1.12881234"), Decimal("-0.5"), Decimal("0.0012"), "T-1"
+        ),
+        ev.LoginSnapshot(ts_init=9, login_id="u-1", orders=(snapshot,), cancel_on_disconnect=True),
+        ev.Reconnected(ts_init=10, attempt=2),
+    ]
+    for writer in ("process", "thread"):
+        recorder = Recorder(
+            tmp_path / writer, settings={}, instruments=[], flush_interval=0.05, writer=writer
+        )
+        try:
+            recorder.record_frame("in", 1, b'{"t":"n","oid":"O-1","p":"1.1288"}')
+            recorder.record_frame("md", 2, b"\xff\xfe")
+            recorder.record_events(events)
+            recorder.record_events(events[:1], "client")
+            recorder.record("cmd", 3, PlaceOrder("A-1", "EURUSD-PERP", Side.BUY, 10))
+            recorder.record_event(11, events[3])  # another time than its own: a record
+            recorder.record_frame("out", 4, b'{"rid":1}')
+            recorder.flush()
+            assert recorder.stats().written == 10
+        finally:
+            recorder.close()
+    assert _lines_of(tmp_path / "process") == _lines_of(tmp_path / "thread")
+    assert len(_lines_of(tmp_path / "process")) == 10
+
+
+@pytest.mark.parametrize("executable", ["", "/nonexistent/python", "/bin/false"])
+def test_no_recording_process_the_thread_writes_everything(
+    tmp_path: Path, warnings: Warnings, monkeypatch: pytest.MonkeyPatch, executable: str
+) -> None:
+    """No interpreter to run the recording process, one that cannot start, or one that ends
+    at once: the thread writes, and nothing is lost (nothing was handed over before the
+    process answered)."""
+    monkeypatch.setattr(sys, "executable", executable)
+    recorder = Recorder(
+        tmp_path / "rec", settings={}, instruments=[], flush_interval=0.05, on_warning=warnings
+    )
+    try:
+        for i in range(50):
+            recorder.record("tick", i)
+        recorder.flush()
+        assert recorder.stats().written == 50
+        assert recorder.dropped == 0
+        assert recorder._link is None
+    finally:
+        recorder.close()
+    assert [r.ts for r in body(tmp_path / "rec")] == list(range(50))
+    assert "DROPPED" not in warnings.kinds()

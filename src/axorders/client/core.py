@@ -652,9 +652,7 @@ class OrdersClient:
         if events:
             recorder = self._recorder
             if recorder is not None:
-                record_event = recorder.record_event
-                for event in events:
-                    record_event(event.ts_init, event)
+                recorder.record_events(events)
             self._hub.publish(events)
         # A frame leaves only once every changed record is journaled: while a write fails,
         # the frames wait in the session's queue (dropped by it if the connection goes).
@@ -687,8 +685,7 @@ class OrdersClient:
         """Events the client makes itself (not the session's): recorded as the client's."""
         recorder = self._recorder
         if recorder is not None:
-            for event in events:
-                recorder.record_event(event.ts_init, event, "client")
+            recorder.record_events(events, "client")
         self._hub.publish(events)
 
     def _send(self, command: Command) -> RequestId | None:

@@ -54,9 +54,20 @@ class SessionGate:
     # The connection.
 
     def receiver(self) -> Callable[[bytes, int], None]:
-        """What takes the venue's messages: :meth:`receive`, or the session's own
-        ``receive`` when nothing records (one call less per message on the hot path)."""
-        return self.session.receive if self.sink is None else self.receive
+        """What takes the venue's messages: the session's own ``receive`` when nothing
+        records (one call less per message on the hot path), else :meth:`receive`'s work in
+        one closure."""
+        sink = self.sink
+        session_receive = self.session.receive
+        if sink is None:
+            return session_receive
+        record_frame = sink.record_frame
+
+        def receive(data: bytes, now: int) -> None:
+            record_frame("in", now, data)
+            session_receive(data, now)
+
+        return receive
 
     def receive(self, data: bytes, now: int) -> None:
         """A message from the venue, exactly as received."""

@@ -1,7 +1,8 @@
 """A flight recorder for the orders client: what went in and out of a session, on disk.
 
 * :class:`Recorder` writes rotating zstd-compressed JSON Lines files (``*.jsonl.zst``),
-  from a background thread; recording costs the event loop one append per record.
+  through a background thread and a recording process; recording costs the event loop one
+  append per record.
 * :func:`read_records` reads them back in time order (a cut-off file to its last whole line).
 * :mod:`axorders.recording.views` prints a recording: its timeline, one order's story, the
   state of every order at a moment.

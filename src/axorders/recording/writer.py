@@ -1,11 +1,19 @@
 """The recorder: writes what goes in and out of a session to rotating zstd JSON Lines files.
 
-:meth:`Recorder.record` is called on the event loop's thread for every frame, command, tick and
-event: it only appends a tuple to a bounded buffer (no lock, no encoding, no system call) and
-never raises. One background thread wakes every ``flush_interval`` seconds, encodes what was
-buffered (msgspec JSON), compresses it (a zstd stream) and writes it, then flushes the zstd
-stream (a whole block) and the file: a process killed at any moment loses at most the last
-interval, and a file cut anywhere reads back to its last whole record.
+Its methods are called on the event loop's thread for every frame, command, tick and batch
+of events: they only append a tuple to a bounded buffer (no lock, no encoding, no system
+call) and never raise. One background thread wakes every ``flush_interval`` seconds and
+hands what was buffered to the writer:
+
+* by default, the recording process (:mod:`axorders.recording.process`): the thread packs
+  the batch in one msgpack call and writes it to that process, which encodes the JSON,
+  compresses and writes the files, so that all of that costs trading's interpreter nothing;
+* on the thread itself (``writer="thread"``, or when the process cannot be started or ends):
+  the same encoding and files (:mod:`axorders.recording.files`), in this interpreter.
+
+Either way each batch is flushed as a whole zstd block: a process killed at any moment loses
+at most the last interval (the recording process writes everything it was sent even when
+the trading process is killed), and a file cut anywhere reads back to its last whole record.
 
 A disk that is full, slow or unwritable never reaches the caller: records are dropped and
 counted (:attr:`Recorder.dropped`), and ``on_warning`` hears once per streak of failures.
@@ -14,80 +22,34 @@ counted (:attr:`Recorder.dropped`), and ``on_warning`` hears once per streak of 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.metadata
 import logging
 import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final, Literal
 
 import msgspec
-import zstandard
 
-from axorders.recording.format import (
-    DEFAULT_PAYLOAD_FIELD,
-    FILE_PATTERN,
-    FRAME_KINDS,
-    PAYLOAD_FIELDS,
-    RESERVED,
-    encode_bytes,
-    encode_value,
-    fast_taggable,
-    file_name,
-    make_header,
-    prepare,
-    scrub_settings,
-    tagged_json,
+from axorders.recording.files import FileSettings, RecordingFiles
+from axorders.recording.format import encode_value, scrub_settings
+from axorders.recording.lines import (
+    EVENTS,
+    Item,
+    as_line,
+    encode_items,
+    pack_slice,
 )
+from axorders.recording.process import Status, message_head, read_message
 
 __all__ = ["DEFAULT_MAX_BYTES", "Recorder", "RecorderStats", "WarningHandler"]
-
-
-class _FrameLine(msgspec.Struct, gc=False):
-    """A frame's line, encoded by msgspec in C (the common case: UTF-8 text, no extra field)."""
-
-    ts: int
-    kind: str
-    data: str
-
-
-class _EventLine(msgspec.Struct, gc=False, omit_defaults=True):
-    """An event's line: the event is a tagged Struct, encoded by msgspec in C with its tag."""
-
-    ts: int
-    kind: str
-    event: Any
-    origin: str | None = None
-
-
-_Item = tuple[str, int, object, dict[str, object]] | _FrameLine | _EventLine
-"""A queued record: its parts, or its line already built (frames and events)."""
-
-
-def _fast_line(item: tuple[str, int, object, dict[str, object]]) -> object | None:
-    """The line of the records trading makes most of (frames and events), as a Struct that
-    msgspec encodes without the interpreter's help; None for any other record. On a thread
-    that shares the interpreter with trading, this is most of what recording costs."""
-    kind, ts, payload, fields = item
-    if kind == "event":
-        if not isinstance(payload, msgspec.Struct) or type(payload).__struct_config__.tag is None:
-            return None
-        if not fields:
-            return _EventLine(ts, kind, payload)
-        if len(fields) == 1 and type(fields.get("origin")) is str:
-            return _EventLine(ts, kind, payload, fields["origin"])  # type: ignore[arg-type]
-        return None
-    if type(payload) is bytes and not fields and kind in FRAME_KINDS:
-        try:
-            return _FrameLine(ts, kind, payload.decode())
-        except UnicodeDecodeError:
-            return None
-    return None
-
 
 log = logging.getLogger("axorders.recording")
 
@@ -95,11 +57,10 @@ DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 WarningHandler = Callable[[str, str], None]
 """``on_warning(kind, message)``: kind is ``WRITE_FAILED``, ``WRITE_RECOVERED`` or ``DROPPED``."""
 
-_DAY_NS: Final = 86_400 * 1_000_000_000
-_CHUNK: Final = 1 << 20  # uncompressed bytes written between two size checks
-_RETRY_FIRST: Final = 0.25  # seconds before the first retry after a failed write
-_RETRY_MAX: Final = 5.0
-_SLICE: Final = 1024  # records encoded between two offers of the GIL
+_HEAD: Final = 5  # a message's length (4 bytes) and its kind (1)
+_PIPE_SIZE: Final = 1 << 20
+_SLICE: Final = 1024  # items packed in one msgpack call (the GIL is offered between two)
+_START_WAIT: Final = 10.0  # seconds close() gives a process still starting to end
 
 
 class RecorderStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,7 +73,7 @@ class RecorderStats(msgspec.Struct, frozen=True, kw_only=True):
         bytes_written: compressed bytes written, over all files.
         files: files started.
         path: the file being written (None when none is open).
-        pending: records waiting in the buffer.
+        pending: what waits in the buffer: frames, batches of events and other records.
     """
 
     written: int
@@ -136,15 +97,19 @@ class Recorder:
         keep: how many recording files of ``directory`` to keep (the newest, by name);
             None keeps all. Files whose names are not a recorder's are never touched.
         flush_interval: seconds between two writes (and flushes) of the buffer.
-        buffer: the most records held in memory; beyond it new records are dropped (counted).
+        buffer: the most records held in memory (a batch of events counts as one); beyond
+            it new records are dropped (counted).
         on_warning: hears ``(kind, message)`` once per streak of failures. **It is called
-            from the writer thread**: hand it over to the event loop with
+            from one of the recorder's threads**: hand it over to the event loop with
             ``loop.call_soon_threadsafe`` (or make it otherwise thread-safe). Without it, the
             warnings are logged (logger ``axorders.recording``).
         clock: wall time in Unix ns; names the files, stamps the headers and rotates by day.
+            Another clock than the system's keeps the writing in this process.
         level: the zstd compression level.
+        writer: ``"process"`` (the default) encodes and writes in the recording process;
+            ``"thread"`` on the recorder's thread, in this interpreter.
 
-    Payloads must not change once recorded: they are encoded later, on the writer thread.
+    Payloads must not change once recorded: they are encoded later, by the writer.
     Events, commands and frames are immutable; pass a copy of anything mutable (the journal's
     :class:`~axorders.state.OrderRecord` objects, say), or its :func:`encode_value`.
     """
@@ -163,6 +128,7 @@ class Recorder:
         on_warning: WarningHandler | None = None,
         clock: Callable[[], int] = time.time_ns,
         level: int = 3,
+        writer: Literal["process", "thread"] = "process",
     ) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
@@ -172,50 +138,52 @@ class Recorder:
             raise ValueError("flush_interval must be greater than zero")
         if buffer < 1:
             raise ValueError("buffer must be at least 1")
+        if writer not in ("process", "thread"):
+            raise ValueError('writer must be "process" or "thread"')
         try:
-            __version__ = importlib.metadata.version("axorders")
+            version = importlib.metadata.version("axorders")
         except importlib.metadata.PackageNotFoundError:  # run from a source tree
-            __version__ = "unknown"
+            version = "unknown"
 
         self.directory = Path(directory)
         self.process = secrets.token_hex(8)
         """A random id of this recorder, the same in all its files."""
         # Copied (and cleaned) now: the caller's dicts may change later.
-        self._settings = scrub_settings(encode_value(dict(settings)))
-        self._instruments = encode_value(list(instruments))
-        self._version = __version__
-        self._max_bytes = max_bytes
-        self._rotate_daily = rotate_daily
-        self._keep = keep
+        self._files_settings = FileSettings(
+            directory=str(self.directory),
+            settings=scrub_settings(encode_value(dict(settings))),
+            instruments=encode_value(list(instruments)),
+            process=self.process,
+            version=version,
+            max_bytes=max_bytes,
+            rotate_daily=rotate_daily,
+            keep=keep,
+            level=level,
+        )
         self._interval = flush_interval
         self._on_warning = on_warning
         self._clock = clock
-        self._cctx = zstandard.ZstdCompressor(level=level)
         self._encoder = msgspec.json.Encoder()
 
-        # Shared with the recording thread: the buffer (a deque: append and popleft are
-        # atomic), its bound, and the count of records refused (written by that thread only).
-        self._queue: deque[_Item | threading.Event]
-        self._queue = deque()
+        # Shared with the recorder's thread: the buffer (a deque: append and popleft are
+        # atomic), its bound, the flushes asked for, and a count of the records of the
+        # general shape (written by the caller's thread only; the recorder's thread counts
+        # those it made lines of, and looks for them only when the counts differ).
+        self._queue: deque[Item] = deque()
+        self._flushes: deque[threading.Event] = deque()
         self._limit = buffer
         self._buffer = buffer
         self._refused = 0
+        self._others = 0
+        self._others_lined = 0
 
-        # Written by the writer thread only.
-        self._failed = 0  # records lost to disk failures
-        self._written = 0
-        self._bytes = 0
-        self._files = 0
-        self._seq = 0
-        self._path: Path | None = None
-        self._fh: BinaryIO | None = None
-        self._zw: Any = None  # zstandard's stream writer
-        self._file_bytes = 0
-        self._day_end = 0
-        self._failing = False
-        self._streak_dropped = 0
-        self._retry_at = 0.0
-        self._retry_delay = _RETRY_FIRST
+        self._files: RecordingFiles | None = None  # writing on this process's thread
+        self._link: _ProcessLink | None = None  # writing in the recording process
+        self._lost = 0  # records the recording process was sent but never wrote
+        # What an ended recording process had written, once the thread took over.
+        self._link_written = 0
+        self._link_bytes = 0
+        self._link_files = 0
         self._refused_seen = 0
         self._refused_open: int | None = None
         self._overflowing = False
@@ -223,6 +191,10 @@ class Recorder:
         self._wake = threading.Event()
         self._closing = False
         self._closed = False
+        if writer == "process" and clock is time.time_ns and sys.executable:
+            self._link = _ProcessLink.start(self._files_settings, self._warn)
+        if self._link is None:
+            self._files = RecordingFiles(self._files_settings, self._warn, clock)
         self._thread = threading.Thread(target=self._run, name="axorders-recorder", daemon=True)
         self._thread.start()
 
@@ -237,59 +209,72 @@ class Recorder:
         ``"tick"``, ``"connect"``, or any other kind (``payload`` is then written as
         ``"payload"``). ``ts``: Unix ns. ``fields``: more fields of the line, encoded likewise.
         """
-        try:
-            queue = self._queue
-            if len(queue) < self._limit:
-                queue.append((kind, ts, payload, fields))
-            else:
-                self._refused += 1
-        except Exception:  # pragma: no cover - nothing here raises short of MemoryError
+        queue = self._queue
+        if len(queue) < self._limit:
+            self._others += 1
+            queue.append((kind, ts, payload, fields))
+        else:
             self._refused += 1
 
     def record_frame(self, kind: str, ts: int, data: bytes, /) -> None:
-        """:meth:`record` of a frame (``in``, ``out``, ``md``), its line built now: the
-        writer thread then only encodes it (trading's most frequent records cost the
-        interpreter least). O(1), never blocks or raises."""
-        try:
-            line: _Item = _FrameLine(ts, kind, data.decode())
-        except Exception:  # not UTF-8 (or not bytes): the general path says how
-            self.record(kind, ts, data)
-            return
+        """:meth:`record` of a frame (``in``, ``out``, ``md``) in its cheapest form: trading's
+        most frequent record. O(1), never blocks or raises."""
         queue = self._queue
         if len(queue) < self._limit:
-            queue.append(line)
+            queue.append((kind, ts, data))
         else:
             self._refused += 1
 
-    def record_event(self, ts: int, event: object, origin: str | None = None, /) -> None:
-        """:meth:`record` of an event (a tagged Struct: every event of
-        :mod:`axorders.events`), its line built now. O(1), never blocks or raises."""
-        if not isinstance(event, msgspec.Struct) or type(event).__struct_config__.tag is None:
-            if origin is None:
-                self.record("event", ts, event)
-            else:
-                self.record("event", ts, event, origin=origin)
-            return
+    def record_events(self, events: Sequence[Any], origin: str | None = None, /) -> None:
+        """:meth:`record` of a batch of events (each stamped with its ``ts_init``), in one
+        append; ``origin`` is written with each (``"client"``: made by the client, not its
+        session). The batch must not change afterwards. O(1), never blocks or raises."""
         queue = self._queue
         if len(queue) < self._limit:
-            queue.append(_EventLine(ts, "event", event, origin))
+            queue.append((EVENTS, origin, events))
         else:
-            self._refused += 1
+            self._refused += len(events)
+
+    def record_event(self, ts: int, event: object, origin: str | None = None, /) -> None:
+        """:meth:`record` of one event. O(1), never blocks or raises."""
+        if getattr(event, "ts_init", None) == ts:
+            self.record_events((event,), origin)
+        elif origin is None:
+            self.record("event", ts, event)
+        else:
+            self.record("event", ts, event, origin=origin)
 
     @property
     def dropped(self) -> int:
         """Records dropped so far (buffer full, recorder closed, or disk failures)."""
-        return self._refused + self._failed
+        link = self._link
+        failed = self._lost + (link.status.failed if link is not None else 0)
+        files = self._files
+        if files is not None:
+            failed += files.failed
+        return self._refused + failed
 
     def stats(self) -> RecorderStats:
         """The recorder's counters."""
-        path = self._path
+        link = self._link
+        files = self._files
+        written = self._link_written + (files.written if files is not None else 0)
+        size = self._link_bytes + (files.bytes if files is not None else 0)
+        count = self._link_files + (files.files if files is not None else 0)
+        if link is not None:
+            status = link.status
+            written += status.written
+            size += status.bytes
+            count += status.files
+            path = status.path
+        else:
+            path = None if files is None or files.path is None else str(files.path)
         return RecorderStats(
-            written=self._written,
+            written=written,
             dropped=self.dropped,
-            bytes_written=self._bytes,
-            files=self._files,
-            path=None if path is None else str(path),
+            bytes_written=size,
+            files=count,
+            path=path,
             pending=len(self._queue),
         )
 
@@ -299,12 +284,12 @@ class Recorder:
         if self._closing or not self._thread.is_alive():
             return
         done = threading.Event()
-        self._queue.append(done)
+        self._flushes.append(done)
         self._wake.set()
         done.wait(timeout)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Write what is buffered, close the file and stop the writer thread (waiting at most
+        """Write what is buffered, close the file and stop the writer (waiting at most
         ``timeout`` seconds). Records given after this are dropped (counted). Idempotent."""
         if self._closed:
             return
@@ -321,7 +306,7 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the writer thread -----------------------------------------------------------------
+    # -- the recorder's thread -------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
@@ -332,26 +317,73 @@ class Recorder:
             if closing:
                 break
         self._cycle()  # anything appended while closing
-        try:
-            self._end_file()
-        except Exception as exc:
-            self._fail(exc, 0)
+        link = self._link
+        if link is not None:
+            link.close(_START_WAIT)
+            self._link_ended(link)
+        if self._files is not None:
+            self._files.close()
 
     def _cycle(self) -> None:
+        flushes = self._flushes
+        waiters = [flushes.popleft() for _ in range(len(flushes))]
+        # Taken after the flushes: everything recorded before a flush was asked is here.
         queue = self._queue
-        batch: list[_Item] = []
-        waiters: list[threading.Event] = []
-        for _ in range(len(queue)):
-            item = queue.popleft()
-            if isinstance(item, threading.Event):
-                waiters.append(item)
-            else:
-                batch.append(item)
+        popleft = queue.popleft
+        batch = [popleft() for _ in range(len(queue))]
         self._check_overflow()
-        if batch:
-            self._write(batch)
-        for waiter in waiters:
-            waiter.set()
+        link = self._link
+        if link is not None and self._others != self._others_lined:
+            # Read after the batch was taken: counts every record of the general shape in it.
+            batch = self._lined(batch)
+        if link is not None and not link.send_batch(batch, waiters):
+            self._link_ended(link)
+            link = None
+        if link is None:
+            if batch:
+                assert self._files is not None
+                self._files.write(encode_items(self._encoder, batch))
+            for waiter in waiters:
+                waiter.set()
+
+    def _lined(self, batch: list[Item]) -> list[Item]:
+        """The batch with each record of the general shape as its line (as the recording
+        process takes them)."""
+        encoder = self._encoder
+        out: list[Item] = []
+        for item in batch:
+            if len(item) == 4:
+                self._others_lined += 1
+                out.append(as_line(encoder, item))
+            else:
+                out.append(item)
+        return out
+
+    def _link_ended(self, link: _ProcessLink) -> None:
+        """The recording process ended: what it wrote is kept in the counters, what it was
+        sent and did not write is lost (counted), and the writing goes on in this thread."""
+        if self._link is not link:
+            return
+        link.release()
+        status = link.status
+        lost = link.lost()
+        self._lost += lost + status.failed
+        self._link_written += status.written
+        self._link_bytes += status.bytes
+        self._link_files += status.files
+        self._link = None
+        if self._files is None:
+            self._files = RecordingFiles(self._files_settings, self._warn, self._clock)
+        if self._closing:
+            return
+        if lost:
+            self._warn(
+                "DROPPED",
+                f"the recording process ended; records lost: {lost};"
+                " the recording goes on in this process",
+            )
+        else:
+            log.warning("the recording process ended: the recording goes on in this process")
 
     def _check_overflow(self) -> None:
         refused = self._refused
@@ -369,244 +401,6 @@ class Recorder:
             )
         self._refused_seen = refused
 
-    def _write(self, batch: list[_Item]) -> None:
-        if self._failing and time.monotonic() < self._retry_at:
-            self._failed += len(batch)
-            self._streak_dropped += len(batch)
-            return
-        written = 0
-        try:
-            data = self._encode(batch)
-            now = self._clock()
-            if self._zw is not None and self._rotate_daily and now >= self._day_end:
-                self._end_file()
-            index = 0
-            while index < len(data):
-                if self._zw is None:
-                    self._open(now)
-                zw = self._zw
-                size = count = 0
-                while index < len(data) and size < _CHUNK:  # about _CHUNK bytes per block
-                    text, n = data[index]
-                    zw.write(text)
-                    size += len(text)
-                    count += n
-                    index += 1
-                zw.flush(zstandard.FLUSH_BLOCK)
-                self._flush_file()
-                written += count
-                self._written += count
-                if self._file_bytes >= self._max_bytes:
-                    self._end_file()
-        except Exception as exc:  # a disk failure, or a bug: never stop recording
-            self._fail(exc, len(batch) - written)
-            return
-        if self._failing:
-            self._failing = False
-            self._retry_delay = _RETRY_FIRST
-            self._warn(
-                "WRITE_RECOVERED",
-                f"the recording is written again ({self._path or self.directory});"
-                f" records dropped while it could not be: {self._streak_dropped}",
-            )
-            self._streak_dropped = 0
-
-    def _flush_file(self) -> None:
-        fh = self._fh
-        assert fh is not None
-        fh.flush()
-        position = fh.tell()
-        self._bytes += position - self._file_bytes
-        self._file_bytes = position
-
-    def _encode(self, batch: list[_Item]) -> list[tuple[bytes, int]]:
-        """The batch as JSON lines, in pieces of at most ``_SLICE`` records: (text, count)."""
-        line_of = self._line
-        pieces = []
-        for start in range(0, len(batch), _SLICE):
-            if start:
-                # Let the event loop's thread take the GIL if it waits for it: encoding a
-                # large batch must not hold it for long.
-                time.sleep(0)
-            part = batch[start : start + _SLICE]
-            try:
-                text = self._encoder.encode_lines(
-                    [
-                        (_fast_line(item) or line_of(*item)) if type(item) is tuple else item
-                        for item in part
-                    ]
-                )
-            except Exception:
-                text = b"".join(self._encode_one(item) for item in part)
-            pieces.append((text, len(part)))
-        return pieces
-
-    def _encode_one(self, item: _Item) -> bytes:
-        encode = self._encoder.encode
-        if isinstance(item, _FrameLine):
-            item = (item.kind, item.ts, item.data, {})
-        elif isinstance(item, _EventLine):
-            item = (
-                item.kind,
-                item.ts,
-                item.event,
-                {} if item.origin is None else {"origin": item.origin},
-            )
-        try:
-            return encode(self._line(*item)) + b"\n"
-        except Exception as exc:
-            # Never the payload in the file or a message: only what could not be encoded.
-            kind, ts = item[0], item[1]
-            error = {
-                "ts": ts if isinstance(ts, int) else 0,
-                "kind": kind if isinstance(kind, str) else "?",
-                "error": f"not recorded: {type(exc).__name__}",
-            }
-            return encode(error) + b"\n"
-
-    @staticmethod
-    def _line(kind: str, ts: int, payload: object, fields: dict[str, object]) -> dict[str, Any]:
-        obj: dict[str, Any]
-        if kind in FRAME_KINDS:
-            if type(payload) is bytes:
-                try:
-                    data: object = payload.decode()
-                except UnicodeDecodeError:
-                    data = encode_bytes(payload)
-            elif type(payload) is str or payload is None:
-                data = payload
-            elif isinstance(payload, bytes | bytearray | memoryview):
-                data = encode_bytes(payload)
-            else:
-                data = prepare(payload)
-            obj = (
-                {"ts": ts, "kind": kind} if data is None else {"ts": ts, "kind": kind, "data": data}
-            )
-        elif kind == "event":
-            obj = {"ts": ts, "kind": kind}
-            if payload is not None:
-                # Its text (str(event)) is made when the recording is read: 7 µs an event
-                # here, on a thread that shares the interpreter with trading. An event is
-                # encoded by msgspec in one call (tagged_json), its JSON embedded as it is.
-                obj["event"] = (
-                    msgspec.Raw(tagged_json(payload))
-                    if isinstance(payload, msgspec.Struct)
-                    else prepare(payload)
-                )
-        else:
-            if kind == "header":  # the first line of a file only
-                kind = "header?"
-            obj = {"ts": ts, "kind": kind}
-            if payload is not None:
-                obj[PAYLOAD_FIELDS.get(kind, DEFAULT_PAYLOAD_FIELD)] = (
-                    msgspec.Raw(tagged_json(payload))
-                    if kind == "cmd" and fast_taggable(payload)
-                    else prepare(payload)
-                )
-        if fields:
-            for key, value in fields.items():
-                if key not in RESERVED and key not in obj:
-                    obj[key] = prepare(value)
-        return obj
-
-    def _open(self, now: int) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        seq = self._seq + 1
-        ts = now
-        while True:
-            path = self.directory / file_name(ts, seq)
-            try:
-                fh = open(path, "xb")  # noqa: SIM115 - closed by _end_file / _abandon
-            except FileExistsError:
-                ts += 1000  # another recorder started in the same microsecond
-                continue
-            break
-        header = make_header(
-            ts=ts,
-            settings=self._settings,
-            instruments=self._instruments,
-            process=self.process,
-            seq=seq,
-            version=self._version,
-        )
-        try:
-            zw = self._cctx.stream_writer(fh, closefd=False)
-            zw.write(self._encoder.encode(header) + b"\n")
-            zw.flush(zstandard.FLUSH_BLOCK)
-            fh.flush()
-        except BaseException:
-            # No half-written header is left behind: such a file could not be read.
-            _quietly(fh.close)
-            _quietly(lambda: path.unlink(missing_ok=True))
-            raise
-        self._seq = seq
-        self._fh = fh
-        self._zw = zw
-        self._path = path
-        self._files += 1
-        self._file_bytes = fh.tell()
-        self._bytes += self._file_bytes
-        self._day_end = (ts // _DAY_NS + 1) * _DAY_NS
-        self._retain(path)
-
-    def _end_file(self) -> None:
-        """Close the current file properly (the zstd frame is ended)."""
-        if self._zw is None:
-            return
-        self._zw.flush(zstandard.FLUSH_FRAME)
-        self._flush_file()
-        assert self._fh is not None
-        self._fh.close()
-        self._zw = None
-        self._fh = None
-        self._path = None
-        self._file_bytes = 0
-
-    def _abandon(self) -> None:
-        """Let go of a file a write failed on (it reads back to its last whole record)."""
-        fh = self._fh
-        self._zw = None
-        self._fh = None
-        self._path = None
-        self._file_bytes = 0
-        if fh is not None:
-            _quietly(fh.close)
-
-    def _fail(self, exc: BaseException, count: int) -> None:
-        self._abandon()
-        self._failed += count
-        self._streak_dropped += count
-        self._retry_at = time.monotonic() + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
-        if self._failing:
-            return
-        self._failing = True
-        if isinstance(exc, OSError):
-            reason = exc.strerror or type(exc).__name__
-        else:
-            reason = f"unexpected {type(exc).__name__}"
-        self._warn(
-            "WRITE_FAILED",
-            f"cannot write the recording in {self.directory}: {reason};"
-            " records are dropped (and counted) until a write works again",
-        )
-
-    def _retain(self, current: Path) -> None:
-        if self._keep is None:
-            return
-        try:
-            names = sorted(
-                entry.name
-                for entry in os.scandir(self.directory)
-                if FILE_PATTERN.match(entry.name) and entry.is_file(follow_symlinks=False)
-            )
-        except OSError:
-            return
-        for name in names[: max(0, len(names) - self._keep)]:
-            if name != current.name:
-                with contextlib.suppress(OSError):
-                    (self.directory / name).unlink(missing_ok=True)
-
     def _warn(self, kind: str, message: str) -> None:
         handler = self._on_warning
         with contextlib.suppress(Exception):
@@ -616,6 +410,176 @@ class Recorder:
                 handler(kind, message)
 
 
-def _quietly(action: Callable[[], object]) -> None:
-    with contextlib.suppress(Exception):
-        action()
+def _records(item: Item) -> int:
+    """How many records an item holds."""
+    return len(item[2]) if item[0] == EVENTS else 1
+
+
+class _ProcessLink:
+    """The recorder's side of the recording process: sends batches, reads its status."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], warn: Callable[[str, str], None]) -> None:
+        self.proc = proc
+        self._warn = warn
+        self._encoder = msgspec.msgpack.Encoder()
+        self._out = bytearray(_HEAD)
+        self.status = Status(0, 0, 0, 0, None, 0, 0, [])
+        self.unsent = 0  # records of a batch cut short by the process's end
+        # The slices sent that the process has not said it wrote (by number): what it
+        # would lose if it ended now.
+        self._inflight: deque[tuple[int, list[Item]]] = deque()
+        self._batches = 0
+        self._flushes = 0
+        self._waiting: dict[int, list[threading.Event]] = {}
+        self._lock = threading.Lock()  # between the sending thread and the status reader
+        self._alive = True
+        self._ready = threading.Event()  # the process answered (or ended)
+        self._reader = threading.Thread(
+            target=self._read, name="axorders-recorder-status", daemon=True
+        )
+        self._reader.start()
+
+    @classmethod
+    def start(cls, settings: FileSettings, warn: Callable[[str, str], None]) -> _ProcessLink | None:
+        """Start the recording process; None when it cannot be (the thread writes then)."""
+        root = str(Path(__file__).resolve().parents[2])  # where axorders is imported from
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "axorders.recording.process"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                close_fds=True,
+            )
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            log.warning("recording process not started (%s): recording in this process", exc)
+            return None
+        if hasattr(fcntl, "F_SETPIPE_SZ") and proc.stdin is not None:
+            # Room in the pipe for a whole slice: the thread hands it over and goes on.
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        link = cls(proc, warn)
+        if not link._send(msgspec.msgpack.encode(settings)):
+            link.close(0.0)
+            return None
+        return link
+
+    def send_batch(self, batch: list[Item], waiters: list[threading.Event]) -> bool:
+        """Send a batch (and, after it, a flush for ``waiters``); False when the process is
+        gone (nothing of the batch, nor the waiters, was handed over)."""
+        # Until the process has answered, it may not have started at all (no interpreter,
+        # no module): nothing is handed over before, so that nothing is lost if it fails.
+        self._ready.wait(_START_WAIT)
+        if not self._alive:
+            return False
+        buffer = self._out
+        for start in range(0, len(batch), _SLICE):
+            part = batch[start : start + _SLICE]
+            # Written after room for the message's head, into a buffer kept from one slice
+            # to the next (no new memory to fault in for each).
+            pack_slice(self._encoder, part, buffer, _HEAD)
+            buffer[:_HEAD] = message_head(len(buffer) - _HEAD + 1, b"b")
+            self._batches += 1
+            self._inflight.append((self._batches, part))
+            if not self._send_raw(buffer):
+                self._inflight.pop()
+                if start:  # what went before was handed over: the rest is lost (counted)
+                    self.unsent += sum(_records(item) for item in batch[start:])
+                    return True
+                return False
+        if waiters:
+            with self._lock:
+                self._flushes += 1
+                number = self._flushes
+                self._waiting[number] = waiters
+            # A process gone now has the batch (or lost it, counted): the waiters are
+            # released as it ends.
+            self._send(b"f" + self._encoder.encode(number))
+        return True
+
+    def close(self, timeout: float) -> None:
+        """Ask the process to end its file and stop; wait for it (at most ``timeout``)."""
+        self._send(b"c")
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._reader.join(1.0)
+        self._ended()
+
+    def release(self) -> None:
+        """Let go of an ended process: its pipe, and the process itself (reaped)."""
+        self._ended()
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        with contextlib.suppress(Exception):
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(1.0)
+        self._reader.join(1.0)
+
+    def lost(self) -> int:
+        """Records sent that the (ended) process never wrote, nor counted as failed."""
+        return self.unsent + sum(_records(item) for _, part in self._inflight for item in part)
+
+    def _send(self, body: bytes) -> bool:
+        return self._send_raw(message_head(len(body), b"") + body)
+
+    def _send_raw(self, message: bytes | bytearray) -> bool:
+        stdin = self.proc.stdin
+        try:
+            assert stdin is not None
+            stdin.write(message)
+            stdin.flush()
+        except (OSError, ValueError, AssertionError):
+            self._ended()
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()  # type: ignore[union-attr]
+            return False
+        return True
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        decoder = msgspec.msgpack.Decoder(Status)
+        while True:
+            try:
+                body = read_message(stdout)
+                if body is None:
+                    break
+                status = decoder.decode(body)
+            except Exception:
+                break
+            self.status = status
+            self._ready.set()
+            inflight = self._inflight
+            while inflight and inflight[0][0] <= status.batches:
+                inflight.popleft()
+            for kind, message in status.warnings:
+                self._warn(kind, message)
+            released: list[threading.Event] = []
+            with self._lock:
+                for number in [n for n in self._waiting if n <= status.ack]:
+                    released.extend(self._waiting.pop(number))
+            for waiter in released:
+                waiter.set()
+            if status.done:
+                break
+        self._ended()
+        with contextlib.suppress(Exception):
+            stdout.close()
+
+    def _ended(self) -> None:
+        self._alive = False
+        self._ready.set()
+        with self._lock:
+            waiting = [w for ws in self._waiting.values() for w in ws]
+            self._waiting.clear()
+        for waiter in waiting:
+            waiter.set()
