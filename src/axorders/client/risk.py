@@ -21,15 +21,16 @@
   key-value table, when a journal is used;
 * the kill switch: :meth:`RiskGuard.halt`.
 
-Positions in the journal, and a crash. The book is written (one small value) when a fill is
-applied, which is before the pump journals the order records of that fill. The value holds
-the positions and the trade ids of the fills applied since the last commit of the records
-(normally the fills of one socket read). After a restart the session re-delivers exactly the
-fills its journaled records lack; those the book already applied are refused by their trade
-id, so a crash between the two writes never counts a fill twice. A crash after a failed book
-write (the records written, the book not) loses the fill from the book: the check against the
-venue's positions after the login then adopts the venue's figure (quantity and average price;
-the realized pnl of that fill is lost) and says so with a ``PositionMismatch``.
+Positions in the journal, and a crash. A fill applied marks the book to be written (one small
+value, staged with the journal writer): the pump's next journal write carries it in the same
+transaction as the order records of that fill, so that after a crash the journal holds both
+or neither; the session then re-delivers exactly the fills its journaled records lack, which
+the restored book lacks too. The book is encoded once per write, whatever the number of fills
+since the last one; a failed write keeps it staged and retries it with the records. The value
+also holds the trade ids of the fills applied since the last commit of the records (normally
+the fills of one socket read): with a store that cannot write both in one transaction the book
+is committed just before the records, and a fill re-delivered after a crash between the two is
+refused by its trade id, so it is never counted twice.
 
 Limits of the design, stated: armed STOP_LIMIT orders count as open and working (they will be
 sent without another check); a stop that triggers is not checked again (its check was at
@@ -938,13 +939,26 @@ class RiskGuard:
         kept[(trade_id, side.value)] = fee_pending
         if len(kept) > _MAX_UNJOURNALED:
             kept.popitem(last=False)
-        self.save_book()
+        # Written with the order records of this fill, by the pump's next journal write.
+        journal.stage(BOOK_KEY, self._book_value)
 
     def save_book(self) -> bool:
-        """Write the positions and the trade ids not yet covered by the order records."""
+        """Write the positions and the trade ids not yet covered by the order records now,
+        with whatever the journal has left to write (one transaction). False when the write
+        failed: the book stays staged and goes with the journal's next write."""
         journal = self._journal
         if journal is None:
             return True
+        journal.stage(BOOK_KEY, self._book_value)
+        if journal.write([], now=True):
+            return True
+        self.book_write_failures += 1
+        log.warning("positions not journaled yet: %s", journal.error)
+        return False
+
+    def _book_value(self) -> str:
+        """The journal's value of the positions and of the trade ids not yet covered by the
+        order records (see the module's docstring)."""
         book = self.book
         doc = _Book(
             format=1,
@@ -964,13 +978,7 @@ class RiskGuard:
             ],
             trades=[(tid, side, pending) for (tid, side), pending in self._unjournaled.items()],
         )
-        try:
-            journal.store.set_meta(BOOK_KEY, msgspec.json.encode(doc).decode())
-        except StoreError as exc:
-            self.book_write_failures += 1
-            log.warning("positions not journaled: %s", exc)
-            return False
-        return True
+        return msgspec.json.encode(doc).decode()
 
     # -----------------------------------------------------------------------------------------
     # The venue's positions.
