@@ -167,7 +167,8 @@ class WorkingOrders:
         """The signed position of each symbol (as the client's position book has it)."""
         self.stale: dict[str, int | None] = {}
         """Orders to look at again before the next read (:meth:`settle`): those an event
-        named, and the one the last check passed (once the session holds its record)."""
+        named (None), and the places a check passed and counted (``_PASSED``) until the venue
+        accepts them (the look then has nothing to change: they leave without one)."""
 
     def set_position(self, symbol: str, quantity: int) -> None:
         """The position of ``symbol`` is now ``quantity`` (signed contracts)."""
@@ -226,6 +227,8 @@ class WorkingOrders:
     def on_accepted(self, event: Any) -> None:
         """An ``OrderAccepted``: the order counts as it did (a place a check passed needs no
         look any more); one not counted yet is looked at (any other event: :meth:`on_event`)."""
+        if self._dirty:
+            return  # the next read counts everything
         stale = self.stale
         coid = event.client_order_id
         if type(event) is not _Accepted:
@@ -238,6 +241,8 @@ class WorkingOrders:
     def on_resolved(self, event: ev.RequestResolved) -> None:
         """A request ended: a place the venue answered OK is accepted (see
         :meth:`on_accepted`); the order of any other is looked at again (:meth:`on_event`)."""
+        if self._dirty:
+            return  # the next read counts everything
         if (
             event.outcome is not _OK
             or event.kind is not _PLACE
