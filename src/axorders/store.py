@@ -17,7 +17,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final, Literal, Protocol, runtime_checkable
 
@@ -44,6 +44,11 @@ class OrderStore(Protocol):
 
     def save(self, records: Iterable[OrderRecord]) -> None:
         """Insert or update ``records`` durably, in one transaction."""
+        ...
+
+    def save_with_meta(self, records: Iterable[OrderRecord], meta: Mapping[str, str]) -> None:
+        """Insert or update ``records`` and set the small values ``meta`` (key -> value)
+        durably, all in one transaction: after a crash, all of it is stored or none."""
         ...
 
     def get_meta(self, key: str) -> str | None:
@@ -178,6 +183,12 @@ class MemoryOrderStore:
             self._rows[rec.client_order_id] = encode_record(rec)
             self.saves += 1
 
+    def save_with_meta(self, records: Iterable[OrderRecord], meta: Mapping[str, str]) -> None:
+        """The records through :meth:`save` (a failure there sets no value), then ``meta``."""
+        values = dict(meta)
+        self.save(records)
+        self._meta.update(values)
+
     def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
 
@@ -200,6 +211,7 @@ _UPSERT: Final = (
     "INSERT OR REPLACE INTO orders (client_order_id, cid, venue_order_id, terminal, seq, data)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+_SET_META: Final = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 
 def to_signed(cid: int) -> int:
@@ -457,6 +469,14 @@ class SqliteOrderStore:
 
     def save(self, records: Iterable[OrderRecord]) -> None:
         """Write ``records`` in one transaction, or nothing (:class:`StoreError`)."""
+        self._write(records, None)
+
+    def save_with_meta(self, records: Iterable[OrderRecord], meta: Mapping[str, str]) -> None:
+        """Write ``records`` and the values ``meta`` in one transaction, or nothing
+        (:class:`StoreError`)."""
+        self._write(records, meta)
+
+    def _write(self, records: Iterable[OrderRecord], meta: Mapping[str, str] | None) -> None:
         try:
             rows = [
                 (
@@ -471,7 +491,8 @@ class SqliteOrderStore:
             ]
         except (ValueError, TypeError, OverflowError, msgspec.EncodeError) as exc:
             raise StoreError(f"cannot encode a record for the journal {self.path}: {exc}") from exc
-        if not rows:
+        values = [(str(key), str(value)) for key, value in meta.items()] if meta else []
+        if not rows and not values:
             return
         with self._lock:
             if self._closed:
@@ -483,12 +504,15 @@ class SqliteOrderStore:
                 numbered.append((*row[:4], seq, row[5]))
             db = self._db
             try:
-                if len(numbered) == 1:
+                if len(numbered) == 1 and not values:
                     db.execute(_UPSERT, numbered[0])  # one statement: its own transaction
                 else:
                     db.execute("BEGIN IMMEDIATE")
                     try:
-                        db.executemany(_UPSERT, numbered)
+                        if numbered:
+                            db.executemany(_UPSERT, numbered)
+                        if values:
+                            db.executemany(_SET_META, values)
                         db.execute("COMMIT")
                     except BaseException:
                         if db.in_transaction:
@@ -532,9 +556,7 @@ class SqliteOrderStore:
     def set_meta(self, key: str, value: str) -> None:
         try:
             with self._lock:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
-                )
+                self._db.execute(_SET_META, (key, value))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write the order journal {self.path}: {exc}") from exc
 

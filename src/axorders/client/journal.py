@@ -7,13 +7,20 @@ committed. A command whose records cannot be written is withdrawn by the client 
 is sent); a change the venue drove has already happened, so its records stay queued, the frames
 after it are held, and the write is retried with a bounded backoff. ``JournalWarning`` events
 report a failing, recovered or damaged journal.
+
+Small values kept beside the records (the positions) are staged with :meth:`JournalWriter.stage`
+and written in the same transaction as the next order records (a store without
+``save_with_meta`` gets them just before the records, in a commit of their own), or alone by the
+next write when it has no record: one commit per write at most. A staged value is computed when
+it is written (a value staged many times between two writes is encoded once) and stays staged
+until a write carrying it commits; a failed write retries it with the records.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -56,6 +63,8 @@ class JournalWriter:
         self._clock = clock
         self._monotonic = monotonic
         self._unsaved: dict[str, OrderRecord] = {}
+        # key -> what makes its value: written with the next commit
+        self._staged: dict[str, Callable[[], str]] = {}
         self._failures = 0
         self._retry_at = 0.0
         self._notes: Callable[[], list[str]] | None = getattr(store, "take_warnings", None)
@@ -73,6 +82,17 @@ class JournalWriter:
     @property
     def failing(self) -> bool:
         return self._failures > 0
+
+    @property
+    def staged(self) -> bool:
+        """Whether a staged value waits for a commit."""
+        return bool(self._staged)
+
+    def stage(self, key: str, value: Callable[[], str]) -> None:
+        """Have the meta value ``key`` written as ``value()`` by the next write, in the
+        transaction of its order records (see the module's docstring). O(1); ``value`` is
+        called once per write attempt."""
+        self._staged[key] = value
 
     def load(self) -> list[OrderRecord]:
         """What the journal holds (blocking: run it in a thread)."""
@@ -94,7 +114,7 @@ class JournalWriter:
                 return self._commit(changed)
             for rec in changed:
                 unsaved[rec.client_order_id] = rec
-        if not unsaved:
+        if not unsaved and not self._staged:
             return True
         if self._failures and not now and self._monotonic() < self._retry_at:
             return False
@@ -111,8 +131,12 @@ class JournalWriter:
 
     def _commit(self, records: list[OrderRecord]) -> bool:
         started = self._monotonic()
+        staged = self._staged
         try:
-            self.store.save(records)
+            if staged:
+                self._save_with_meta(records, {key: value() for key, value in staged.items()})
+            else:
+                self.store.save(records)
         except Exception as exc:
             error = exc if isinstance(exc, StoreError) else StoreError(f"journal write: {exc!r}")
             unsaved = self._unsaved
@@ -124,11 +148,26 @@ class JournalWriter:
         if self.commit_seconds is not None:
             self.commit_seconds(self._monotonic() - started)
         self._unsaved.clear()
+        staged.clear()
         if self._failures:
             self._failures = 0
             self._event("WRITE_RECOVERED", "the journal is written again")
         self._report()
         return True
+
+    def _save_with_meta(self, records: list[OrderRecord], meta: Mapping[str, str]) -> None:
+        """Records and meta values in one transaction; a store without ``save_with_meta``
+        gets the values first, then the records (two commits)."""
+        both = getattr(self.store, "save_with_meta", None)
+        if both is not None:
+            both(records, meta)
+            return
+        store = self.store
+        for key, value in meta.items():
+            store.set_meta(key, value)
+        self._staged.clear()  # written: a failure of the records below retries only those
+        if records:
+            store.save(records)
 
     def _failed(self, exc: StoreError) -> None:
         """Count a failed write; the first of a streak is reported as an event."""

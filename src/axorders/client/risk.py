@@ -21,15 +21,16 @@
   key-value table, when a journal is used;
 * the kill switch: :meth:`RiskGuard.halt`.
 
-Positions in the journal, and a crash. The book is written (one small value) when a fill is
-applied, which is before the pump journals the order records of that fill. The value holds
-the positions and the trade ids of the fills applied since the last commit of the records
-(normally the fills of one socket read). After a restart the session re-delivers exactly the
-fills its journaled records lack; those the book already applied are refused by their trade
-id, so a crash between the two writes never counts a fill twice. A crash after a failed book
-write (the records written, the book not) loses the fill from the book: the check against the
-venue's positions after the login then adopts the venue's figure (quantity and average price;
-the realized pnl of that fill is lost) and says so with a ``PositionMismatch``.
+Positions in the journal, and a crash. A fill applied marks the book to be written (one small
+value, staged with the journal writer): the pump's next journal write carries it in the same
+transaction as the order records of that fill, so that after a crash the journal holds both
+or neither; the session then re-delivers exactly the fills its journaled records lack, which
+the restored book lacks too. The book is encoded once per write, whatever the number of fills
+since the last one; a failed write keeps it staged and retries it with the records. The value
+also holds the trade ids of the fills applied since the last commit of the records (normally
+the fills of one socket read): with a store that cannot write both in one transaction the book
+is committed just before the records, and a fill re-delivered after a crash between the two is
+refused by its trade id, so it is never counted twice.
 
 Limits of the design, stated: armed STOP_LIMIT orders count as open and working (they will be
 sent without another check); a stop that triggers is not checked again (its check was at
@@ -53,6 +54,7 @@ import msgspec
 from axorders import events as ev
 from axorders.client.journal import JournalWriter
 from axorders.commands import CancelOrder, Command, PlaceOrder, ReplaceOrder
+from axorders.events import RequestKind, RequestOutcome
 from axorders.exceptions import (
     AxOrdersError,
     ConnectionLostError,
@@ -96,6 +98,15 @@ docstring); beyond it the oldest are left out (and counted)."""
 _MAX_STALE: Final = 1024
 """Orders named by events and not looked at yet beyond which they are looked at at once."""
 
+_Accepted: Final = ev.OrderAccepted
+_OK: Final = RequestOutcome.OK
+_PLACE: Final = RequestKind.PLACE
+
+_PASSED: Final = 1
+"""In :attr:`WorkingOrders.stale`: an order counted by the check that passed it, to be looked
+at once the session holds its record (the session may have refused it), unless the venue
+accepts it first."""
+
 _SETTLE_S: Final = 0.25
 """Seconds between the two reads of the venue's positions that must agree before a
 difference is adopted (a fill on its way must not be taken for a mismatch)."""
@@ -132,6 +143,12 @@ class WorkingOrders:
     when the order counts as it did). The client calls :meth:`refresh` for every order event
     (:meth:`on_event`) and :meth:`invalidate` after a connect, a resync or a drop; the next
     read then counts every live order once (O(live orders)).
+
+    A place the check passed counts at once, with its whole quantity (:meth:`passed`); it is
+    looked at before the next read (the session may have refused it), unless the venue's
+    acceptance came first (:meth:`on_accepted`). An acceptance changes nothing an order counts
+    for (it had all its quantity to fill before, and has after); every change that does (a
+    fill, a replace, an end, a correction) comes with an event of its own.
     """
 
     __slots__ = ("_asked", "_by_order", "_dirty", "_session", "_symbols", "held", "stale", "total")
@@ -148,9 +165,10 @@ class WorkingOrders:
         self.total = 0
         self.held: dict[str, int] = {}
         """The signed position of each symbol (as the client's position book has it)."""
-        self.stale: dict[str, None] = {}
+        self.stale: dict[str, int | None] = {}
         """Orders to look at again before the next read (:meth:`settle`): those an event
-        named, and the one the last check passed (once the session holds its record)."""
+        named (None), and the places a check passed and counted (``_PASSED``) until the venue
+        accepts them (the look then has nothing to change: they leave without one)."""
 
     def set_position(self, symbol: str, quantity: int) -> None:
         """The position of ``symbol`` is now ``quantity`` (signed contracts)."""
@@ -183,6 +201,54 @@ class WorkingOrders:
         """The venue answered a replace (done or refused)."""
         if self._asked.pop(client_order_id, None) is not None:
             self.refresh(client_order_id)
+
+    def row(self, symbol: str) -> list[int]:
+        """The counts of ``symbol`` (see :meth:`counts`), made when missing; read only."""
+        row = self._symbols.get(symbol)
+        if row is None:
+            row = self._symbols[symbol] = [0, 0, 0, self.held.get(symbol, 0)]
+        return row
+
+    def passed(self, client_order_id: str, symbol: str, side: Side, quantity: int) -> None:
+        """A check passed this place: it counts from now on, with all its ``quantity``
+        (looked at again before the next read, unless the venue accepts it first)."""
+        by_order = self._by_order
+        if self._dirty or client_order_id in by_order:
+            # Counted at the next read, or an id in use: the session's record tells.
+            self.stale[client_order_id] = None
+            return
+        by_order[client_order_id] = (symbol, side, quantity)
+        row = self.row(symbol)
+        row[0] += 1
+        row[1 if side is Side.BUY else 2] += quantity
+        self.total += 1
+        self.stale[client_order_id] = _PASSED
+
+    def on_accepted(self, event: Any) -> None:
+        """An ``OrderAccepted``: the order counts as it did (a place a check passed needs no
+        look any more); one not counted yet is looked at (any other event: :meth:`on_event`)."""
+        if self._dirty:
+            return  # the next read counts everything
+        stale = self.stale
+        coid = event.client_order_id
+        if type(event) is not _Accepted:
+            self.on_event(event)
+        elif stale.get(coid) == _PASSED:
+            del stale[coid]  # the session holds it: it counts as the check counted it
+        elif coid not in self._by_order:
+            self.on_event(event)
+
+    def on_resolved(self, event: ev.RequestResolved) -> None:
+        """A request ended: a place the venue answered OK is accepted (see
+        :meth:`on_accepted`); the order of any other is looked at again (:meth:`on_event`)."""
+        if self._dirty:
+            return  # the next read counts everything
+        if (
+            event.outcome is not _OK
+            or event.kind is not _PLACE
+            or event.client_order_id not in self._by_order
+        ):
+            self.on_event(event)
 
     def on_event(self, event: Any) -> None:
         """An order event (anything with a ``client_order_id``): its order is looked at again
@@ -226,8 +292,13 @@ class WorkingOrders:
         symbol = rec.symbol
         side = rec.side
         if old is None:
-            new = by_order[client_order_id] = (symbol, side, leaves)
-            self._add(new, 1)
+            by_order[client_order_id] = (symbol, side, leaves)
+            row = self._symbols.get(symbol)
+            if row is None:
+                row = self._symbols[symbol] = [0, 0, 0, self.held.get(symbol, 0)]
+            row[0] += 1
+            row[1 if side is Side.BUY else 2] += leaves
+            self.total += 1
         elif old[0] == symbol and old[1] is side:
             change = leaves - old[2]
             if change:
@@ -363,6 +434,8 @@ class RiskGuard:
         self._multipliers: dict[str, Decimal] = {}
         # Preview prices by symbol: (price, time fetched).
         self._previews: dict[str, tuple[Decimal, int]] = {}
+        # The feed's prices of each symbol last seen by a check, and their reference price.
+        self._fed: dict[str, tuple[Any, Decimal | None]] = {}
         self._watched: set[str] = set()
         # Trade ids applied since the order records were last committed (see the module).
         self._unjournaled: OrderedDict[tuple[str, str], bool] = OrderedDict()
@@ -397,9 +470,10 @@ class RiskGuard:
             ev.LoginSnapshot: self._on_reset,
             ev.Disconnected: self._on_reset,
         }
+        found[ev.OrderAccepted] = self.working.on_accepted
+        found[ev.RequestResolved] = self.working.on_resolved
         refresh = self.working.on_event
         for kind in (
-            ev.OrderAccepted,
             ev.OrderRejected,
             ev.OrderCanceled,
             ev.OrderExpired,
@@ -407,7 +481,6 @@ class RiskGuard:
             ev.OrderStateCorrected,
             ev.OrderStatusUnknown,
             ev.CancelRejected,
-            ev.RequestResolved,
         ):
             found[kind] = refresh
         found[ev.ExternalOrderDiscovered] = self._on_external
@@ -484,7 +557,7 @@ class RiskGuard:
         working = self.working
         if now is None:
             now = self._clock()
-        if not isinstance(command, PlaceOrder):
+        if type(command) is not PlaceOrder and not isinstance(command, PlaceOrder):
             if isinstance(command, ReplaceOrder):
                 self._check_replace(command, now)
             return
@@ -522,11 +595,11 @@ class RiskGuard:
             # self.reference(symbol, now), inline.
             known = self._prices(symbol)
             if known is not None:
-                last, bid, ask = known
-                if bid is not None and ask is not None and bid > 0 and ask > 0:
-                    reference = (bid + ask) / 2
+                fed = self._fed.get(symbol)
+                if fed is not None and fed[0] is known:
+                    reference = fed[1]
                 else:
-                    reference = last
+                    reference = self._feed(symbol, known)
             if reference is None:
                 seen = self._previews.get(symbol)
                 if seen is not None and now - seen[1] <= self._ttl_ns:
@@ -537,12 +610,8 @@ class RiskGuard:
             working.settle()
         row = working._symbols.get(symbol)
         if row is None:
-            open_orders = side_working = 0
-            position = self._held.get(symbol, 0)
-        else:
-            open_orders = row[0]
-            side_working = row[1] if side is Side.BUY else row[2]
-            position = row[3]
+            row = working.row(symbol)
+        buy = side is Side.BUY
         try:
             gate.place(
                 symbol,
@@ -553,10 +622,10 @@ class RiskGuard:
                 trigger,
                 inst.multiplier,
                 reference,
-                position,
-                open_orders,
+                row[3],
+                row[0],
                 working.total,
-                side_working,
+                row[1] if buy else row[2],
                 now,
             )
         except RiskLimitError as exc:
@@ -564,9 +633,18 @@ class RiskGuard:
                 exc, command.client_order_id, side, quantity, price, now, ev.RequestKind.PLACE
             )
             raise
-        # Once the session holds its record, the order counts (looked at before the next
-        # read: at the latest, the next check).
-        working.stale[command.client_order_id] = None
+        # It counts from now on, looked at again once the session holds its record, unless
+        # the venue accepts it first (WorkingOrders.passed, inline).
+        coid = command.client_order_id
+        by_order = working._by_order
+        if coid in by_order:  # an id in use: the session's record tells
+            working.stale[coid] = None
+            return
+        by_order[coid] = (symbol, side, quantity)
+        row[0] += 1
+        row[1 if buy else 2] += quantity
+        working.total += 1
+        working.stale[coid] = _PASSED
 
     @staticmethod
     def _uses_reference(
@@ -668,15 +746,28 @@ class RiskGuard:
         else a preview price younger than ``reference_ttl``; None when there is none."""
         known = self._prices(symbol)
         if known is not None:
-            last, bid, ask = known
-            if bid is not None and ask is not None and bid > 0 and ask > 0:
-                return (bid + ask) / 2
-            if last is not None:
-                return last
+            fed = self._fed.get(symbol)
+            found = fed[1] if fed is not None and fed[0] is known else self._feed(symbol, known)
+            if found is not None:
+                return found
         seen = self._previews.get(symbol)
         if seen is not None and now - seen[1] <= self._ttl_ns:
             return seen[0]
         return None
+
+    def _feed(
+        self, symbol: str, known: tuple[Decimal | None, Decimal | None, Decimal | None]
+    ) -> Decimal | None:
+        """The reference price of the feed's ``(last, bid, ask)`` of a symbol: the mid, else
+        the last trade; kept with the prices it came from (the mid is worked out once per
+        change of the prices, and the gate sees the same value again)."""
+        last, bid, ask = known
+        if bid is not None and ask is not None and bid > 0 and ask > 0:
+            found: Decimal | None = (bid + ask) / 2
+        else:
+            found = last
+        self._fed[symbol] = (known, found)
+        return found
 
     def needs_reference(self, symbol: str) -> bool:
         """True when a collar applies to ``symbol`` and no reference price is known."""
@@ -691,11 +782,11 @@ class RiskGuard:
         if not self._limited:
             return False
         symbol = command.symbol
-        if self.gate.limits_for(symbol).price_collar_bps is None:
-            return False
         # Is a reference known? (``reference() is not None``, without its arithmetic.)
         seen = self._previews.get(symbol)
         if seen is not None and self._clock() - seen[1] <= self._ttl_ns:
+            return False
+        if self.gate.limits_for(symbol).price_collar_bps is None:
             return False
         known = self._prices(symbol)
         if known is not None:
@@ -853,13 +944,26 @@ class RiskGuard:
         kept[(trade_id, side.value)] = fee_pending
         if len(kept) > _MAX_UNJOURNALED:
             kept.popitem(last=False)
-        self.save_book()
+        # Written with the order records of this fill, by the pump's next journal write.
+        journal.stage(BOOK_KEY, self._book_value)
 
     def save_book(self) -> bool:
-        """Write the positions and the trade ids not yet covered by the order records."""
+        """Write the positions and the trade ids not yet covered by the order records now,
+        with whatever the journal has left to write (one transaction). False when the write
+        failed: the book stays staged and goes with the journal's next write."""
         journal = self._journal
         if journal is None:
             return True
+        journal.stage(BOOK_KEY, self._book_value)
+        if journal.write([], now=True):
+            return True
+        self.book_write_failures += 1
+        log.warning("positions not journaled yet: %s", journal.error)
+        return False
+
+    def _book_value(self) -> str:
+        """The journal's value of the positions and of the trade ids not yet covered by the
+        order records (see the module's docstring)."""
         book = self.book
         doc = _Book(
             format=1,
@@ -879,13 +983,7 @@ class RiskGuard:
             ],
             trades=[(tid, side, pending) for (tid, side), pending in self._unjournaled.items()],
         )
-        try:
-            journal.store.set_meta(BOOK_KEY, msgspec.json.encode(doc).decode())
-        except StoreError as exc:
-            self.book_write_failures += 1
-            log.warning("positions not journaled: %s", exc)
-            return False
-        return True
+        return msgspec.json.encode(doc).decode()
 
     # -----------------------------------------------------------------------------------------
     # The venue's positions.

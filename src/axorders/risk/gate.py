@@ -62,8 +62,13 @@ so that a reference that changes at every order costs no band)."""
 _ANY_QUANTITY: Final = 1 << 256
 """A quantity bound that stands for "no notional limit" (a larger quantity is checked the
 exact way, and passes)."""
+_UNBOUNDED: Final = 1 << 512
+"""A bound no count reaches, for a limit that is off (only in the shortcut's comparisons: a
+figure beyond it takes the exact way)."""
+_STOP: Final = OrderType.STOP_LIMIT
+_BUY: Final = Side.BUY
 _MAX_BANDS: Final = 4096
-"""Price bands kept (one per symbol); beyond it the cache starts afresh."""
+"""Plans kept (one per symbol); beyond it the cache starts afresh."""
 
 
 class TradingState(enum.Enum):
@@ -146,7 +151,55 @@ class TokenBucket:
         return True
 
 
-_Band = tuple[Decimal | None, Decimal, Decimal, Decimal, int, SymbolLimits]
+class _Plan:
+    """How a place of one symbol is checked, worked out once per change of the limits, of
+    the reference price or of the multiplier (see :meth:`RiskGate._plan`): the symbol's
+    limits as plain values, and the band of prices and quantities that pass both the
+    notional and the collar."""
+
+    __slots__ = (
+        "fast_most",
+        "fast_open",
+        "fast_position",
+        "high",
+        "limits",
+        "low",
+        "max_open",
+        "max_position",
+        "max_quantity",
+        "most",
+        "multiplier",
+        "priced",
+        "reference",
+    )
+
+    def __init__(
+        self,
+        limits: SymbolLimits,
+        reference: Decimal | None,
+        multiplier: Decimal,
+        low: Decimal,
+        high: Decimal,
+        most: int,
+    ) -> None:
+        self.limits = limits
+        self.max_quantity = limits.max_quantity
+        self.max_open = limits.max_open_orders
+        self.max_position = limits.max_position
+        self.priced = limits.max_notional is not None or limits.price_collar_bps is not None
+        self.reference = reference
+        self.multiplier = multiplier
+        self.low = low
+        self.high = high
+        self.most = most
+        # The same bounds with no None (a limit that is off is a bound nothing reaches), for
+        # the shortcut of RiskGate.place: an order within all of them passes every limit.
+        cap = limits.max_quantity
+        self.fast_most = most if cap is None or cap > most else cap
+        self.fast_open = _UNBOUNDED if self.max_open is None else self.max_open
+        self.fast_position = _UNBOUNDED if self.max_position is None else self.max_position
+
+
 
 
 class RiskGate:
@@ -162,15 +215,16 @@ class RiskGate:
 
     __slots__ = (
         "_active",
-        "_bands",
         "_defaults",
         "_limits",
         "_modify",
+        "_plans",
         "_reason",
         "_resolved",
         "_state",
         "_submit",
         "_total",
+        "_total_cap",
     )
 
     def __init__(
@@ -183,10 +237,9 @@ class RiskGate:
         self._defaults = SymbolLimits()
         self._resolved: dict[str, SymbolLimits] = {}
         self._total: int | None = None
-        # symbol -> (reference, multiplier, lowest price, highest price, most contracts)
-        # symbol -> (reference, multiplier, lowest price, highest price, most contracts,
-        # the symbol's limits): see _band.
-        self._bands: dict[str, _Band] = {}
+        self._total_cap = _UNBOUNDED
+        # symbol -> how its places are checked (see _plan)
+        self._plans: dict[str, _Plan] = {}
         self._submit: TokenBucket | None = None
         self._modify: TokenBucket | None = None
         self._state = TradingState.ACTIVE
@@ -220,7 +273,8 @@ class RiskGate:
         self._defaults = limits.defaults
         self._resolved = {symbol: limits.for_symbol(symbol) for symbol in limits.per_symbol}
         self._total = limits.max_open_orders_total
-        self._bands = {}
+        self._total_cap = _UNBOUNDED if self._total is None else self._total
+        self._plans = {}
         if limits.submit_rate != old.submit_rate or self._submit is None:
             self._submit = None if limits.submit_rate is None else TokenBucket(limits.submit_rate)
         if limits.modify_rate != old.modify_rate or self._modify is None:
@@ -297,33 +351,61 @@ class RiskGate:
         Raises:
             RiskLimitError: the first limit the order breaks (nothing is consumed then).
         """
-        band = self._bands.get(symbol)
+        plan = self._plans.get(symbol)
+        # The shortcut (the common case): a priced order, not a stop, of the plan's reference
+        # and multiplier, within every bound of the plan: only the rate is left to check.
         if (
-            band is None
-            or (band[0] is not reference and band[0] != reference)
-            or (band[1] is not multiplier and band[1] != multiplier)
+            plan is not None
+            and plan.reference is reference
+            and plan.multiplier is multiplier
+            and self._active
+            and price is not None
+            and order_type is not _STOP
+            and plan.low <= price <= plan.high
+            and 0 < quantity <= plan.fast_most
+            and open_orders < plan.fast_open
+            and open_orders_total < self._total_cap
         ):
-            band = self._band(symbol, reference, multiplier, _SOON)
-        elif band[4] == _SOON:
-            band = self._band(symbol, reference, multiplier)
-        limits = band[5]
+            bound = plan.fast_position
+            then = position + working + quantity if side is _BUY else position - working - quantity
+            if -bound <= then <= bound:
+                bucket = self._submit
+                if bucket is None or bucket.take(now):
+                    return
+                raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
+        # The exact way, in the order of the module's list.
+        if (
+            plan is None
+            or (plan.reference is not reference and plan.reference != reference)
+            or (plan.multiplier is not multiplier and plan.multiplier != multiplier)
+        ):
+            plan = self._plan(symbol, reference, multiplier, _SOON)
+        elif plan.most == _SOON:
+            plan = self._plan(symbol, reference, multiplier)
         if not self._active:
             self._check_state(symbol, side, quantity, position, working)
-        cap = limits.max_quantity
+        cap = plan.max_quantity
         if cap is not None and quantity > cap:
             raise RiskLimitError("max_quantity", cap, quantity, symbol, field="quantity")
         # A priced order other than a stop (the common case) within the band passes both
         # the notional and the collar by comparisons alone; any other is checked the exact
         # way (with neither limit, that is nothing).
-        if (
+        if plan.priced and (
             price is None
             or order_type is OrderType.STOP_LIMIT
-            or not (band[2] <= price <= band[3] and 0 < quantity <= band[4])
-        ) and (limits.max_notional is not None or limits.price_collar_bps is not None):
+            or not (plan.low <= price <= plan.high and 0 < quantity <= plan.most)
+        ):
             _check_prices(
-                limits, symbol, quantity, order_type, price, trigger_price, multiplier, reference
+                plan.limits,
+                symbol,
+                quantity,
+                order_type,
+                price,
+                trigger_price,
+                multiplier,
+                reference,
             )
-        cap = limits.max_open_orders
+        cap = plan.max_open
         if cap is not None and open_orders >= cap:
             raise RiskLimitError("max_open_orders", cap, open_orders + 1, symbol, field="symbol")
         cap = self._total
@@ -331,7 +413,7 @@ class RiskGate:
             raise RiskLimitError(
                 "max_open_orders_total", cap, open_orders_total + 1, symbol, field="symbol"
             )
-        cap = limits.max_position
+        cap = plan.max_position
         if cap is not None:
             # The position with every working order of the side and this one filled.
             if side is Side.BUY:
@@ -344,28 +426,27 @@ class RiskGate:
         if bucket is not None and not bucket.take(now):
             raise _rate_error("submit_rate", self._limits.submit_rate, symbol)
 
-    def _band(
+    def _plan(
         self, symbol: str, reference: Decimal | None, multiplier: Decimal, most: int = 0
-    ) -> _Band:
-        """The prices and quantities of ``symbol`` that pass both the notional and the collar
-        for this reference and multiplier, kept (with the symbol's limits) until either
-        changes, or the limits do.
+    ) -> _Plan:
+        """How the places of ``symbol`` are checked for this reference and multiplier, kept
+        until either changes, or the limits do.
 
-        A priced order (not a stop) with ``low <= price <= high`` and ``0 < quantity <= most``
-        passes both: the band is the collar's, exactly, and ``most`` x ``high`` x multiplier
-        is within the notional. The band leaves out negative prices; with no collar (or no
-        reference) it holds every price but bounds no quantity under a notional limit. Any
-        figure that cannot be computed exactly gives a band no price is in, and so does
-        ``most`` = ``_SOON`` (a reference seen for the first time: no band is computed yet).
+        The band: a priced order (not a stop) with ``low <= price <= high`` and
+        ``0 < quantity <= most`` passes both the notional and the collar. The band is the
+        collar's, exactly, and ``most`` x ``high`` x multiplier is within the notional; it
+        leaves out negative prices; with no collar (or no reference) it holds every price but
+        bounds no quantity under a notional limit. Any figure that cannot be computed exactly
+        gives a band no price is in, and so does ``most`` = ``_SOON`` (a reference seen for the
+        first time: no band is computed yet).
         """
-        bands = self._bands
-        if len(bands) >= _MAX_BANDS:
-            bands.clear()
+        plans = self._plans
+        if len(plans) >= _MAX_BANDS:
+            plans.clear()
         limits = self._resolved.get(symbol, self._defaults)
         if most == _SOON:
-            band = (reference, multiplier, *_NEVER[:2], _SOON, limits)
-            bands[symbol] = band
-            return band
+            plan = plans[symbol] = _Plan(limits, reference, multiplier, *_NEVER[:2], _SOON)
+            return plan
         try:
             with localcontext() as ctx:
                 ctx.traps[Inexact] = ctx.traps[Rounded] = True
@@ -392,9 +473,8 @@ class RiskGate:
                         most = -1
         except (ArithmeticError, ValueError):
             low, high, most = _NEVER
-        band = (reference, multiplier, low, high, most, limits)
-        bands[symbol] = band
-        return band
+        plan = plans[symbol] = _Plan(limits, reference, multiplier, low, high, most)
+        return plan
 
     def check_replace(
         self,
