@@ -36,7 +36,7 @@ from axorders.recording.lines import encode_packed
 __all__ = ["Status", "main", "message_head", "read_message", "write_message"]
 
 _LENGTH: Final = struct.Struct(">I")
-_NICE: Final = 10
+_NICE: Final = 5
 
 
 class Status(msgspec.Struct, array_like=True):
