@@ -687,3 +687,39 @@ def test_no_recording_process_the_thread_writes_everything(
         recorder.close()
     assert [r.ts for r in body(tmp_path / "rec")] == list(range(50))
     assert "DROPPED" not in warnings.kinds()
+
+
+def test_record_events_takes_any_iterable_and_never_raises(
+    make: Callable[..., Recorder], tmp_path: Path
+) -> None:
+    recorder = make()
+    recorder.record_events(ev.Reconnected(ts_init=i, attempt=i) for i in range(1, 4))
+    recorder.record_events(42)  # type: ignore[arg-type]  # not iterable: counted
+    recorder.flush()
+    assert [r.ts for r in body(tmp_path / "rec")] == [1, 2, 3]
+    assert recorder.dropped == 1
+
+
+def test_a_failing_batch_is_counted_and_the_recorder_goes_on(
+    make: Callable[..., Recorder], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = make()
+    original = Recorder._hand_over
+    calls = 0
+
+    def once(self: Recorder, batch: list[Any], waiters: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug")
+        original(self, batch, waiters)
+
+    recorder.flush()
+    monkeypatch.setattr(Recorder, "_hand_over", once)
+    for i in range(5):
+        recorder.record("tick", i)
+    recorder.flush(timeout=5)  # released though the batch failed
+    assert recorder.dropped == 5
+    recorder.record("tick", 9)
+    recorder.flush(timeout=5)
+    assert [r.ts for r in body(tmp_path / "rec")] == [9]

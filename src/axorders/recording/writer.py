@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -225,15 +225,20 @@ class Recorder:
         else:
             self._refused += 1
 
-    def record_events(self, events: Sequence[Any], origin: str | None = None, /) -> None:
+    def record_events(self, events: Iterable[Any], origin: str | None = None, /) -> None:
         """:meth:`record` of a batch of events (each stamped with its ``ts_init``), in one
         append; ``origin`` is written with each (``"client"``: made by the client, not its
         session). The batch must not change afterwards. O(1), never blocks or raises."""
         queue = self._queue
-        if len(queue) < self._limit:
-            queue.append((EVENTS, origin, events))
-        else:
-            self._refused += len(events)
+        try:
+            if type(events) is not list and type(events) is not tuple:
+                events = tuple(events)  # an iterator, say: taken now
+            if len(queue) < self._limit:
+                queue.append((EVENTS, origin, events))
+            else:
+                self._refused += len(events)
+        except Exception:  # not iterable: counted, never raised
+            self._refused += 1
 
     def record_event(self, ts: int, event: object, origin: str | None = None, /) -> None:
         """:meth:`record` of one event. O(1), never blocks or raises."""
@@ -331,6 +336,17 @@ class Recorder:
         queue = self._queue
         popleft = queue.popleft
         batch = [popleft() for _ in range(len(queue))]
+        try:
+            self._hand_over(batch, waiters)
+        except Exception:  # a bug: the batch is counted as lost, the recorder goes on
+            log.exception("recording: a batch could not be written")
+            self._lost += sum(_records(item) for item in batch)
+            for waiter in waiters:
+                waiter.set()
+
+    def _hand_over(self, batch: list[Item], waiters: list[threading.Event]) -> None:
+        """Send ``batch`` to the recording process, or write it here; ``waiters`` are set
+        once it is written (or lost)."""
         self._check_overflow()
         link = self._link
         if link is not None and self._others != self._others_lined:
