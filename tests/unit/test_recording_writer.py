@@ -723,3 +723,23 @@ def test_a_failing_batch_is_counted_and_the_recorder_goes_on(
     recorder.record("tick", 9)
     recorder.flush(timeout=5)
     assert [r.ts for r in body(tmp_path / "rec")] == [9]
+
+
+def test_a_recording_process_that_never_answers_is_given_up_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that starts but never answers (an interpreter stuck at start-up, say): the
+    recorder's close gives it up and writes the records itself, quickly."""
+    stuck = tmp_path / "stuck-python"
+    stuck.write_text("#!/bin/sh\nexec sleep 60\n")
+    stuck.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(stuck))
+    recorder = Recorder(tmp_path / "rec", settings={}, instruments=[], flush_interval=0.05)
+    for i in range(20):
+        recorder.record("tick", i)
+    started = time.monotonic()
+    recorder.close(timeout=5)
+    assert time.monotonic() - started < 4
+    assert recorder.stats().written == 20
+    assert recorder.dropped == 0
+    assert [r.ts for r in body(tmp_path / "rec")] == list(range(20))

@@ -352,7 +352,7 @@ class Recorder:
         if link is not None and self._others != self._others_lined:
             # Read after the batch was taken: counts every record of the general shape in it.
             batch = self._lined(batch)
-        if link is not None and not link.send_batch(batch, waiters):
+        if link is not None and not link.send_batch(batch, waiters, lambda: self._closing):
             self._link_ended(link)
             link = None
         if link is None:
@@ -483,12 +483,25 @@ class _ProcessLink:
             return None
         return link
 
-    def send_batch(self, batch: list[Item], waiters: list[threading.Event]) -> bool:
+    def send_batch(
+        self,
+        batch: list[Item],
+        waiters: list[threading.Event],
+        closing: Callable[[], bool] = lambda: False,
+    ) -> bool:
         """Send a batch (and, after it, a flush for ``waiters``); False when the process is
-        gone (nothing of the batch, nor the waiters, was handed over)."""
-        # Until the process has answered, it may not have started at all (no interpreter,
-        # no module): nothing is handed over before, so that nothing is lost if it fails.
-        self._ready.wait(_START_WAIT)
+        gone (nothing of the batch, nor the waiters, was handed over).
+
+        Until the process has answered, it may not have started at all (no interpreter, no
+        module): nothing is handed over before, so that nothing is lost if it fails. A
+        process that has not answered within ``_START_WAIT``, or by the time the recorder
+        closes (``closing()``), is given up (the thread writes instead)."""
+        deadline = time.monotonic() + _START_WAIT
+        while not self._ready.wait(0.05):
+            if closing() or time.monotonic() > deadline:
+                log.warning("the recording process did not start: recording in this process")
+                self.release()
+                return False
         if not self._alive:
             return False
         buffer = self._out
