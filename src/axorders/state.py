@@ -83,6 +83,10 @@ class OrderRecord:
             state (0: never); the definitive "not at the venue" waits a grace period from it.
         unknown_reason: what made it UNKNOWN (``VENUE_ERROR_500``, ``TIMEOUT``,
             ``CONNECTION_LOST``...); None when it never was.
+        carried_qty: the filled quantity carried from earlier venue orders that the current
+            one's own filled count leaves out (a replacement the venue started fresh, its
+            quantity what was left); 0 when it counts everything. Journaled: after a
+            restart the venue's figures for the order are read against it.
     """
 
     client_order_id: str
@@ -111,6 +115,7 @@ class OrderRecord:
     verdict: str | None = None
     unknown_since: int = 0
     unknown_reason: str | None = None
+    carried_qty: int = 0
     # A set over ``trade_ids`` once there are more than a few, so that an order with
     # thousands of fills does not scan a list per fill; rebuilt when the list changed
     # behind its back (a record loaded from the journal).

@@ -89,6 +89,7 @@ class _Row(msgspec.Struct, array_like=True, gc=False):
     verdict: str | None = None  # rows written before it existed decode as None
     unknown_since: int = 0  # likewise 0
     unknown_reason: str | None = None
+    carried_qty: int = 0
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -125,6 +126,7 @@ def encode_record(rec: OrderRecord) -> bytes:
             rec.verdict,
             rec.unknown_since,
             rec.unknown_reason,
+            rec.carried_qty,
         )
     )
 
@@ -161,6 +163,7 @@ def decode_record(data: bytes | str) -> OrderRecord:
         verdict=row.verdict,
         unknown_since=row.unknown_since,
         unknown_reason=row.unknown_reason,
+        carried_qty=row.carried_qty,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -743,3 +744,37 @@ def test_a_recording_process_that_never_answers_is_given_up_at_close(
     assert recorder.stats().written == 20
     assert recorder.dropped == 0
     assert [r.ts for r in body(tmp_path / "rec")] == list(range(20))
+
+
+def test_a_trading_process_killed_while_the_recording_process_starts_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """The recording process slow to start (a loaded machine), the trading process killed
+    with -9 before it answered: what was sent waits in the pipe and is written once it runs."""
+    slow = tmp_path / "slow-python"
+    slow.write_text(f'#!/bin/sh\nsleep 1\nexec {sys.executable} "$@"\n')
+    slow.chmod(0o755)
+    script = f"""
+import os, signal, sys, time
+sys.executable = {str(slow)!r}
+from axorders.recording import Recorder
+rec = Recorder({str(tmp_path / "rec")!r}, settings={{}}, instruments=[], flush_interval=0.05)
+for i in range(300):
+    rec.record("tick", i)
+time.sleep(0.3)  # sent, not answered
+sys.stdout.write("sent\\\\n"); sys.stdout.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "sent" in done.stdout
+    deadline = time.monotonic() + 15
+    ticks: list[int] = []
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            ticks = [r.ts for r in body(tmp_path / "rec") if r.kind == "tick"]
+        if len(ticks) == 300:
+            break
+        time.sleep(0.1)
+    assert ticks == list(range(300))

@@ -24,6 +24,7 @@ from session_harness import (
     error_frame,
     event_frame,
     fill_frame,
+    fill_info,
     login_frame,
     make_session,
     px,
@@ -259,6 +260,17 @@ def partly_filled_then_replaced(bare: Bare, *, fresh: bool, with_r: bool = True)
             new = body("O-2", cid=cid, price=str(px(1)), qty=100, xq=40)
         old = body("O-1", cid=cid, xq=40, status="REPLACED")
         bare.feed(dumps({"t": "r", "ts": T0 // 10**9, "ro": old, "noid": "O-2", "no": new}))
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh", "continuing"])
+def test_the_base_a_replacement_carries_is_journaled(fresh: bool) -> None:
+    """What a fresh replacement's filled count leaves out is kept on the record (and so in
+    the journal); a replacement that counts everything carries nothing."""
+    bare = Bare()
+    partly_filled_then_replaced(bare, fresh=fresh)
+    rec = bare.s.order("p1")
+    assert rec is not None and rec.carried_qty == (40 if fresh else 0)
+    assert decode_record(encode_record(rec)).carried_qty == rec.carried_qty
 
 
 @pytest.mark.parametrize("fresh", [True, False], ids=["fresh", "continuing"])
@@ -773,6 +785,61 @@ def test_a_fresh_replacement_known_from_the_journal() -> None:
     [filled] = [e for e in session.events_received() if isinstance(e, ev.OrderFilled)]
     assert filled.filled_qty == 100 and filled.is_final
     assert session.stats().unknown_messages == 0
+
+
+def test_a_fresh_replacement_filled_while_the_client_was_down() -> None:
+    """A replacement that started fresh (its quantity what was left, its filled count from
+    zero) filled again while the client was down: the base it carries is journaled, so the
+    login reads the venue's figures against it (the remaining quantities no longer agree,
+    so they cannot tell it), asks REST for the fill it missed, and the order stays open
+    until the venue ends it: canceled, not filled."""
+    from axorders.state import OrderRecord
+
+    rec = OrderRecord(
+        client_order_id="j2",
+        cid=cid_for("j2"),
+        symbol=EUR,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=30,
+        price=px(1),
+        account_id="acct-1",
+        trader_id="TRADER-1",
+        strategy_id="S-1",
+        ts_init=T0,
+        status=OrderStatus.PARTIALLY_FILLED,
+        venue_order_id="O-2",
+        prior_venue_order_ids=["O-1"],
+        filled_qty=19,
+        trade_ids=["T-1"],
+        carried_qty=19,
+    )
+    stored = decode_record(encode_record(rec))
+    assert stored.carried_qty == 19
+    session = make_session()
+    session.restore([stored], T0)
+    session.connection_made(T0)
+    venue = body(
+        "O-2", cid=cid_for("j2"), price=str(px(1)), qty=11, xq=2, status="PARTIALLY_FILLED"
+    )
+    session.receive(login_frame([venue]), T0)
+    events = session.events_received()
+    assert ev.OrderReplaced not in kinds(events)
+    assert session.missing_fills  # the 2 filled on O-2 while down
+    order = session.order("j2")
+    assert order is not None and order.quantity == 30 and order.filled_qty == 19
+    assert session.receive_fills([fill_info("T-2", "O-2", 2, price=str(px(1)))], T0) == 1
+    [filled] = [e for e in session.events_received() if isinstance(e, ev.OrderFilled)]
+    assert (filled.filled_qty, filled.quantity, filled.is_final) == (21, 30, False)
+    canceled = body(
+        "O-2", cid=cid_for("j2"), price=str(px(1)), qty=11, xq=2, status="CANCELED"
+    )
+    session.receive(event_frame("c", canceled, xr="", txt=""), T0)
+    [ended] = [e for e in session.events_received() if isinstance(e, ev.OrderCanceled)]
+    assert ended.client_order_id == "j2"
+    order = session.order("j2")
+    assert order is not None and order.status is OrderStatus.CANCELED
+    assert order.filled_qty == 21
 
 
 def test_a_verdict_survives_a_restart_and_the_venue_still_wins() -> None:

@@ -26,6 +26,7 @@ import os
 import signal
 import struct
 import sys
+from collections.abc import Callable
 from typing import IO, Final
 
 import msgspec
@@ -95,15 +96,23 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
 def main() -> None:
     """Run the recording process on its standard input and output."""
     gc.disable()  # nothing here makes cycles; decoding makes many objects
-    with contextlib.suppress(OSError, AttributeError):  # not everywhere (nor allowed)
-        os.nice(_NICE)  # trading first: this process takes the time it leaves
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(sys.stdin.buffer, sys.stdout.buffer, _lower_priority)
 
 
-def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
-    """Take messages from ``inbox`` until it ends or says close; report to ``outbox``."""
+def _lower_priority() -> None:
+    """Trading first: once started (at full speed, so that a trading process killed early
+    loses nothing), this process takes the time trading leaves."""
+    with contextlib.suppress(OSError, AttributeError):  # not everywhere (nor allowed)
+        os.nice(_NICE)
+
+
+def serve(
+    inbox: IO[bytes], outbox: IO[bytes], ready: Callable[[], None] = lambda: None
+) -> None:
+    """Take messages from ``inbox`` until it ends or says close; report to ``outbox``.
+    ``ready`` is called once the first status (ready) is out."""
     first = read_message(inbox)
     if first is None:
         return
@@ -133,6 +142,7 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
             write_message(outbox, status.encode(body))
 
     report()  # ready
+    ready()
     while True:
         body = read_message(inbox)
         if not body:

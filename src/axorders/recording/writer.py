@@ -60,7 +60,8 @@ WarningHandler = Callable[[str, str], None]
 _HEAD: Final = 5  # a message's length (4 bytes) and its kind (1)
 _PIPE_SIZE: Final = 1 << 20
 _SLICE: Final = 1024  # items packed in one msgpack call (the GIL is offered between two)
-_START_WAIT: Final = 10.0  # seconds close() gives a process still starting to end
+_CLOSE_WAIT: Final = 1.0  # seconds a closing recorder waits for a process still starting
+_START_WAIT: Final = 10.0  # seconds the recording process has to answer, and to end at close
 
 
 class RecorderStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -324,7 +325,10 @@ class Recorder:
         self._cycle()  # anything appended while closing
         link = self._link
         if link is not None:
-            link.close(_START_WAIT)
+            # One that has not answered (still starting, or stuck) is given a second, then
+            # not waited for: the thread writes what it was sent.
+            if link.answered or link.wait_answer(_CLOSE_WAIT):
+                link.close(_START_WAIT)
             self._link_ended(link)
         if self._files is not None:
             self._files.close()
@@ -382,14 +386,20 @@ class Recorder:
             return
         link.release()
         status = link.status
+        if self._files is None:
+            self._files = RecordingFiles(self._files_settings, self._warn, self._clock)
+        if not link.answered:  # it wrote nothing: what it was sent is written here
+            taken, waiting = link.take_back()
+            if taken:
+                self._files.write(encode_items(self._encoder, taken))
+            for waiter in waiting:
+                waiter.set()
         lost = link.lost()
         self._lost += lost + status.failed
         self._link_written += status.written
         self._link_bytes += status.bytes
         self._link_files += status.files
         self._link = None
-        if self._files is None:
-            self._files = RecordingFiles(self._files_settings, self._warn, self._clock)
         if self._closing:
             return
         if lost:
@@ -426,6 +436,15 @@ class Recorder:
                 handler(kind, message)
 
 
+def _pipe_size(proc: subprocess.Popen[bytes]) -> int:
+    """The capacity of the pipe to ``proc`` (64 KiB when the system does not say)."""
+    size = 1 << 16
+    if hasattr(fcntl, "F_GETPIPE_SZ") and proc.stdin is not None:
+        with contextlib.suppress(OSError, ValueError):
+            size = fcntl.fcntl(proc.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+    return size
+
+
 def _records(item: Item) -> int:
     """How many records an item holds."""
     return len(item[2]) if item[0] == EVENTS else 1
@@ -441,6 +460,10 @@ class _ProcessLink:
         self._out = bytearray(_HEAD)
         self.status = Status(0, 0, 0, 0, None, 0, 0, [])
         self.unsent = 0  # records of a batch cut short by the process's end
+        self._answered = False
+        self._started = time.monotonic()
+        self._unanswered_bytes = 0
+        self._pipe_size = _pipe_size(proc)
         # The slices sent that the process has not said it wrote (by number): what it
         # would lose if it ended now.
         self._inflight: deque[tuple[int, list[Item]]] = deque()
@@ -492,16 +515,12 @@ class _ProcessLink:
         """Send a batch (and, after it, a flush for ``waiters``); False when the process is
         gone (nothing of the batch, nor the waiters, was handed over).
 
-        Until the process has answered, it may not have started at all (no interpreter, no
-        module): nothing is handed over before, so that nothing is lost if it fails. A
-        process that has not answered within ``_START_WAIT``, or by the time the recorder
-        closes (``closing()``), is given up (the thread writes instead)."""
-        deadline = time.monotonic() + _START_WAIT
-        while not self._ready.wait(0.05):
-            if closing() or time.monotonic() > deadline:
-                log.warning("the recording process did not start: recording in this process")
-                self.release()
-                return False
+        Slices go at once, even while the process is still starting: the pipe holds them, so
+        that a trading process killed early loses nothing. Until the process has answered,
+        only what the pipe can hold is sent (a process that never starts would block the
+        write); more waits for its answer. One that has not answered within
+        ``_START_WAIT``, or by the time the recorder closes (``closing()``), is given up: the
+        thread writes instead, the slices it was sent included (it wrote none)."""
         if not self._alive:
             return False
         buffer = self._out
@@ -511,14 +530,19 @@ class _ProcessLink:
             # to the next (no new memory to fault in for each).
             pack_slice(self._encoder, part, buffer, _HEAD)
             buffer[:_HEAD] = message_head(len(buffer) - _HEAD + 1, b"b")
+            if not self.answered and not self._room_before_answer(len(buffer), closing):
+                return self._not_sent(start)
             self._batches += 1
             self._inflight.append((self._batches, part))
             if not self._send_raw(buffer):
                 self._inflight.pop()
-                if start:  # what went before was handed over: the rest is lost (counted)
+                if start and self.answered:
+                    # What went before was handed over: the rest is lost (counted).
                     self.unsent += sum(_records(item) for item in batch[start:])
+                    for waiter in waiters:
+                        waiter.set()
                     return True
-                return False
+                return self._not_sent(start)
         if waiters:
             with self._lock:
                 self._flushes += 1
@@ -528,6 +552,37 @@ class _ProcessLink:
             # released as it ends.
             self._send(b"f" + self._encoder.encode(number))
         return True
+
+    def _not_sent(self, start: int) -> bool:
+        """False, for a batch of which nothing was handed over: the slices of it already
+        sent (to a process that never answered, so never written) are taken back."""
+        for _ in range(start // _SLICE):
+            self._inflight.pop()
+        return False
+
+    def _room_before_answer(self, size: int, closing: Callable[[], bool]) -> bool:
+        """Whether ``size`` more bytes may be sent to a process that has not answered yet:
+        at once if the pipe holds them, else once it answers; False when it is given up."""
+        if self._unanswered_bytes + size <= self._pipe_size // 2:
+            self._unanswered_bytes += size
+            return True
+        deadline = self._started + _START_WAIT
+        while not self._ready.wait(0.05):
+            if closing() or time.monotonic() > deadline:
+                log.warning("the recording process did not start: recording in this process")
+                self.release()
+                return False
+        return self._alive
+
+    def wait_answer(self, timeout: float) -> bool:
+        """Wait (at most ``timeout``) for the process's first answer; whether it came."""
+        self._ready.wait(timeout)
+        return self._answered
+
+    @property
+    def answered(self) -> bool:
+        """The process has reported at least once (it runs and reads)."""
+        return self._answered
 
     def close(self, timeout: float) -> None:
         """Ask the process to end its file and stop; wait for it (at most ``timeout``)."""
@@ -556,6 +611,16 @@ class _ProcessLink:
     def lost(self) -> int:
         """Records sent that the (ended) process never wrote, nor counted as failed."""
         return self.unsent + sum(_records(item) for _, part in self._inflight for item in part)
+
+    def take_back(self) -> tuple[list[Item], list[threading.Event]]:
+        """What a process that never answered was sent (it wrote none of it), in order, and
+        the flushes waiting for it: for the thread to write, then set."""
+        items = [item for _, part in self._inflight for item in part]
+        self._inflight.clear()
+        with self._lock:
+            waiting = [w for ws in self._waiting.values() for w in ws]
+            self._waiting.clear()
+        return items, waiting
 
     def _send(self, body: bytes) -> bool:
         return self._send_raw(message_head(len(body), b"") + body)
@@ -586,6 +651,7 @@ class _ProcessLink:
             except Exception:
                 break
             self.status = status
+            self._answered = True
             self._ready.set()
             inflight = self._inflight
             while inflight and inflight[0][0] <= status.batches:
@@ -607,6 +673,8 @@ class _ProcessLink:
     def _ended(self) -> None:
         self._alive = False
         self._ready.set()
+        if not self._answered:
+            return  # what it was sent is written by the thread, which then sets the waiters
         with self._lock:
             waiting = [w for ws in self._waiting.values() for w in ws]
             self._waiting.clear()

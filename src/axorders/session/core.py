@@ -272,6 +272,8 @@ class OrdersSession(Commands, EventHandlers, ReplyHandlers, OrderTracking, Resyn
             # Live: an UNKNOWN one (an ambiguous answer before the restart) is asked about at
             # the next login, with every live order the venue does not list as open.
             self.registry.track(rec)
+            if rec.carried_qty:  # what the venue's count of its current order leaves out
+                self._base[rec.client_order_id] = rec.carried_qty
             if rec.status is _S.ARMED:
                 self.registry.arm(rec)
             live += 1

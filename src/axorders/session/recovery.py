@@ -197,7 +197,7 @@ class Recovery(SessionBase):
             # A fill of an order this one replaced, that the venue's count of the current
             # order leaves out: the replacement started fresh (its `q` is what was left), so
             # the fill belongs to its base, and the order's quantity grows with it.
-            self._base[coid] = self._base.get(coid, 0) + fill.quantity
+            self._base[coid] = rec.carried_qty = self._base.get(coid, 0) + fill.quantity
             rec.quantity += fill.quantity
         rec.add_trade(fill.trade_id)
         rec.filled_qty += fill.quantity

@@ -154,8 +154,10 @@ class Resync(SessionBase):
             and body.filled_quantity < rec.filled_qty
             and body.quantity - body.filled_quantity == rec.quantity - rec.filled_qty
         ):
-            # A replacement that started fresh, known from the journal: its base again.
-            base = self._base[coid] = rec.filled_qty - body.filled_quantity
+            # A replacement that started fresh, known from the journal before it kept its
+            # base: the base again.
+            base = self._base[coid] = rec.carried_qty = rec.filled_qty - body.filled_quantity
+            self._changed_record(rec)
         venue_qty = base + body.quantity
         if oid != rec.venue_order_id or body.price != rec.price or venue_qty != rec.quantity:
             old_oid = rec.venue_order_id or oid

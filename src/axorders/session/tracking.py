@@ -115,6 +115,7 @@ class OrderTracking(SessionBase):
             self._base[coid] = base
         elif self._base:
             self._base.pop(coid, None)
+        rec.carried_qty = base  # journaled with the record
         return base
 
     def _adopt(self, body: w.OrderBody, now: int) -> OrderRecord | None:
