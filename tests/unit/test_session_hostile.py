@@ -750,18 +750,17 @@ def test_session_types_are_exported() -> None:
     assert isinstance(OrdersSession, type) and Side.BUY and USER
 
 
-def test_a_fresh_replacement_known_from_the_journal() -> None:
-    """After a restart the base of a replacement that started fresh is found again at login."""
+def replaced_in_journal(coid: str, quantity: int, filled: int, carried: int = 0) -> Any:
+    """A journaled order, partly filled, whose venue order O-1 was replaced by O-2."""
     from axorders.state import OrderRecord
 
-    session = make_session()
-    rec = OrderRecord(
-        client_order_id="j1",
-        cid=cid_for("j1"),
+    return OrderRecord(
+        client_order_id=coid,
+        cid=cid_for(coid),
         symbol=EUR,
         side=Side.BUY,
         order_type=OrderType.LIMIT,
-        quantity=100,
+        quantity=quantity,
         price=px(1),
         account_id="acct-1",
         trader_id="TRADER-1",
@@ -770,9 +769,16 @@ def test_a_fresh_replacement_known_from_the_journal() -> None:
         status=OrderStatus.PARTIALLY_FILLED,
         venue_order_id="O-2",
         prior_venue_order_ids=["O-1"],
-        filled_qty=40,
+        filled_qty=filled,
         trade_ids=["T-1"],
+        carried_qty=carried,
     )
+
+
+def test_a_fresh_replacement_known_from_the_journal() -> None:
+    """After a restart the base of a replacement that started fresh is found again at login."""
+    session = make_session()
+    rec = replaced_in_journal("j1", 100, 40)
     session.restore([rec], T0)
     session.connection_made(T0)
     venue = body("O-2", cid=cid_for("j1"), price=str(px(1)), qty=60, xq=0, status="ACCEPTED")
@@ -793,27 +799,7 @@ def test_a_fresh_replacement_filled_while_the_client_was_down() -> None:
     login reads the venue's figures against it (the remaining quantities no longer agree,
     so they cannot tell it), asks REST for the fill it missed, and the order stays open
     until the venue ends it: canceled, not filled."""
-    from axorders.state import OrderRecord
-
-    rec = OrderRecord(
-        client_order_id="j2",
-        cid=cid_for("j2"),
-        symbol=EUR,
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=30,
-        price=px(1),
-        account_id="acct-1",
-        trader_id="TRADER-1",
-        strategy_id="S-1",
-        ts_init=T0,
-        status=OrderStatus.PARTIALLY_FILLED,
-        venue_order_id="O-2",
-        prior_venue_order_ids=["O-1"],
-        filled_qty=19,
-        trade_ids=["T-1"],
-        carried_qty=19,
-    )
+    rec = replaced_in_journal("j2", 30, 19, carried=19)
     stored = decode_record(encode_record(rec))
     assert stored.carried_qty == 19
     session = make_session()
